@@ -1,0 +1,21 @@
+"""Ember's operators: `registry` holds the schemas and rule tables; each module below declares a family.
+
+Importing this package registers every op.
+"""
+
+from . import nn  # noqa: F401
+from .registry import (  # noqa: F401
+    ALIASES,
+    REQUIRED_TABLES,
+    SCHEMAS,
+    FusionKind,
+    canonical_name,
+    fusion_kinds,
+    get_schema,
+    grad_rules,
+    lower_rules,
+    missing_entries,
+    reference_rules,
+    shape_rules,
+    type_rules,
+)

@@ -1,0 +1,153 @@
+"""The op registry: every operator declared once, and one rule table per transformation.
+
+`define_op` declares an operator's schema (inputs, parameters, outputs, auxiliary states). Each
+pass then looks the op up in its own table, filled by a decorator placed right under the rule's
+function:
+
+    shape_rules[op]      (params, in_shapes, out_shapes) -> (in_shapes, out_shapes)   two-way
+    type_rules[op]       (params, in_types, out_types) -> (in_types, out_types)       two-way
+    fusion_kinds[op]     FusionKind
+    reference_rules[op]  (params, inputs, ctx) -> list of outputs (NumPy; hidden outputs too)
+    grad_rules[op]       filled by the autodiff issue
+    lower_rules[op]      filled by the compiler issue
+
+`REQUIRED_TABLES` lists the tables every op must have an entry in; a test enforces it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ember.runtime.errors import GraphError
+
+from .params import Param, parse_all
+
+
+class FusionKind(enum.Enum):
+    """How an op may take part in fusion (the fusion pass reads only this)."""
+
+    ELEMENTWISE = "elementwise"  # out[i] = f(in[i]) on same-shaped operands
+    BROADCAST = "broadcast"  # elementwise after NumPy-style broadcasting
+    INJECTIVE = "injective"  # each output element reads one input element (reshape, transpose)
+    REDUCE = "reduce"  # reduces axes; elementwise prologues may fuse in
+    MATMUL = "matmul"  # contraction; elementwise epilogues may fuse in
+    OPAQUE = "opaque"  # fused with nothing
+
+
+@dataclass(frozen=True)
+class OpSchema:
+    """What every pass needs to know about an op besides its rules."""
+
+    name: str
+    inputs: tuple[str, ...] | Callable[[dict], tuple[str, ...]] = ("data",)
+    params: tuple[Param, ...] = ()
+    outputs: int | Callable[[dict], int] = 1
+    visible_outputs: int | Callable[[dict], int] | None = None
+    output_names: tuple[str, ...] | Callable[[dict], tuple[str, ...]] | None = None
+    mutable_inputs: tuple[str, ...] = ()  # auxiliary states (BatchNorm moving statistics)
+    variadic: str | None = None  # the param counting a variable number of inputs (Concat: num_args)
+    input_inits: Mapping[str, str] = field(default_factory=dict)  # `__init__` stamped on auto inputs
+    doc: str = ""
+
+    def parse_params(self, attrs, node_name: str = "") -> dict[str, Any]:
+        return parse_all(self.name, node_name, self.params, attrs)
+
+    def input_names(self, params: dict) -> tuple[str, ...]:
+        if self.variadic:
+            return tuple(f"arg{i}" for i in range(params[self.variadic]))
+        return self.inputs(params) if callable(self.inputs) else self.inputs
+
+    def num_outputs(self, params: dict) -> int:
+        return self.outputs(params) if callable(self.outputs) else self.outputs
+
+    def num_visible_outputs(self, params: dict) -> int:
+        visible = self.visible_outputs
+        if visible is None:
+            return self.num_outputs(params)
+        return visible(params) if callable(visible) else visible
+
+    def visible_output_names(self, params: dict) -> tuple[str, ...]:
+        """Suffixes for `list_outputs`: 'output' for one output, else 'output0'.. or declared names."""
+        count = self.num_visible_outputs(params)
+        names = self.output_names(params) if callable(self.output_names) else self.output_names
+        if names is not None:
+            return tuple(names[:count])
+        return ("output",) if count == 1 else tuple(f"output{i}" for i in range(count))
+
+
+SCHEMAS: dict[str, OpSchema] = {}
+ALIASES: dict[str, str] = {}  # alternative name -> canonical op name
+
+shape_rules: dict[str, Callable] = {}
+type_rules: dict[str, Callable] = {}
+fusion_kinds: dict[str, FusionKind] = {}
+reference_rules: dict[str, Callable] = {}
+grad_rules: dict[str, Callable] = {}
+lower_rules: dict[str, Callable] = {}
+
+REQUIRED_TABLES: dict[str, dict] = {
+    "shape": shape_rules,
+    "type": type_rules,
+    "fusion": fusion_kinds,
+    "reference": reference_rules,
+}
+
+
+def define_op(name: str, *, aliases: tuple[str, ...] = (), fusion: FusionKind, **schema_fields) -> OpSchema:
+    """Declare an op; `aliases` are other names it is called by (`flatten` for `Flatten`)."""
+    if name in SCHEMAS:
+        raise ValueError(f"op {name} is defined twice")
+    schema = OpSchema(name=name, **schema_fields)
+    SCHEMAS[name] = schema
+    fusion_kinds[name] = fusion
+    for alias in aliases:
+        ALIASES[alias] = name
+    return schema
+
+
+def canonical_name(op: str) -> str:
+    return ALIASES.get(op, op)
+
+
+def get_schema(op: str) -> OpSchema:
+    """The schema of `op` (or of the op it is an alias of); GraphError naming an unknown op."""
+    schema = SCHEMAS.get(canonical_name(op))
+    if schema is None:
+        raise GraphError(f"unknown operator {op!r}")
+    return schema
+
+
+def _registrar(table: dict, *ops: str):
+    def register(fn):
+        for op in ops:
+            table[op] = fn
+        return fn
+
+    return register
+
+
+def shape_rule(*ops: str):
+    """Register the decorated function as the shape rule of `ops`."""
+    return _registrar(shape_rules, *ops)
+
+
+def type_rule(*ops: str):
+    """Register the decorated function as the type rule of `ops`."""
+    return _registrar(type_rules, *ops)
+
+
+def reference(*ops: str):
+    """Register the decorated function as the NumPy reference of `ops`."""
+    return _registrar(reference_rules, *ops)
+
+
+def missing_entries() -> dict[str, list[str]]:
+    """Op name -> the required tables it has no entry in (empty when the registry is complete)."""
+    missing = {}
+    for op in SCHEMAS:
+        lacks = [table for table, rules in REQUIRED_TABLES.items() if op not in rules]
+        if lacks:
+            missing[op] = lacks
+    return missing

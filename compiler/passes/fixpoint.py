@@ -1,0 +1,84 @@
+"""Two-way attribute inference over a graph, shared by shape and dtype inference.
+
+MXNet infers attributes (shapes, dtypes) by sweeping the graph forward and backward, letting each
+op's rule refine what is known of its inputs and outputs, until nothing changes. A rule that
+contradicts what is known raises a `ShapeError`/`TypeInferenceError` naming the user-visible node,
+its op, what each input is known to be, and the relation that failed.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from ember.runtime.errors import MXNetError
+
+from ..ir import Graph, Node, Value
+from ..ops.rules import Mismatch, RuleError, unify
+
+MAX_SWEEPS = 100
+
+
+def infer_fixpoint(
+    graph: Graph,
+    seeds: Mapping[Value, object],
+    rules: Mapping[str, Callable],
+    describe: Callable[[object], str],
+    error_class: type[MXNetError],
+    what: str,
+) -> dict[Value, object]:
+    """What can be inferred of every value, starting from `seeds`, using `rules[op]`."""
+    known: dict[Value, object] = dict(seeds)
+    op_nodes = [n for n in graph.nodes if not n.is_variable]
+    for _ in range(MAX_SWEEPS):
+        changed = False
+        for node in op_nodes + op_nodes[::-1]:
+            changed |= _apply_rule(node, known, rules, describe, error_class, what)
+        if not changed:
+            break
+    return known
+
+
+def _apply_rule(node: Node, known, rules, describe, error_class, what) -> bool:
+    outputs = [Value(node, i) for i in range(node.num_outputs)]
+    ins = [known.get(v) for v in node.inputs]
+    outs = [known.get(v) for v in outputs]
+    try:
+        new_ins, new_outs = rules[node.op](node.params, list(ins), list(outs))
+    except RuleError as err:
+        raise error_class(_message(node, ins, describe, what, str(err))) from None
+    changed = False
+    slots = list(zip(node.inputs, ins, new_ins, _input_labels(node))) + list(
+        zip(outputs, outs, new_outs, [f"output {i}" for i in range(len(outputs))])
+    )
+    for value, before, after, label in slots:
+        if after is None or after == before:
+            continue
+        try:
+            merged = unify(before, after)
+        except Mismatch:
+            relation = f"Provided = {_bracketed(before)}, inferred {what}={describe(after)} at {label}"
+            raise error_class(_message(node, ins, describe, what, f"{what.capitalize()} inconsistent, {relation}")) from None
+        if merged != before:
+            known[value] = merged
+            changed = True
+    return changed
+
+
+def _input_labels(node: Node) -> list[str]:
+    names = node.schema.input_names(node.params)
+    return [f"input {names[i]!r}" if i < len(names) else f"input {i}" for i in range(len(node.inputs))]
+
+
+def _bracketed(shape) -> str:
+    if isinstance(shape, tuple):
+        return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+    return str(shape)
+
+
+def _message(node: Node, ins, describe, what: str, detail: str) -> str:
+    names = node.schema.input_names(node.params)
+    inputs = ", ".join(
+        f"{names[i] if i < len(names) else i}={describe(s)} (from {v.node.name!r})"
+        for i, (v, s) in enumerate(zip(node.inputs, ins))
+    )
+    return f"Error in operator {node.name} ({node.op}): {detail}. Input {what}s: {inputs}"

@@ -1,0 +1,9 @@
+"""Ember: a deep-learning framework with the Apache MXNet 1.x API whose engine is a graph compiler.
+
+`import ember as mx` gives MXNet's names: `mx.sym`, `mx.nd`, `mx.cpu()`, `mx.base.MXNetError`, ...
+"""
+
+__version__ = "0.1.0"
+
+from . import base  # noqa: E402,F401
+from .base import MXNetError  # noqa: E402,F401

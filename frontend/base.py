@@ -1,0 +1,23 @@
+"""MXNet's `mxnet.base` names: the exception classes users catch, and small shared helpers."""
+
+from ember.runtime.errors import (  # noqa: F401
+    ArtifactError,
+    CompileError,
+    DeviceError,
+    EmberError,
+    GraphError,
+    MXNetError,
+    ShapeError,
+    TypeInferenceError,
+)
+
+__all__ = [
+    "MXNetError",
+    "EmberError",
+    "ShapeError",
+    "TypeInferenceError",
+    "GraphError",
+    "CompileError",
+    "ArtifactError",
+    "DeviceError",
+]

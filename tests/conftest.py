@@ -1,0 +1,31 @@
+"""Shared test fixtures: where MXNet's own files are, and deterministic random numbers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("EMBER_SHARED", REPO.parent / "shared"))
+TEST_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def mxnet_fixture():
+    """Path of a file written by MXNet 1.9.1: tests/fixtures first, then ../shared/fixtures/mxnet."""
+
+    def find(name: str) -> Path:
+        for folder in (TEST_FIXTURES, SHARED / "fixtures" / "mxnet"):
+            if (folder / name).exists():
+                return folder / name
+        pytest.skip(f"MXNet fixture {name} not found in tests/fixtures or {SHARED}/fixtures/mxnet")
+
+    return find

@@ -1,0 +1,5 @@
+"""Shape/type cases for the tensor ops (elementwise, broadcast, reduce, shape, indexing, matmul)."""
+
+from .harness import OpCase
+
+CASES: list[OpCase] = []
