@@ -1,0 +1,3 @@
+"""Loss heads (SoftmaxOutput, regression outputs, MakeLoss) and BlockGrad."""
+
+from __future__ import annotations

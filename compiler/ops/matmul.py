@@ -1,0 +1,3 @@
+"""Contractions: dot and batch_dot."""
+
+from __future__ import annotations

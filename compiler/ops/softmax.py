@@ -1,0 +1,3 @@
+"""The softmax family: softmax, log_softmax, SoftmaxActivation."""
+
+from __future__ import annotations
