@@ -7,3 +7,7 @@ __version__ = "0.1.0"
 
 from . import base  # noqa: E402,F401
 from .base import MXNetError  # noqa: E402,F401
+from . import name  # noqa: E402,F401
+from .attribute import AttrScope  # noqa: E402,F401
+from . import symbol  # noqa: E402,F401
+from . import symbol as sym  # noqa: E402,F401

@@ -68,12 +68,12 @@ class OpSchema:
             return self.num_outputs(params)
         return visible(params) if callable(visible) else visible
 
-    def visible_output_names(self, params: dict) -> tuple[str, ...]:
-        """Suffixes for `list_outputs`: 'output' for one output, else 'output0'.. or declared names."""
-        count = self.num_visible_outputs(params)
+    def all_output_names(self, params: dict) -> tuple[str, ...]:
+        """Output suffixes, hidden ones included: declared names, else 'output' or 'output0'.."""
         names = self.output_names(params) if callable(self.output_names) else self.output_names
         if names is not None:
-            return tuple(names[:count])
+            return tuple(names)
+        count = self.num_outputs(params)
         return ("output",) if count == 1 else tuple(f"output{i}" for i in range(count))
 
 

@@ -1,1 +1,14 @@
-"""placeholder"""
+"""`ember.symbol` (`mx.sym`): MXNet 1.x's symbolic API over Ember's IR.
+
+`Variable`/`var`, `Group`, `load`/`load_json`, and one function per registered operator
+(`FullyConnected`, `Activation`, ...). See `Symbol` for introspection, inference and JSON.
+"""
+
+from . import overloads  # noqa: F401  (installs + - * / ... on Symbol)
+from . import op
+from . import op as _internal  # noqa: F401  (MXNet keeps `_plus_scalar` & co. in `sym._internal`)
+from .creation import Group, Variable, load, load_json, var  # noqa: F401
+from .op import *  # noqa: F401,F403
+from .symbol import Symbol  # noqa: F401
+
+__all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json"] + op.__all__

@@ -1,0 +1,225 @@
+"""Graph <-> MXNet symbol JSON (`-symbol.json`), byte-compatible with what MXNet 1.9.1 writes.
+
+`graph_to_json` writes the dmlc JSON layout MXNet produces (MXNET_COMPAT.md section 1.7).
+`graph_from_json` reads files from MXNet 1.9.1 and older (legacy `param`/`attr` keys, missing
+auxiliary inputs, hidden-key renames, `__init__` stamping), and raises `GraphError` naming what is
+wrong: malformed JSON, an unknown op, an unknown attribute, a bad input reference.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from ember.runtime.errors import GraphError
+
+from .ir import VARIABLE, Attrs, Graph, Node, Value
+from .ops.registry import canonical_name, get_schema
+
+MXNET_VERSION = 10901  # the MXNet version whose files we write (1.9.1)
+HIDDEN_KEYS = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage", "profiler_scope")
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def graph_to_json(graph: Graph) -> str:
+    """MXNet's JSON text for `graph`, formatted exactly as MXNet 1.9.1's writer formats it."""
+    nodes = graph.nodes
+    ids = {id(n): i for i, n in enumerate(nodes)}
+    row_ptr = [0]
+    for node in nodes:
+        row_ptr.append(row_ptr[-1] + node.num_outputs)
+    fields = [
+        ("nodes", _multiline_list([_node_json(n, ids) for n in nodes], 1)),
+        ("arg_nodes", _int_list([ids[id(n)] for n in nodes if n.is_variable], 1)),
+        ("node_row_ptr", _int_list(row_ptr, 1)),
+        ("heads", _inline_entries([[ids[id(v.node)], v.index, 0] for v in graph.outputs])),
+        ("attrs", '{"mxnet_version": ["int", %d]}' % MXNET_VERSION),
+    ]
+    return _object(fields, 0)
+
+
+def _node_json(node: Node, ids: dict) -> str:
+    fields = [("op", _string(node.op)), ("name", _string(node.name))]
+    if node.attrs:
+        fields.append(("attrs", _attrs_json(node.attrs, 3)))
+    mutable = _mutable_slots(node)
+    entries = [[ids[id(v.node)], v.index, 1 if i in mutable else 0] for i, v in enumerate(node.inputs)]
+    fields.append(("inputs", _inline_entries(entries)))
+    return _object(fields, 2)
+
+
+def _mutable_slots(node: Node) -> set[int]:
+    if node.is_variable or not node.schema.mutable_inputs:
+        return set()
+    names = node.schema.input_names(node.params)
+    return {i for i, name in enumerate(names) if name in node.schema.mutable_inputs}
+
+
+def _string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _object(fields: list[tuple[str, str]], depth: int) -> str:
+    inner = "  " * (depth + 1)
+    body = ", \n".join(f"{inner}{_string(k)}: {v}" for k, v in fields)
+    return "{\n" + body + "\n" + "  " * depth + "}"
+
+
+def _attrs_json(attrs: Attrs, depth: int) -> str:
+    items = [(k, _string(v)) for k, v in attrs]
+    if len(items) == 1:
+        return "{" + f"{_string(items[0][0])}: {items[0][1]}" + "}"
+    return _object(items, depth)
+
+
+def _multiline_list(items: list[str], depth: int) -> str:
+    inner = "  " * (depth + 1)
+    return "[\n" + ", \n".join(inner + item for item in items) + "\n" + "  " * depth + "]"
+
+
+def _int_list(values: list[int], depth: int) -> str:
+    if len(values) <= 10:
+        return "[" + ", ".join(map(str, values)) + "]"
+    return _multiline_list([str(v) for v in values], depth)
+
+
+def _inline_entries(entries: list[list[int]]) -> str:
+    return "[" + ", ".join("[" + ", ".join(map(str, e)) + "]" for e in entries) + "]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def graph_from_json(text: str) -> Graph:
+    """The graph described by MXNet symbol JSON `text` (any version MXNet could write)."""
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as err:
+        raise GraphError(f"symbol JSON is not valid JSON: {err}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list) or "heads" not in doc:
+        raise GraphError("symbol JSON must be an object with 'nodes' and 'heads' lists")
+    version = _file_version(doc)
+    if version > MXNET_VERSION:
+        logging.warning("symbol JSON was written by MXNet version %d, newer than %d", version, MXNET_VERSION)
+    raw_nodes = [_raw_node(entry, i) for i, entry in enumerate(doc["nodes"])]
+    _move_input_multipliers(raw_nodes)
+    if version < 904:
+        _stamp_input_inits(raw_nodes)
+    built: list[Node] = []
+    for index, raw in enumerate(raw_nodes):
+        built.append(_build_node(raw, index, built, version))
+    heads = [_entry_value(e, built, len(built), "heads") for e in _as_list(doc["heads"], "heads")]
+    return Graph(heads)
+
+
+def _file_version(doc: dict) -> int:
+    try:
+        return int(doc.get("attrs", {}).get("mxnet_version", ["int", 800])[1])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        raise GraphError("symbol JSON has a malformed 'attrs.mxnet_version'") from None
+
+
+def _as_list(value, where: str) -> list:
+    if not isinstance(value, list):
+        raise GraphError(f"symbol JSON field {where} must be a list")
+    return value
+
+
+def _raw_node(entry, index: int) -> dict:
+    """One node's JSON as {op, name, attrs (upgraded hidden keys), inputs}."""
+    if not isinstance(entry, dict) or "op" not in entry or "name" not in entry:
+        raise GraphError(f"symbol JSON node {index} must be an object with 'op' and 'name'")
+    attrs = {}
+    for key in ("param", "attr", "attrs"):  # older files split op params and user attrs
+        section = entry.get(key) or {}
+        if not isinstance(section, dict):
+            raise GraphError(f"symbol JSON node {index} ({entry['name']!r}) has a non-object {key!r}")
+        attrs.update({str(k): str(v) for k, v in section.items()})
+    for key in HIDDEN_KEYS:
+        if key in attrs:
+            attrs[f"__{key}__"] = attrs.pop(key)
+    inputs = _as_list(entry.get("inputs", []), f"nodes[{index}].inputs")
+    return {"op": str(entry["op"]), "name": str(entry["name"]), "attrs": attrs, "inputs": inputs}
+
+
+def _move_input_multipliers(raw_nodes: list[dict]) -> None:
+    """Legacy `<input>_lr_mult` on an op becomes `__lr_mult__` on that input variable."""
+    for raw in raw_nodes:
+        if raw["op"] == VARIABLE:
+            continue
+        for key in [k for k in raw["attrs"] if k.endswith(("_lr_mult", "_wd_mult")) and not k.startswith("__")]:
+            input_name, mult = key.rsplit("_", 2)[0], key.rsplit("_", 2)[1] + "_mult"
+            target = f"{raw['name']}_{input_name}"
+            for other in raw_nodes:
+                if other["op"] == VARIABLE and other["name"] == target:
+                    other["attrs"][f"__{mult}__"] = raw["attrs"][key]
+            del raw["attrs"][key]
+
+
+def _entry_value(entry, built: list[Node], limit: int, where: str) -> Value:
+    if not isinstance(entry, list) or len(entry) not in (2, 3) or not all(isinstance(x, int) for x in entry):
+        raise GraphError(f"symbol JSON {where}: input entry {entry!r} must be [node_id, output_index, version]")
+    node_id, index = entry[0], entry[1]
+    if not 0 <= node_id < limit:
+        raise GraphError(f"symbol JSON {where}: input entry {entry!r} refers to a node that does not precede it")
+    node = built[node_id]
+    if not 0 <= index < node.num_outputs:
+        raise GraphError(
+            f"symbol JSON {where}: input entry {entry!r} reads output {index} of {node.name!r}, "
+            f"which has {node.num_outputs}"
+        )
+    return Value(node, index)
+
+
+def _build_node(raw: dict, index: int, built: list[Node], version: int) -> Node:
+    where = f"node {index} ({raw['name']!r})"
+    if raw["op"] == VARIABLE:
+        return Node(VARIABLE, (), Attrs(raw["attrs"]), raw["name"])
+    op = canonical_name(raw["op"])
+    try:
+        schema = get_schema(op)
+    except GraphError:
+        raise GraphError(f"symbol JSON {where} uses unknown operator {raw['op']!r}") from None
+    attrs = dict(raw["attrs"])
+    if version < 905 and op in ("argmax", "argmin") and attrs.get("axis") == "-1":
+        del attrs["axis"]
+    inputs = [_entry_value(e, built, index, where) for e in raw["inputs"]]
+    if schema.variadic and schema.variadic not in attrs:
+        attrs[schema.variadic] = str(len(inputs))
+    node = Node(op, tuple(inputs), Attrs(attrs), raw["name"])
+    node.params  # parse now, so a bad attribute is reported here, naming the node
+    names = schema.input_names(node.params)
+    if len(inputs) < len(names) and version < 900:
+        inputs += [_legacy_input(schema, raw["name"], n) for n in names[len(inputs):]]
+        node = Node(op, tuple(inputs), node.attrs, raw["name"])
+    if len(inputs) != len(names):
+        raise GraphError(
+            f"symbol JSON {where}: operator {op} takes {len(names)} inputs ({', '.join(names)}), "
+            f"got {len(inputs)}"
+        )
+    return node
+
+
+def _legacy_input(schema, node_name: str, input_name: str) -> Value:
+    """A variable for an input that files older than 0.9.0 did not record (auxiliary states)."""
+    attrs = {"__init__": schema.input_inits[input_name]} if input_name in schema.input_inits else {}
+    return Value(Node(VARIABLE, (), Attrs(attrs), f"{node_name}_{input_name}"))
+
+
+def _stamp_input_inits(raw_nodes: list[dict]) -> None:
+    """Pre-0.9.4 files: give auxiliary inputs the `__init__` MXNet stamps on them."""
+    for raw in raw_nodes:
+        if raw["op"] == VARIABLE:
+            continue
+        try:
+            schema = get_schema(canonical_name(raw["op"]))
+            names = schema.input_names(schema.parse_params(raw["attrs"], raw["name"]))
+        except GraphError:
+            continue  # reported with the node's position when the node is built
+        for name, entry in zip(names, raw["inputs"]):
+            source = raw_nodes[entry[0]] if isinstance(entry, list) and entry and 0 <= entry[0] < len(raw_nodes) else None
+            if name in schema.input_inits and source and source["op"] == VARIABLE:
+                source["attrs"].setdefault("__init__", schema.input_inits[name])

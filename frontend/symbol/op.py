@@ -1,0 +1,46 @@
+"""`mx.sym.<Op>` functions, generated for every op and alias in the registry, and fluent methods.
+
+Names such as `sum` or `abs` shadow builtins inside this module only; nothing below uses those.
+"""
+
+from ember.compiler.ops.registry import ALIASES, SCHEMAS
+
+from .creation import make_op_function
+from .symbol import Symbol
+
+# Symbol methods that forward to the op of the same name (`x.reshape(shape=(2, 3))`).
+FLUENT_METHODS = (
+    "reshape", "flatten", "transpose", "swapaxes", "expand_dims", "squeeze", "sum", "mean", "max", "min",
+    "prod", "nansum", "argmax", "argmin", "norm", "softmax", "log_softmax", "exp", "log", "sqrt", "square",
+    "abs", "sign", "clip", "relu", "sigmoid", "tanh", "one_hot", "pick", "take", "slice_axis", "tile",
+    "repeat", "broadcast_to", "zeros_like", "ones_like", "split",
+)
+
+
+def _generate_functions() -> dict:
+    functions = {name: make_op_function(schema, name) for name, schema in SCHEMAS.items()}
+    functions.update({alias: make_op_function(SCHEMAS[name], alias) for alias, name in ALIASES.items()})
+    return functions
+
+
+def _install_fluent_methods(functions: dict) -> None:
+    for method in FLUENT_METHODS:
+        if method in functions:
+            setattr(Symbol, method, _fluent(functions[method]))
+    if "Cast" in functions:
+        Symbol.astype = lambda self, dtype: functions["Cast"](self, dtype=dtype)
+
+
+def _fluent(function):
+    def method(self, *args, **kwargs):
+        return function(self, *args, **kwargs)
+
+    method.__name__ = function.__name__
+    method.__doc__ = function.__doc__
+    return method
+
+
+FUNCTIONS = _generate_functions()
+_install_fluent_methods(FUNCTIONS)
+__all__ = sorted(FUNCTIONS)
+globals().update(FUNCTIONS)

@@ -1,0 +1,293 @@
+"""`Symbol`: MXNet's symbolic handle on a set of graph outputs.
+
+A Symbol holds a tuple of IR `Value`s; everything else (argument lists, shape and type inference,
+JSON) is computed from the graph those values reach. Operator overloading follows MXNet: `+ - * /`
+between Symbols are element-wise ops with no broadcasting, with scalars the `_*_scalar` ops.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import warnings
+from typing import Iterator
+
+import numpy as np
+
+from ember.compiler import Graph, Node, Value, format_graph
+from ember.compiler.json_graph import graph_to_json
+from ember.compiler.passes import infer_shapes, infer_types
+from ember.compiler.ops.rules import is_known
+from ember.runtime.errors import MXNetError, ShapeError
+
+
+class Symbol:
+    """A symbolic expression: one or more outputs of an immutable dataflow graph."""
+
+    __slots__ = ("_outputs",)
+
+    def __init__(self, outputs):
+        self._outputs = tuple(outputs)
+
+    # -- structure ---------------------------------------------------------------------------
+
+    @property
+    def _graph(self) -> Graph:
+        return Graph(self._outputs)
+
+    @property
+    def name(self) -> str | None:
+        """The node name of a single-output symbol; None for a group."""
+        return self._outputs[0].node.name if len(self._outputs) == 1 else None
+
+    def _aux_ids(self) -> set[int]:
+        """Ids of variables that feed an auxiliary (mutable) input slot."""
+        aux = set()
+        for node in self._graph.nodes:
+            if node.is_variable or not node.schema.mutable_inputs:
+                continue
+            names = node.schema.input_names(node.params)
+            for name, value in zip(names, node.inputs):
+                if name in node.schema.mutable_inputs and value.node.is_variable:
+                    aux.add(id(value.node))
+        return aux
+
+    def _variables(self, want_aux: bool | None) -> list[Node]:
+        aux = self._aux_ids()
+        return [v for v in self._graph.variables if want_aux is None or (id(v) in aux) == want_aux]
+
+    def list_arguments(self) -> list[str]:
+        """Names of the variable inputs that are not auxiliary states, in MXNet's DFS order."""
+        return [v.name for v in self._variables(False)]
+
+    def list_auxiliary_states(self) -> list[str]:
+        """Names of the auxiliary states (BatchNorm moving statistics), in DFS order."""
+        return [v.name for v in self._variables(True)]
+
+    def list_inputs(self) -> list[str]:
+        """Names of every variable, arguments and auxiliary states, in DFS order."""
+        return [v.name for v in self._variables(None)]
+
+    def list_outputs(self) -> list[str]:
+        """Output names: `<node>_output` (`_output<i>` or declared names for several outputs)."""
+        return [output_name(v) for v in self._outputs]
+
+    def get_internals(self) -> "Symbol":
+        """A group of every node's outputs, variables included, in DFS order."""
+        return Symbol(Value(n, i) for n in self._graph.nodes for i in range(n.num_outputs))
+
+    def get_children(self) -> "Symbol | None":
+        """The inputs of this symbol's head node as a group; None for a variable."""
+        node = self._outputs[0].node
+        return Symbol(node.inputs) if node.inputs else None
+
+    def __len__(self) -> int:
+        return len(self._outputs)
+
+    def __iter__(self) -> Iterator["Symbol"]:
+        return (Symbol([v]) for v in self._outputs)
+
+    def __getitem__(self, index) -> "Symbol":
+        if isinstance(index, str):
+            names = self.list_outputs()
+            if index not in names:
+                raise ValueError(f"cannot find output that matches name {index!r}; outputs are {names}")
+            index = names.index(index)
+        if not isinstance(index, int):
+            raise TypeError(f"symbol index must be an int or an output name, not {type(index).__name__}")
+        if not -len(self._outputs) <= index < len(self._outputs):
+            raise IndexError(f"symbol has {len(self._outputs)} outputs; index {index} is out of range")
+        return Symbol([self._outputs[index]])
+
+    # -- attributes --------------------------------------------------------------------------
+
+    def attr(self, key: str) -> str | None:
+        """The attribute `key` of this single-output symbol's node (hidden keys: `lr_mult` finds `__lr_mult__`)."""
+        attrs = self._outputs[0].node.attrs
+        value = attrs.get(key)
+        return value if value is not None else attrs.get(f"__{key}__")
+
+    def list_attr(self, recursive: bool = False) -> dict[str, str]:
+        """This node's attributes (every node's, keyed `<node>$<key>`, when `recursive`)."""
+        if recursive:
+            return {f"{n.name}${k}": v for n in self._graph.nodes for k, v in n.attrs}
+        return self._outputs[0].node.attrs.as_dict()
+
+    def attr_dict(self) -> dict[str, dict[str, str]]:
+        """Node name -> attributes, for every node that has attributes."""
+        return {n.name: n.attrs.as_dict() for n in self._graph.nodes if n.attrs}
+
+    # -- shape and type inference ------------------------------------------------------------
+
+    def _given(self, args, kwargs, what: str) -> dict:
+        names = self.list_arguments()
+        given = {}
+        if args:
+            if len(args) > len(names):
+                raise MXNetError(f"{what}: {len(args)} positional values given for {len(names)} arguments")
+            given.update({n: a for n, a in zip(names, args) if a is not None})
+        inputs = set(self.list_inputs())
+        for key, value in kwargs.items():
+            if key not in inputs:
+                raise MXNetError(f"{what}: {key!r} is not an input of this symbol; its inputs are {sorted(inputs)}")
+            if value is not None:
+                given[key] = value
+        return given
+
+    def _infer_shape_values(self, args, kwargs):
+        given = {k: tuple(v) for k, v in self._given(args, kwargs, "infer_shape").items()}
+        try:
+            return infer_shapes(self._graph, given)
+        except ShapeError as err:
+            listed = "".join(f"  {k}: {v}\n" for k, v in given.items())
+            raise ShapeError(f"infer_shape error. Arguments:\n{listed}{err}") from None
+
+    def _shape_lists(self, shapes):
+        def of(var_names):
+            index = {v.name: v for v in self._graph.variables}
+            return [shapes.get(Value(index[n], 0)) for n in var_names]
+
+        return of(self.list_arguments()), [shapes.get(v) for v in self._outputs], of(self.list_auxiliary_states())
+
+    def infer_shape(self, *args, **kwargs):
+        """(arg_shapes, out_shapes, aux_shapes) from known input shapes; (None, None, None) if undecided."""
+        shapes = self._infer_shape_values(args, kwargs)
+        lists = self._shape_lists(shapes)
+        if all(is_known(s) for group in lists for s in group):
+            return tuple([tuple(s) for s in group] for group in lists)
+        unknown = [
+            f"\t{name}: {_legacy(shape)}"
+            for name, shape in zip(self.list_arguments(), lists[0])
+            if not is_known(shape)
+        ]
+        warnings.warn(
+            "Cannot decide shape for the following arguments (0s in shape means unknown dimensions). "
+            "Consider providing them as input:\n" + "\n".join(unknown),
+            stacklevel=2,
+        )
+        return None, None, None
+
+    def infer_shape_partial(self, *args, **kwargs):
+        """Like `infer_shape` but never gives up: unknown shapes are `()`, unknown dims `0`."""
+        lists = self._shape_lists(self._infer_shape_values(args, kwargs))
+        return tuple([_legacy(s) for s in group] for group in lists)
+
+    def infer_type(self, *args, **kwargs):
+        """(arg_types, out_types, aux_types) as NumPy type classes; (None, None, None) if undecided."""
+        given = self._given(args, kwargs, "infer_type")
+        dtypes = infer_types(self._graph, given)
+        index = {v.name: v for v in self._graph.variables}
+
+        def of(values):
+            return [dtypes.get(v) for v in values]
+
+        lists = (
+            of(Value(index[n], 0) for n in self.list_arguments()),
+            of(self._outputs),
+            of(Value(index[n], 0) for n in self.list_auxiliary_states()),
+        )
+        if any(t is None for group in lists for t in group):
+            return None, None, None
+        return tuple([np.dtype(t).type for t in group] for group in lists)
+
+    # -- composition and copying -------------------------------------------------------------
+
+    def __call__(self, *args, **kwargs) -> "Symbol":
+        """A copy with variables replaced by the given symbols (by name, or positionally)."""
+        result = copy.copy(self)
+        result._compose(*args, **kwargs)
+        return result
+
+    def _compose(self, *args, name=None, **kwargs) -> None:
+        names = self.list_arguments()
+        mapping = dict(zip(names, args))
+        mapping.update(kwargs)
+        for key, value in mapping.items():
+            if not isinstance(value, Symbol) or len(value) != 1:
+                raise MXNetError(f"compose: the value for {key!r} must be a single-output Symbol")
+        substitute = {k: v._outputs[0] for k, v in mapping.items()}
+        self._outputs = tuple(_substitute(self._outputs, substitute))
+
+    def __copy__(self) -> "Symbol":
+        return Symbol(self._outputs)
+
+    def __deepcopy__(self, memo) -> "Symbol":
+        return Symbol(self._outputs)
+
+    # -- serialisation -----------------------------------------------------------------------
+
+    def tojson(self, remove_amp_cast: bool = True) -> str:
+        """MXNet's JSON text for this symbol."""
+        return graph_to_json(self._graph)
+
+    def save(self, fname: str, remove_amp_cast: bool = True) -> None:
+        """Write `tojson()` to `fname` atomically."""
+        write_text_atomic(fname, self.tojson())
+
+    def debug_str(self) -> str:
+        """A readable listing of the graph, one line per node."""
+        return format_graph(self._graph)
+
+    def __repr__(self) -> str:
+        if len(self._outputs) == 1:
+            return f"<Symbol {self.name}>"
+        return f"<Symbol group [{', '.join(n.name for n in (v.node for v in self._outputs))}]>"
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self):
+        raise NotImplementedError("a Symbol has no truth value; comparisons build symbolic nodes")
+
+
+def output_name(value: Value) -> str:
+    """MXNet's name for one output: the variable's name, or `<node>_<output suffix>`."""
+    node = value.node
+    if node.is_variable:
+        return node.name
+    return f"{node.name}_{node.schema.all_output_names(node.params)[value.index]}"
+
+
+def _legacy(shape) -> tuple:
+    """A partial shape in MXNet's legacy form: () when unknown, 0 for unknown dims."""
+    return () if shape is None else tuple(0 if d is None else d for d in shape)
+
+
+def _substitute(outputs, replacements: dict[str, Value]) -> list[Value]:
+    """`outputs` with every variable named in `replacements` replaced; shared nodes stay shared."""
+    rebuilt: dict[int, Node] = {}
+
+    def new_value(value: Value) -> Value:
+        node = value.node
+        if node.is_variable and node.name in replacements:
+            return replacements[node.name]
+        return Value(rebuilt[id(node)], value.index)
+
+    for node in Graph(outputs).nodes:
+        if node.is_variable:
+            rebuilt[id(node)] = node
+        else:
+            rebuilt[id(node)] = Node(node.op, tuple(new_value(v) for v in node.inputs), node.attrs, node.name)
+    return [new_value(v) for v in outputs]
+
+
+def write_text_atomic(fname: str, text: str) -> None:
+    """Write `text` to `fname` through a temporary file in the same folder and a rename."""
+    folder = os.path.dirname(os.path.abspath(fname))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(fname))
+    except OSError as err:
+        raise MXNetError(f"cannot write {fname}: {err.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, fname)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
