@@ -29,7 +29,7 @@ def graph_to_json(graph: Graph) -> str:
     ids = {id(n): i for i, n in enumerate(nodes)}
     row_ptr = [0]
     for node in nodes:
-        row_ptr.append(row_ptr[-1] + node.num_outputs)
+        row_ptr.append(row_ptr[-1] + (1 if node.is_variable else node.schema.num_file_outputs(node.params)))
     fields = [
         ("nodes", _multiline_list([_node_json(n, ids) for n in nodes], 1)),
         ("arg_nodes", _int_list([ids[id(n)] for n in nodes if n.is_variable], 1)),

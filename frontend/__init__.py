@@ -11,3 +11,7 @@ from . import name  # noqa: E402,F401
 from .attribute import AttrScope  # noqa: E402,F401
 from . import symbol  # noqa: E402,F401
 from . import symbol as sym  # noqa: E402,F401
+from . import context  # noqa: E402,F401
+from .context import Context, cpu, cpu_pinned, current_context, gpu  # noqa: E402,F401
+from . import ndarray  # noqa: E402,F401
+from . import ndarray as nd  # noqa: E402,F401

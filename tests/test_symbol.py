@@ -232,3 +232,22 @@ def test_unknown_attribute_and_missing_required_attribute_are_named():
         mx.sym.FullyConnected(mx.sym.var("data"))
     with pytest.raises(GraphError, match="bad value for attribute 'act_type'"):
         mx.sym.Activation(mx.sym.var("data"), act_type="swish")
+
+
+def test_eval_computes_outputs_with_the_reference_interpreter():
+    x = np.array([[1.0, -2.0], [0.5, 3.0]], np.float32)
+    w = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, -1.0]], np.float32)
+    b = np.array([0.0, 1.0, 0.5], np.float32)
+    net = mx.sym.Activation(mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=3, name="fc"), act_type="relu")
+    (out,) = net.eval(data=mx.nd.array(x), fc_weight=mx.nd.array(w), fc_bias=mx.nd.array(b))
+    assert isinstance(out, mx.nd.NDArray)
+    np.testing.assert_allclose(out.asnumpy(), np.maximum(x @ w.T + b, 0))
+    with pytest.raises(MXNetError, match="no value given for input\\(s\\) fc_bias"):
+        net.eval(data=mx.nd.array(x), fc_weight=mx.nd.array(w))
+    with pytest.raises(ShapeError, match="fc_weight: \\(3, 5\\)"):
+        net.eval(data=mx.nd.array(x), fc_weight=mx.nd.zeros((3, 5)), fc_bias=mx.nd.array(b))
+
+
+def test_context_objects():
+    assert str(mx.cpu()) == "cpu(0)" and str(mx.gpu(1)) == "gpu(1)"
+    assert mx.Context("gpu", 1) == mx.gpu(1) and mx.current_context() == mx.cpu(0)

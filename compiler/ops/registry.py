@@ -49,6 +49,9 @@ class OpSchema:
     mutable_inputs: tuple[str, ...] = ()  # auxiliary states (BatchNorm moving statistics)
     variadic: str | None = None  # the param counting a variable number of inputs (Concat: num_args)
     input_inits: Mapping[str, str] = field(default_factory=dict)  # `__init__` stamped on auto inputs
+    # Outputs MXNet 1.9.1's (oneDNN) build counts in JSON `node_row_ptr`, when it has more than we do:
+    # max Pooling's workspace. Only the JSON writer reads it.
+    file_outputs: Callable[[dict], int] | None = None
     doc: str = ""
 
     def parse_params(self, attrs, node_name: str = "") -> dict[str, Any]:
@@ -61,6 +64,9 @@ class OpSchema:
 
     def num_outputs(self, params: dict) -> int:
         return self.outputs(params) if callable(self.outputs) else self.outputs
+
+    def num_file_outputs(self, params: dict) -> int:
+        return self.file_outputs(params) if self.file_outputs else self.num_outputs(params)
 
     def num_visible_outputs(self, params: dict) -> int:
         visible = self.visible_outputs

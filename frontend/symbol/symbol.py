@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ember.compiler import Graph, Node, Value, format_graph
+from ember.compiler import Graph, Node, Value, format_graph, run
 from ember.compiler.json_graph import graph_to_json
 from ember.compiler.passes import infer_shapes, infer_types
 from ember.compiler.ops.rules import is_known
@@ -190,6 +190,22 @@ class Symbol:
         if any(t is None for group in lists for t in group):
             return None, None, None
         return tuple([np.dtype(t).type for t in group] for group in lists)
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def eval(self, ctx=None, **kwargs) -> list:
+        """The outputs (NDArrays) for the inputs given by name, computed in inference mode.
+
+        Runs the reference interpreter; the compiled executor arrives with the compiler issue.
+        """
+        from ..ndarray import NDArray
+
+        missing = [name for name in self.list_inputs() if name not in kwargs]
+        if missing:
+            raise MXNetError(f"eval: no value given for input(s) {', '.join(missing)}")
+        feeds = {k: v.asnumpy() if isinstance(v, NDArray) else np.asarray(v) for k, v in kwargs.items()}
+        self._infer_shape_values((), {k: v.shape for k, v in feeds.items()})
+        return [NDArray(out, ctx) for out in run(self._graph, feeds)]
 
     # -- composition and copying -------------------------------------------------------------
 
