@@ -135,11 +135,17 @@ def normalize_axis(axis: int, ndim: int, what: str = "axis") -> int:
 
 
 def reduce_axes(axis, ndim: int, exclude: bool = False) -> tuple[int, ...]:
-    """The axes a reduction with MXNet's `axis`/`exclude` covers (None or () means all)."""
+    """The axes a reduction with MXNet's `axis`/`exclude` covers (None or () means all, even with exclude)."""
     if axis is None or axis == ():
-        axes = tuple(range(ndim))
-        return () if exclude and axis is not None else axes
+        return tuple(range(ndim))
     axes = tuple(sorted({normalize_axis(a, ndim) for a in axis}))
     if exclude:
         axes = tuple(a for a in range(ndim) if a not in axes)
     return axes
+
+
+def describe(shape) -> str:
+    """A partial shape as error messages print it: (2,?,4); '?' for an unknown shape."""
+    if shape is None:
+        return "?"
+    return "(" + ",".join("?" if d is None else str(d) for d in shape) + ")"
