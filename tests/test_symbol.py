@@ -251,3 +251,11 @@ def test_eval_computes_outputs_with_the_reference_interpreter():
 def test_context_objects():
     assert str(mx.cpu()) == "cpu(0)" and str(mx.gpu(1)) == "gpu(1)"
     assert mx.Context("gpu", 1) == mx.gpu(1) and mx.current_context() == mx.cpu(0)
+
+
+def test_given_shape_or_dtype_contradicting_a_declared_one_is_named():
+    x = mx.sym.Variable("x", shape=(2, 3), dtype="float64")
+    with pytest.raises(ShapeError, match="shape \\(4,4\\) given for 'x' contradicts its declared shape \\(2,3\\)"):
+        x.infer_shape(x=(4, 4))
+    with pytest.raises(MXNetError, match="dtype float32 given for 'x' contradicts its declared dtype float64"):
+        x.infer_type(x="float32")

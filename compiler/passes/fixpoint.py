@@ -38,6 +38,33 @@ def infer_fixpoint(
     return known
 
 
+def seed_variables(
+    graph: Graph,
+    given: Mapping[str, object],
+    declared: Callable[[Node], object],
+    normalize: Callable[[object], object],
+    describe: Callable[[object], str],
+    error_class: type[MXNetError],
+    what: str,
+) -> dict[Value, object]:
+    """Known facts of variables: what each declares (an attribute) unified with what is given by name."""
+    seeds = {}
+    for var in graph.variables:
+        fact = declared(var)
+        if given.get(var.name) is not None:
+            stated = normalize(given[var.name])
+            try:
+                fact = unify(fact, stated)
+            except Mismatch:
+                raise error_class(
+                    f"{what} {describe(stated)} given for {var.name!r} contradicts its declared {what} "
+                    f"{describe(fact)}"
+                ) from None
+        if fact is not None:
+            seeds[Value(var, 0)] = fact
+    return seeds
+
+
 def _apply_rule(node: Node, known, rules, describe, error_class, what) -> bool:
     outputs = [Value(node, i) for i in range(node.num_outputs)]
     ins = [known.get(v) for v in node.inputs]

@@ -12,11 +12,11 @@ from typing import Mapping
 
 from ember.runtime.errors import ShapeError
 
-from ..ir import Graph, Value
+from ..ir import Graph, Node, Value
 from ..ops.params import parse_tuple
 from ..ops.registry import shape_rules
-from ..ops.rules import Mismatch, is_known, unify
-from .fixpoint import infer_fixpoint
+from ..ops.rules import is_known
+from .fixpoint import infer_fixpoint, seed_variables
 
 
 def describe_shape(shape) -> str:
@@ -32,29 +32,14 @@ def legacy_to_partial(shape) -> tuple | None:
     return tuple(None if d == 0 else int(d) for d in shape)
 
 
-def variable_shape_seeds(graph: Graph, given: Mapping[str, tuple | None]) -> dict[Value, tuple]:
-    """Known shapes of variables: `__shape__` attributes unified with the given ones."""
-    seeds = {}
-    for var in graph.variables:
-        shape = None
-        if "__shape__" in var.attrs:
-            shape = legacy_to_partial(parse_tuple(var.attrs.get("__shape__")))
-        if given.get(var.name) is not None:
-            try:
-                shape = unify(shape, tuple(given[var.name]))
-            except Mismatch:
-                raise ShapeError(
-                    f"shape {tuple(given[var.name])} given for {var.name!r} contradicts its declared "
-                    f"shape {describe_shape(shape)}"
-                ) from None
-        if shape is not None:
-            seeds[Value(var, 0)] = shape
-    return seeds
+def _declared_shape(var: Node) -> tuple | None:
+    text = var.attrs.get("__shape__")
+    return None if text is None else legacy_to_partial(parse_tuple(text))
 
 
 def infer_shapes(graph: Graph, given: Mapping[str, tuple | None]) -> dict[Value, tuple | None]:
     """The (partial) shape of every value of `graph`, from the shapes `given` by variable name."""
-    seeds = variable_shape_seeds(graph, given)
+    seeds = seed_variables(graph, given, _declared_shape, tuple, describe_shape, ShapeError, "shape")
     return infer_fixpoint(graph, seeds, shape_rules, describe_shape, ShapeError, "shape")
 
 

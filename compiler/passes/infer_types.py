@@ -12,36 +12,24 @@ from typing import Mapping
 from ember.runtime.errors import TypeInferenceError
 
 from ..dtypes import dtype_name
-from ..ir import Graph, Value
+from ..ir import Graph, Node, Value
 from ..ops.registry import type_rules
-from ..ops.rules import Mismatch, unify
-from .fixpoint import infer_fixpoint
+from .fixpoint import infer_fixpoint, seed_variables
 
 
 def _describe(dtype) -> str:
     return "?" if dtype is None else dtype
 
 
-def _seeds(graph: Graph, given: Mapping[str, object]) -> dict[Value, str]:
-    seeds = {}
-    for var in graph.variables:
-        dtype = dtype_name(int(var.attrs.get("__dtype__"))) if "__dtype__" in var.attrs else None
-        if given.get(var.name) is not None:
-            try:
-                dtype = unify(dtype, dtype_name(given[var.name]))
-            except Mismatch:
-                raise TypeInferenceError(
-                    f"dtype {dtype_name(given[var.name])} given for {var.name!r} contradicts its declared "
-                    f"dtype {dtype}"
-                ) from None
-        if dtype is not None:
-            seeds[Value(var, 0)] = dtype
-    return seeds
+def _declared_dtype(var: Node) -> str | None:
+    code = var.attrs.get("__dtype__")
+    return None if code is None else dtype_name(int(code))
 
 
 def infer_types(graph: Graph, given: Mapping[str, object], default: str | None = None) -> dict[Value, str]:
     """The dtype of every value that can be inferred from the dtypes `given` by variable name."""
-    known = infer_fixpoint(graph, _seeds(graph, given), type_rules, _describe, TypeInferenceError, "type")
+    seeds = seed_variables(graph, given, _declared_dtype, dtype_name, _describe, TypeInferenceError, "dtype")
+    known = infer_fixpoint(graph, seeds, type_rules, _describe, TypeInferenceError, "type")
     if default is not None:
         missing = {v.name: default for v in graph.variables if Value(v, 0) not in known}
         if missing:
