@@ -3,7 +3,7 @@
 Importing this package registers every op.
 """
 
-from . import broadcast, elementwise, indexing, loss, matmul, nn, reduce, shape, softmax  # noqa: F401
+from . import broadcast, elementwise, indexing, join, loss, matmul, nn, reduce, shape, slicing, softmax  # noqa: F401
 from .registry import (  # noqa: F401
     ALIASES,
     REQUIRED_TABLES,

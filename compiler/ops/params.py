@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
-
 from ember.runtime.errors import GraphError
 
 from ..dtypes import dtype_name
@@ -128,6 +127,18 @@ def _literal(text: str):
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         raise ParamValueError(f"cannot parse {text!r}") from None
+
+
+def parse_optional_int_tuple(text: str) -> tuple[int | None, ...]:
+    """A tuple whose entries are ints or None: "(0, None)", "[1,2]", "(None,)", or a bare "3"."""
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        raise ParamValueError(f"expected a tuple of integers or None, got {text!r}") from None
+    value = (value,) if value is None or isinstance(value, int) else value
+    if not isinstance(value, (tuple, list)) or not all(v is None or isinstance(v, int) for v in value):
+        raise ParamValueError(f"expected a tuple of integers or None, got {text!r}")
+    return tuple(value)
 
 
 @dataclass(frozen=True)

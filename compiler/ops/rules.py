@@ -82,9 +82,7 @@ def same_shape_rule(params, in_shapes, out_shapes):
         try:
             merged = unify(merged, shape)
         except Mismatch:
-            raise RuleError(
-                "all inputs and the output must have the same shape (no broadcasting)"
-            ) from None
+            raise RuleError("all inputs and the output must have the same shape (no broadcasting)") from None
     return [merged] * len(in_shapes), [merged] * len(out_shapes)
 
 
@@ -149,3 +147,12 @@ def describe(shape) -> str:
     if shape is None:
         return "?"
     return "(" + ",".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def product_or_none(dims) -> int | None:
+    """The product of partial dims; None when any is unknown."""
+    return None if any(d is None for d in dims) else size_of(dims)
+
+
+def with_dim(shape: tuple, axis: int, dim) -> tuple:
+    return shape[:axis] + (dim,) + shape[axis + 1 :]
