@@ -6,4 +6,15 @@ imports nothing else of Ember's except the shared exception hierarchy (`ember.ru
 
 from . import ops  # noqa: F401  (registers every op)
 from .interpreter import RefContext, evaluate, run  # noqa: F401
-from .ir import VARIABLE, Attrs, Graph, Node, TensorType, Value, format_graph, topological_order, variable, verify  # noqa: F401
+from .ir import (  # noqa: F401
+    VARIABLE,
+    Attrs,
+    Graph,
+    Node,
+    TensorType,
+    Value,
+    format_graph,
+    topological_order,
+    variable,
+    verify,
+)

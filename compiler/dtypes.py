@@ -4,7 +4,6 @@ A dtype is carried through the IR as its canonical name string ('float32', 'int6
 """
 
 import numpy as np
-
 from ember.runtime.errors import TypeInferenceError
 
 # MXNet's type codes (MXNET_COMPAT.md section 11.2), used by .params files and `__dtype__` attrs.

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
-
 from ember.runtime.errors import GraphError, MXNetError
 
 from .ir import Graph, Value

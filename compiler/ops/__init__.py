@@ -3,7 +3,21 @@
 Importing this package registers every op.
 """
 
-from . import broadcast, elementwise, indexing, join, loss, matmul, nn, reduce, shape, slicing, softmax  # noqa: F401
+from . import (  # noqa: F401
+    broadcast,
+    conv,
+    elementwise,
+    indexing,
+    join,
+    loss,
+    matmul,
+    nn,
+    norm,
+    reduce,
+    shape,
+    slicing,
+    softmax,
+)
 from .registry import (  # noqa: F401
     ALIASES,
     REQUIRED_TABLES,

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .nn import describe, merge
 from .params import Param, enum, parse_bool, parse_float
 from .registry import FusionKind, define_op, reference, shape_rule, type_rule
-from .rules import RuleError, is_known, same_shape_rule, same_type_rule, size_of
+from .rules import RuleError, describe, is_known, merge, same_shape_rule, same_type_rule, size_of
 from .softmax import softmax_along
 
 NORMALIZATIONS = ("null", "batch", "valid")

@@ -143,10 +143,13 @@ def reduce_axes(axis, ndim: int, exclude: bool = False) -> tuple[int, ...]:
 
 
 def describe(shape) -> str:
-    """A partial shape as error messages print it: (2,?,4); '?' for an unknown shape."""
+    """A partial shape as error messages print it: (2,?,4); '?' when unknown; a dtype name as itself."""
     if shape is None:
         return "?"
-    return "(" + ",".join("?" if d is None else str(d) for d in shape) + ")"
+    if isinstance(shape, str):
+        return shape
+    dims = ",".join("?" if d is None else str(d) for d in shape)
+    return f"({dims},)" if len(shape) == 1 else f"({dims})"
 
 
 def product_or_none(dims) -> int | None:
@@ -156,3 +159,16 @@ def product_or_none(dims) -> int | None:
 
 def with_dim(shape: tuple, axis: int, dim) -> tuple:
     return shape[:axis] + (dim,) + shape[axis + 1 :]
+
+
+def merge(a, b, relation: str):
+    """`unify(a, b)`, or a RuleError saying which `relation` the two facts break."""
+    try:
+        return unify(a, b)
+    except Mismatch:
+        raise RuleError(f"{relation}: {describe(a)} vs {describe(b)}") from None
+
+
+def first_known(*dims):
+    """The first dim that is not None (None when all are)."""
+    return next((d for d in dims if d is not None), None)

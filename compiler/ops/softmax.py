@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .nn import merge
 from .params import Param, enum, optional, parse_bool, parse_float, parse_int
 from .registry import FusionKind, define_op, reference, shape_rule, type_rule
-from .rules import RuleError, normalize_axis, same_shape_rule, same_type_rule
+from .rules import RuleError, merge, normalize_axis, same_shape_rule, same_type_rule
 
 
 def softmax_along(x: np.ndarray, axis: int, temperature=None, length=None, log=False) -> np.ndarray:

@@ -15,14 +15,9 @@ from ember.runtime.errors import ShapeError
 from ..ir import Graph, Node, Value
 from ..ops.params import parse_tuple
 from ..ops.registry import shape_rules
+from ..ops.rules import describe as describe_shape
 from ..ops.rules import is_known
 from .fixpoint import infer_fixpoint, seed_variables
-
-
-def describe_shape(shape) -> str:
-    if shape is None:
-        return "?"
-    return "(" + ",".join("?" if d is None else str(d) for d in shape) + ")"
 
 
 def legacy_to_partial(shape) -> tuple | None:

@@ -14,11 +14,8 @@ from ember.runtime.errors import TypeInferenceError
 from ..dtypes import dtype_name
 from ..ir import Graph, Node, Value
 from ..ops.registry import type_rules
+from ..ops.rules import describe
 from .fixpoint import infer_fixpoint, seed_variables
-
-
-def _describe(dtype) -> str:
-    return "?" if dtype is None else dtype
 
 
 def _declared_dtype(var: Node) -> str | None:
@@ -28,8 +25,8 @@ def _declared_dtype(var: Node) -> str | None:
 
 def infer_types(graph: Graph, given: Mapping[str, object], default: str | None = None) -> dict[Value, str]:
     """The dtype of every value that can be inferred from the dtypes `given` by variable name."""
-    seeds = seed_variables(graph, given, _declared_dtype, dtype_name, _describe, TypeInferenceError, "dtype")
-    known = infer_fixpoint(graph, seeds, type_rules, _describe, TypeInferenceError, "type")
+    seeds = seed_variables(graph, given, _declared_dtype, dtype_name, describe, TypeInferenceError, "dtype")
+    known = infer_fixpoint(graph, seeds, type_rules, describe, TypeInferenceError, "type")
     if default is not None:
         missing = {v.name: default for v in graph.variables if Value(v, 0) not in known}
         if missing:
