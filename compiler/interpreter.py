@@ -25,6 +25,17 @@ class RefContext:
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
 
 
+def call_reference(op: str, node_name: str, params: dict, args: list, ctx: RefContext) -> list:
+    """Run `op`'s reference on NumPy `args`; a failure becomes an MXNetError naming the node and shapes."""
+    try:
+        return reference_rules[op](params, args, ctx)
+    except MXNetError:
+        raise
+    except Exception as err:
+        shapes = ", ".join(str(a.shape) for a in args)
+        raise MXNetError(f"Error in operator {node_name} ({op}) with input shapes {shapes}: {err}") from err
+
+
 def evaluate(graph: Graph, feeds: Mapping[str, np.ndarray], ctx: RefContext | None = None) -> dict:
     """Every value of `graph` computed from `feeds` (variable name -> array), keyed by `Value`."""
     ctx = ctx or RefContext()
@@ -35,16 +46,7 @@ def evaluate(graph: Graph, feeds: Mapping[str, np.ndarray], ctx: RefContext | No
                 raise GraphError(f"no value given for variable {node.name!r}")
             values[Value(node, 0)] = np.asarray(feeds[node.name])
             continue
-        args = [values[v] for v in node.inputs]
-        try:
-            outputs = reference_rules[node.op](node.params, args, ctx)
-        except MXNetError:
-            raise
-        except Exception as err:
-            shapes = ", ".join(str(a.shape) for a in args)
-            raise MXNetError(
-                f"Error in operator {node.name} ({node.op}) with input shapes {shapes}: {err}"
-            ) from err
+        outputs = call_reference(node.op, node.name, node.params, [values[v] for v in node.inputs], ctx)
         for index, out in enumerate(outputs):
             values[Value(node, index)] = out
     return values

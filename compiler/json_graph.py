@@ -14,7 +14,7 @@ import logging
 from ember.runtime.errors import GraphError
 
 from .ir import VARIABLE, Attrs, Graph, Node, Value
-from .ops.registry import canonical_name, get_schema
+from .ops.registry import SCHEMAS, canonical_name, get_schema
 
 MXNET_VERSION = 10901  # the MXNet version whose files we write (1.9.1)
 HIDDEN_KEYS = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage", "profiler_scope")
@@ -32,9 +32,9 @@ def graph_to_json(graph: Graph) -> str:
         row_ptr.append(row_ptr[-1] + (1 if node.is_variable else node.schema.num_file_outputs(node.params)))
     fields = [
         ("nodes", _multiline_list([_node_json(n, ids) for n in nodes], 1)),
-        ("arg_nodes", _int_list([ids[id(n)] for n in nodes if n.is_variable], 1)),
-        ("node_row_ptr", _int_list(row_ptr, 1)),
-        ("heads", _inline_entries([[ids[id(v.node)], v.index, 0] for v in graph.outputs])),
+        ("arg_nodes", _pod_array([str(ids[id(n)]) for n in nodes if n.is_variable], 1)),
+        ("node_row_ptr", _pod_array([str(r) for r in row_ptr], 1)),
+        ("heads", _pod_array([_entry([ids[id(v.node)], v.index, 0]) for v in graph.outputs], 1)),
         ("attrs", '{"mxnet_version": ["int", %d]}' % MXNET_VERSION),
     ]
     return _object(fields, 0)
@@ -46,7 +46,7 @@ def _node_json(node: Node, ids: dict) -> str:
         fields.append(("attrs", _attrs_json(node.attrs, 3)))
     mutable = _mutable_slots(node)
     entries = [[ids[id(v.node)], v.index, 1 if i in mutable else 0] for i, v in enumerate(node.inputs)]
-    fields.append(("inputs", _inline_entries(entries)))
+    fields.append(("inputs", _pod_array([_entry(e) for e in entries], 3)))
     return _object(fields, 2)
 
 
@@ -79,14 +79,15 @@ def _multiline_list(items: list[str], depth: int) -> str:
     return "[\n" + ", \n".join(inner + item for item in items) + "\n" + "  " * depth + "]"
 
 
-def _int_list(values: list[int], depth: int) -> str:
-    if len(values) <= 10:
-        return "[" + ", ".join(map(str, values)) + "]"
-    return _multiline_list([str(v) for v in values], depth)
+def _pod_array(items: list[str], depth: int) -> str:
+    """An array of plain values: inline up to 10 elements, one per line beyond (dmlc's rule)."""
+    if len(items) <= 10:
+        return "[" + ", ".join(items) + "]"
+    return _multiline_list(items, depth)
 
 
-def _inline_entries(entries: list[list[int]]) -> str:
-    return "[" + ", ".join("[" + ", ".join(map(str, e)) + "]" for e in entries) + "]"
+def _entry(entry: list[int]) -> str:
+    return "[" + ", ".join(map(str, entry)) + "]"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ def graph_from_json(text: str) -> Graph:
     """The graph described by MXNet symbol JSON `text` (any version MXNet could write)."""
     try:
         doc = json.loads(text)
-    except (json.JSONDecodeError, TypeError) as err:
+    except (ValueError, TypeError, RecursionError) as err:  # JSONDecodeError is a ValueError
         raise GraphError(f"symbol JSON is not valid JSON: {err}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list) or "heads" not in doc:
         raise GraphError("symbol JSON must be an object with 'nodes' and 'heads' lists")
@@ -118,7 +119,7 @@ def graph_from_json(text: str) -> Graph:
 def _file_version(doc: dict) -> int:
     try:
         return int(doc.get("attrs", {}).get("mxnet_version", ["int", 800])[1])
-    except (AttributeError, IndexError, TypeError, ValueError):
+    except (AttributeError, IndexError, TypeError, ValueError, KeyError):
         raise GraphError("symbol JSON has a malformed 'attrs.mxnet_version'") from None
 
 
@@ -146,25 +147,45 @@ def _raw_node(entry, index: int) -> dict:
 
 
 def _move_input_multipliers(raw_nodes: list[dict]) -> None:
-    """Legacy `<input>_lr_mult` on an op becomes `__lr_mult__` on that input variable."""
+    """Legacy `<input>_lr_mult` on an op becomes `__lr_mult__` on the variable in that input slot."""
     for raw in raw_nodes:
-        if raw["op"] == VARIABLE:
+        keys = [k for k in raw["attrs"] if k.endswith(("_lr_mult", "_wd_mult")) and not k.startswith("__")]
+        if raw["op"] == VARIABLE or not keys:
             continue
-        for key in [k for k in raw["attrs"] if k.endswith(("_lr_mult", "_wd_mult")) and not k.startswith("__")]:
-            input_name, mult = key.rsplit("_", 2)[0], key.rsplit("_", 2)[1] + "_mult"
-            target = f"{raw['name']}_{input_name}"
-            for other in raw_nodes:
-                if other["op"] == VARIABLE and other["name"] == target:
-                    other["attrs"][f"__{mult}__"] = raw["attrs"][key]
+        slots = _input_slots(raw, raw_nodes)
+        for key in keys:
+            input_name, mult = key[: -len("_lr_mult")], key[-len("lr_mult") :]
+            target = slots.get(input_name)
+            if target is not None and target["op"] == VARIABLE:
+                target["attrs"][f"__{mult}__"] = raw["attrs"][key]
             del raw["attrs"][key]
+
+
+def _input_slots(raw: dict, raw_nodes: list[dict]) -> dict[str, dict]:
+    """Input name -> the raw node feeding that slot of op node `raw` (empty if the op is unknown)."""
+    try:
+        schema = get_schema(canonical_name(raw["op"]))
+        params = {k: v for k, v in raw["attrs"].items() if not k.endswith(("_lr_mult", "_wd_mult"))}
+        names = schema.input_names(schema.parse_params(params, raw["name"]))
+    except GraphError:
+        return {}  # reported with the node's position when the node is built
+    slots = {}
+    for name, entry in zip(names, raw["inputs"]):
+        if isinstance(entry, list) and entry and isinstance(entry[0], int) and 0 <= entry[0] < len(raw_nodes):
+            slots[name] = raw_nodes[entry[0]]
+    return slots
 
 
 def _entry_value(entry, built: list[Node], limit: int, where: str) -> Value:
     if not isinstance(entry, list) or len(entry) not in (2, 3) or not all(isinstance(x, int) for x in entry):
-        raise GraphError(f"symbol JSON {where}: input entry {entry!r} must be [node_id, output_index, version]")
+        raise GraphError(
+            f"symbol JSON {where}: input entry {entry!r} must be [node_id, output_index, version]"
+        )
     node_id, index = entry[0], entry[1]
     if not 0 <= node_id < limit:
-        raise GraphError(f"symbol JSON {where}: input entry {entry!r} refers to a node that does not precede it")
+        raise GraphError(
+            f"symbol JSON {where}: input entry {entry!r} refers to a node that does not precede it"
+        )
     node = built[node_id]
     if not 0 <= index < node.num_outputs:
         raise GraphError(
@@ -193,7 +214,7 @@ def _build_node(raw: dict, index: int, built: list[Node], version: int) -> Node:
     node.params  # parse now, so a bad attribute is reported here, naming the node
     names = schema.input_names(node.params)
     if len(inputs) < len(names) and version < 900:
-        inputs += [_legacy_input(schema, raw["name"], n) for n in names[len(inputs):]]
+        inputs += [_legacy_input(schema, raw["name"], n, attrs) for n in names[len(inputs) :]]
         node = Node(op, tuple(inputs), node.attrs, raw["name"])
     if len(inputs) != len(names):
         raise GraphError(
@@ -203,9 +224,12 @@ def _build_node(raw: dict, index: int, built: list[Node], version: int) -> Node:
     return node
 
 
-def _legacy_input(schema, node_name: str, input_name: str) -> Value:
-    """A variable for an input that files older than 0.9.0 did not record (auxiliary states)."""
-    attrs = {"__init__": schema.input_inits[input_name]} if input_name in schema.input_inits else {}
+def _legacy_input(schema, node_name: str, input_name: str, op_attrs: dict) -> Value:
+    """A variable for an input that files older than 0.9.0 did not record (auxiliary states); like
+    MXNet's automatic inputs it carries the op's attributes."""
+    attrs = dict(op_attrs)
+    if input_name in schema.input_inits:
+        attrs["__init__"] = schema.input_inits[input_name]
     return Value(Node(VARIABLE, (), Attrs(attrs), f"{node_name}_{input_name}"))
 
 
@@ -214,12 +238,9 @@ def _stamp_input_inits(raw_nodes: list[dict]) -> None:
     for raw in raw_nodes:
         if raw["op"] == VARIABLE:
             continue
-        try:
-            schema = get_schema(canonical_name(raw["op"]))
-            names = schema.input_names(schema.parse_params(raw["attrs"], raw["name"]))
-        except GraphError:
-            continue  # reported with the node's position when the node is built
-        for name, entry in zip(names, raw["inputs"]):
-            source = raw_nodes[entry[0]] if isinstance(entry, list) and entry and 0 <= entry[0] < len(raw_nodes) else None
-            if name in schema.input_inits and source and source["op"] == VARIABLE:
-                source["attrs"].setdefault("__init__", schema.input_inits[name])
+        inits = (
+            get_schema(canonical_name(raw["op"])).input_inits if canonical_name(raw["op"]) in SCHEMAS else {}
+        )
+        for name, source in _input_slots(raw, raw_nodes).items():
+            if name in inits and source["op"] == VARIABLE:
+                source["attrs"].setdefault("__init__", inits[name])

@@ -5,13 +5,15 @@
 
 __version__ = "0.1.0"
 
-from . import base  # noqa: E402,F401
-from .base import MXNetError  # noqa: E402,F401
-from . import name  # noqa: E402,F401
-from .attribute import AttrScope  # noqa: E402,F401
-from . import symbol  # noqa: E402,F401
-from . import symbol as sym  # noqa: E402,F401
-from . import context  # noqa: E402,F401
-from .context import Context, cpu, cpu_pinned, current_context, gpu  # noqa: E402,F401
-from . import ndarray  # noqa: E402,F401
+from . import (
+    base,  # noqa: E402,F401
+    context,  # noqa: E402,F401
+    name,  # noqa: E402,F401
+    ndarray,  # noqa: E402,F401
+    symbol,  # noqa: E402,F401
+)
 from . import ndarray as nd  # noqa: E402,F401
+from . import symbol as sym  # noqa: E402,F401
+from .attribute import AttrScope  # noqa: E402,F401
+from .base import MXNetError  # noqa: E402,F401
+from .context import Context, cpu, cpu_pinned, current_context, gpu  # noqa: E402,F401

@@ -5,8 +5,19 @@ from __future__ import annotations
 import threading
 
 
-class AttrScope:
-    """`with mx.AttrScope(ctx_group='dev1'):` adds those string attributes to new symbols."""
+class _CurrentScope(type):
+    @property
+    def current(cls) -> "AttrScope":
+        """The innermost active scope of this thread (an empty one at first)."""
+        scope = getattr(AttrScope._local, "current", None)
+        if scope is None:
+            scope = AttrScope._local.current = AttrScope()
+        return scope
+
+
+class AttrScope(metaclass=_CurrentScope):
+    """`with mx.AttrScope(ctx_group='dev1'):` adds those string attributes to new symbols.
+    `AttrScope.current` is the active one (a class property, as in MXNet 1.x)."""
 
     _local = threading.local()
 
@@ -24,7 +35,7 @@ class AttrScope:
         return merged
 
     def __enter__(self):
-        self._old_scope = AttrScope.current()
+        self._old_scope = AttrScope.current
         merged = dict(self._old_scope._attr)
         merged.update(self._attr)
         self._attr = merged
@@ -33,10 +44,3 @@ class AttrScope:
 
     def __exit__(self, *exc):
         AttrScope._local.current = self._old_scope
-
-    @staticmethod
-    def current() -> "AttrScope":
-        scope = getattr(AttrScope._local, "current", None)
-        if scope is None:
-            scope = AttrScope._local.current = AttrScope()
-        return scope

@@ -9,8 +9,19 @@ from __future__ import annotations
 import threading
 
 
-class NameManager:
-    """Gives unnamed symbols the name `<hint><n>`, one counter per hint."""
+class _CurrentManager(type):
+    @property
+    def current(cls) -> "NameManager":
+        """The innermost active manager of this thread (a process-wide default at first)."""
+        manager = getattr(NameManager._local, "current", None)
+        if manager is None:
+            manager = NameManager._local.current = NameManager()
+        return manager
+
+
+class NameManager(metaclass=_CurrentManager):
+    """Gives unnamed symbols the name `<hint><n>`, one counter per hint. `NameManager.current` is the
+    active one (a class property, as in MXNet 1.x)."""
 
     _local = threading.local()
 
@@ -27,20 +38,12 @@ class NameManager:
         return f"{hint}{count}"
 
     def __enter__(self):
-        self._old_manager = NameManager.current()
+        self._old_manager = NameManager.current
         NameManager._local.current = self
         return self
 
     def __exit__(self, *exc):
         NameManager._local.current = self._old_manager
-
-    @staticmethod
-    def current() -> "NameManager":
-        """The innermost active manager of this thread (a process-wide default at first)."""
-        manager = getattr(NameManager._local, "current", None)
-        if manager is None:
-            manager = NameManager._local.current = NameManager()
-        return manager
 
 
 class Prefix(NameManager):

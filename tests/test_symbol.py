@@ -85,8 +85,9 @@ def test_variable_hidden_attributes():
     v = mx.sym.Variable("w", shape=(2, 3), lr_mult=0.1, wd_mult=0, dtype="float64", init="zeros", __foo__="x")
     assert v.list_attr() == {
         "__shape__": "(2, 3)", "__lr_mult__": "0.1", "__wd_mult__": "0", "__dtype__": "1",
-        "__init__": "zeros", "__foo__": "x",
+        "__init__": "zeros", "__foo__": "x", "lr_mult": "0.1", "wd_mult": "0",
     }
+    assert v.attr("name") == "w" and v.attr("shape") is None
     assert v.attr("lr_mult") == "0.1"
     with pytest.raises(ValueError, match="must start and end with double underscores"):
         mx.sym.Variable("w", foo="x")
@@ -167,7 +168,9 @@ def test_infer_type():
     fc = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=2, name="fc")
     args, outs, aux = fc.infer_type(data="float64")
     assert args == [np.float64] * 3 and outs == [np.float64] and aux == []
-    assert fc.infer_type() == (None, None, None)
+    with pytest.warns(UserWarning, match="Cannot decide type for the following arguments. Consider providing them as input:\n\tdata: None"):
+        assert fc.infer_type() == (None, None, None)
+    assert fc.infer_type_partial() == ([None] * 3, [None], [])
 
 
 @pytest.mark.parametrize(
@@ -253,9 +256,23 @@ def test_context_objects():
     assert mx.Context("gpu", 1) == mx.gpu(1) and mx.current_context() == mx.cpu(0)
 
 
-def test_given_shape_or_dtype_contradicting_a_declared_one_is_named():
+def test_declared_shape_and_dtype_are_hints_that_given_values_override():
     x = mx.sym.Variable("x", shape=(2, 3), dtype="float64")
-    with pytest.raises(ShapeError, match="shape \\(4,4\\) given for 'x' contradicts its declared shape \\(2,3\\)"):
-        x.infer_shape(x=(4, 4))
-    with pytest.raises(MXNetError, match="dtype float32 given for 'x' contradicts its declared dtype float64"):
-        x.infer_type(x="float32")
+    y = mx.sym.Activation(x, act_type="relu")
+    assert y.infer_shape() == ([(2, 3)], [(2, 3)], [])
+    assert y.infer_shape(x=(4, 4)) == ([(4, 4)], [(4, 4)], [])
+    assert y.infer_type() == ([np.float64], [np.float64], [])
+    assert y.infer_type(x="float32") == ([np.float32], [np.float32], [])
+
+
+def test_zero_and_negative_dims_given_by_the_user_mean_unknown():
+    a, b = mx.sym.var("a"), mx.sym.var("b")
+    assert (a + b).infer_shape(a=(0, 3), b=(2, 3)) == ([(2, 3), (2, 3)], [(2, 3)], [])
+    assert (a + b).infer_shape_partial(a=(0, 3)) == ([(0, 3), (0, 3)], [(0, 3)], [])
+    assert (a + b).infer_shape_partial(a=(-1, 3)) == ([(0, 3), (0, 3)], [(0, 3)], [])
+    assert (a + b).infer_shape_partial(a=()) == ([(), ()], [()], [])
+
+
+def test_fully_connected_infers_weights_from_a_partially_known_input():
+    fc = mx.sym.FullyConnected(mx.sym.Variable("data", shape=(0, 784)), num_hidden=128, name="fc")
+    assert fc.infer_shape_partial() == ([(0, 784), (128, 784), (128,)], [(0, 128)], [])

@@ -90,8 +90,8 @@ def test_legacy_json_is_upgraded():
     assert net.list_arguments() == ["data", "fc_weight", "fc_bias", "bn_gamma", "bn_beta"]
     assert net.list_auxiliary_states() == ["bn_moving_mean", "bn_moving_var"]
     attrs = net.attr_dict()
-    assert attrs["fc_weight"] == {"__lr_mult__": "0.5"}
-    assert attrs["fc"] == {"__ctx_group__": "dev1", "no_bias": "false", "num_hidden": "4"}
+    assert attrs["fc_weight"] == {"__lr_mult__": "0.5", "lr_mult": "0.5"}
+    assert attrs["fc"] == {"__ctx_group__": "dev1", "ctx_group": "dev1", "no_bias": "false", "num_hidden": "4"}
     assert json.loads(attrs["bn_moving_mean"]["__init__"]) == ["zero", {}]
     assert json.loads(attrs["bn_moving_var"]["__init__"]) == ["one", {}]
     _, outs, aux = net.infer_shape(data=(2, 3))

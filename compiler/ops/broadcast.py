@@ -28,7 +28,7 @@ def broadcast_dims(lhs: tuple, rhs: tuple) -> tuple:
             raise RuleError(
                 f"operands could not be broadcast together with shapes {describe(lhs)} {describe(rhs)}"
             )
-        out.append(None if x is None or y is None else max(x, y) if 1 in (x, y) else x)
+        out.append(None if x is None or y is None else (y if x == 1 else x))
     return tuple(out)
 
 

@@ -188,6 +188,10 @@ def _conv_spatial(window: Window, data_sizes, out_sizes) -> tuple[list, list]:
             outs[i] = conv_output_size(ins[i], e, s, p)
         elif outs[i] is not None and s == 1:
             ins[i] = outs[i] + e - 1 - 2 * p
+            if ins[i] < 1:
+                raise RuleError(
+                    f"no input size gives output size {outs[i]} with kernel extent {e} and pad {p}"
+                )
     return ins, outs
 
 

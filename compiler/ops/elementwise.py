@@ -54,6 +54,12 @@ def _round_half_away(x):
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
+def _round_half_down(x):
+    """MXNet's rint: the nearer of floor and ceil, floor at exact halves (rint(1.5) = 1, rint(-1.5) = -2)."""
+    floor, ceil = np.floor(x), np.ceil(x)
+    return np.where(x - floor <= ceil - x, floor, ceil)
+
+
 UNARY_FUNCTIONS = {
     "exp": np.exp,
     "log": np.log,
@@ -73,7 +79,7 @@ UNARY_FUNCTIONS = {
     "floor": np.floor,
     "ceil": np.ceil,
     "round": _round_half_away,
-    "rint": np.rint,
+    "rint": _round_half_down,
     "fix": np.fix,
     "trunc": np.trunc,
     "sin": np.sin,
@@ -329,7 +335,8 @@ type_rule("clip")(same_type_rule)
 def clip_reference(params, inputs, ctx):
     x = inputs[0]
     low, high = (np.array(params[k]).astype(x.dtype) for k in ("a_min", "a_max"))
-    return [np.minimum(np.maximum(x, low), high).astype(x.dtype, copy=False)]
+    # MXNet tests the upper bound first, so with a_min > a_max values above a_max become a_max.
+    return [np.where(x > high, high, np.where(x < low, low, x)).astype(x.dtype, copy=False)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,11 +15,12 @@ from .registry import FusionKind, define_op, reference, shape_rule, type_rule
 from .rules import (
     RuleError,
     describe,
+    first_known,
     is_known,
     merge,
+    product_or_none,
     same_shape_rule,
     same_type_rule,
-    size_of,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -44,24 +45,33 @@ define_op(
 
 
 def _fc_input_dim(params, data):
-    if params["flatten"]:
-        return size_of(data[1:]) if len(data) > 1 else 1
-    return data[-1]
+    """Features per row: the product of all but the first axis (flatten) or the last axis; None if unknown."""
+    dims = (data[1:] if len(data) > 1 else (1,)) if params["flatten"] else data[-1:]
+    return product_or_none(dims)
 
 
 @shape_rule("FullyConnected")
 def fc_shape(params, in_shapes, out_shapes):
-    """data (N, d1, ...) -> (N, num_hidden) with flatten; (..., k) -> (..., num_hidden) without."""
-    data = in_shapes[0]
-    if not is_known(data):
-        return in_shapes, out_shapes
+    """data (N, d1, ...) -> (N, num_hidden) with flatten; (..., k) -> (..., num_hidden) without.
+
+    Needs only the data's rank: weight (num_hidden, input_dim) and bias (num_hidden,) follow with
+    what is known of input_dim, and the batch size flows back from the output (as MXNet does).
+    """
+    data, out = in_shapes[0], out_shapes[0]
     hidden = params["num_hidden"]
     if hidden < 1:
         raise RuleError(f"num_hidden must be at least 1, got {hidden}")
-    weight = (hidden, _fc_input_dim(params, data))
-    out = (data[0], hidden) if params["flatten"] else tuple(data[:-1]) + (hidden,)
-    inferred = [data, weight] + ([(hidden,)] if not params["no_bias"] else [])
-    return inferred, [out]
+    bias = [] if params["no_bias"] else [(hidden,)]
+    if data is None or len(data) == 0:
+        return in_shapes, out_shapes  # MXNet infers nothing until the data's rank is known
+    if params["flatten"]:
+        data = (first_known(data[0], out[0] if out else None),) + tuple(data[1:])
+        out = (data[0], hidden)
+    else:
+        lead = out[:-1] if out is not None and len(out) == len(data) else (None,) * (len(data) - 1)
+        data = tuple(first_known(a, b) for a, b in zip(data[:-1], lead)) + tuple(data[-1:])
+        out = tuple(data[:-1]) + (hidden,)
+    return [data, (hidden, _fc_input_dim(params, data))] + bias, [out]
 
 
 type_rule("FullyConnected")(same_type_rule)
@@ -111,7 +121,8 @@ type_rule("Activation")(same_type_rule)
 @reference("Activation")
 def activation_reference(params, inputs, ctx):
     x = inputs[0]
-    return [ACTIVATIONS[params["act_type"]](x).astype(x.dtype, copy=False)]
+    wide = x.astype(np.promote_types(x.dtype, np.float32), copy=False)  # float16 exp() overflows
+    return [ACTIVATIONS[params["act_type"]](wide).astype(x.dtype, copy=False)]
 
 
 # ---------------------------------------------------------------------------------------------

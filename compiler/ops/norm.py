@@ -43,8 +43,8 @@ define_op(
     doc=(
         "y = gamma (x - mean) / sqrt(var + eps) + beta per channel. Training (and not use_global_stats) "
         "uses the batch mean and biased variance over every axis but `axis`, else the moving statistics; "
-        "the hidden outputs mean and var are the statistics used. The moving statistics are updated by "
-        "the executor, not here."
+        "the hidden outputs are the mean used and, as in MXNet's CPU kernel, 1/sqrt(var + eps) (named var). "
+        "The moving statistics are updated by the executor, not here."
     ),
 )
 
@@ -92,7 +92,8 @@ def batchnorm_reference(params, inputs, ctx):
     normalised = (data - mean.reshape(channel)) / np.sqrt(var.reshape(channel) + params["eps"])
     out = normalised * scale.reshape(channel) + beta.reshape(channel)
     vector = _batchnorm_param_dtype(inputs[0].dtype.name)
-    return [out.astype(inputs[0].dtype), mean.astype(vector), var.astype(vector)]
+    inverse_std = 1 / np.sqrt(var + params["eps"])  # MXNet's CPU kernel stores this as the `var` output
+    return [out.astype(inputs[0].dtype), mean.astype(vector), inverse_std.astype(vector)]
 
 
 # ---------------------------------------------------------------------------------------------

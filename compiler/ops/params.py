@@ -9,6 +9,8 @@ one-line description used in generated docstrings.
 from __future__ import annotations
 
 import ast
+import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -32,6 +34,8 @@ class ParamValueError(ValueError):
 
 def parse_int(text: str) -> int:
     value = _literal(text)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ParamValueError(f"expected an integer, got {text!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
         raise ParamValueError(f"expected an integer, got {text!r}")
     return int(value)
@@ -119,13 +123,16 @@ def enum(*choices: str) -> Callable[[str], str]:
     return parse_enum
 
 
+_LONG_SUFFIX = re.compile(r"(?<=\d)[lL](?=\s*[,)\]]|\s*$)")
+
+
 def _literal(text: str):
-    text = text.strip()
+    text = _LONG_SUFFIX.sub("", text.strip())  # Python 2 longs ("(3L, 3L)") in old MXNet files
     if text in ("inf", "+inf", "-inf", "nan"):
         return float(text)
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         raise ParamValueError(f"cannot parse {text!r}") from None
 
 
@@ -152,12 +159,25 @@ class Param:
 
 
 def format_value(value: Any) -> str:
-    """The string MXNet stores for a parameter value (Python's `str`, dtypes by name)."""
+    """The string MXNet stores for a parameter value: Python's `str` (so a list stays "[3, 3]"),
+    dtypes by name, NumPy scalars and arrays as the plain Python values they hold."""
     if isinstance(value, (type, np.dtype)):
         return dtype_name(value)
+    return str(_plain(value))
+
+
+def _plain(value: Any) -> Any:
+    """`value` with NumPy scalars and arrays turned into Python numbers and lists (NumPy 2 prints
+    `np.int64(3)` inside tuples)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
     if isinstance(value, list):
-        return str(tuple(value))
-    return str(value)
+        return [_plain(v) for v in value]
+    return value
 
 
 def parse_all(op: str, node_name: str, params: tuple[Param, ...], attrs) -> dict[str, Any]:

@@ -15,8 +15,6 @@ from ember.runtime.errors import MXNetError
 from ..ir import Graph, Node, Value
 from ..ops.rules import Mismatch, RuleError, unify
 
-MAX_SWEEPS = 100
-
 
 def infer_fixpoint(
     graph: Graph,
@@ -29,12 +27,11 @@ def infer_fixpoint(
     """What can be inferred of every value, starting from `seeds`, using `rules[op]`."""
     known: dict[Value, object] = dict(seeds)
     op_nodes = [n for n in graph.nodes if not n.is_variable]
-    for _ in range(MAX_SWEEPS):
+    changed = True
+    while changed:  # terminates: every change makes a fact strictly more precise
         changed = False
         for node in op_nodes + op_nodes[::-1]:
             changed |= _apply_rule(node, known, rules, describe, error_class, what)
-        if not changed:
-            break
     return known
 
 
@@ -43,23 +40,12 @@ def seed_variables(
     given: Mapping[str, object],
     declared: Callable[[Node], object],
     normalize: Callable[[object], object],
-    describe: Callable[[object], str],
-    error_class: type[MXNetError],
-    what: str,
 ) -> dict[Value, object]:
-    """Known facts of variables: what each declares (an attribute) unified with what is given by name."""
+    """Known facts of variables: what is given by name, else what each declares (as MXNet, a declared
+    `__shape__`/`__dtype__` is only a hint used when nothing is given)."""
     seeds = {}
     for var in graph.variables:
-        fact = declared(var)
-        if given.get(var.name) is not None:
-            stated = normalize(given[var.name])
-            try:
-                fact = unify(fact, stated)
-            except Mismatch:
-                raise error_class(
-                    f"{what} {describe(stated)} given for {var.name!r} contradicts its declared {what} "
-                    f"{describe(fact)}"
-                ) from None
+        fact = normalize(given[var.name]) if given.get(var.name) is not None else declared(var)
         if fact is not None:
             seeds[Value(var, 0)] = fact
     return seeds
@@ -73,6 +59,11 @@ def _apply_rule(node: Node, known, rules, describe, error_class, what) -> bool:
         new_ins, new_outs = rules[node.op](node.params, list(ins), list(outs))
     except RuleError as err:
         raise error_class(_message(node, ins, describe, what, str(err))) from None
+    except (IndexError, ValueError, ZeroDivisionError, TypeError, KeyError) as err:
+        # A rule meeting facts it was not written for (ranks that disagree, zero-size splits) still
+        # means the facts do not fit together; report it on the node rather than crash.
+        detail = f"the known {what}s do not fit this operator ({type(err).__name__}: {err})"
+        raise error_class(_message(node, ins, describe, what, detail)) from None
     changed = False
     slots = list(zip(node.inputs, ins, new_ins, _input_labels(node))) + list(
         zip(outputs, outs, new_outs, [f"output {i}" for i in range(len(outputs))])

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ember.runtime.errors import ShapeError
+from ember.runtime.errors import GraphError, ShapeError
 
 from ..ir import Graph, Node, Value
-from ..ops.params import parse_tuple
+from ..ops.params import ParamValueError, parse_tuple
 from ..ops.registry import shape_rules
 from ..ops.rules import describe as describe_shape
 from ..ops.rules import is_known
@@ -21,20 +21,25 @@ from .fixpoint import infer_fixpoint, seed_variables
 
 
 def legacy_to_partial(shape) -> tuple | None:
-    """MXNet's legacy shape (() unknown, 0 unknown dim) as a partial shape."""
+    """MXNet's legacy shape (() unknown; 0, or a negative dim, unknown) as a partial shape."""
     if shape is None or len(shape) == 0:
         return None
-    return tuple(None if d == 0 else int(d) for d in shape)
+    return tuple(None if d is None or d <= 0 else int(d) for d in shape)
 
 
 def _declared_shape(var: Node) -> tuple | None:
     text = var.attrs.get("__shape__")
-    return None if text is None else legacy_to_partial(parse_tuple(text))
+    if text is None:
+        return None
+    try:
+        return legacy_to_partial(parse_tuple(text))
+    except ParamValueError:
+        raise GraphError(f"variable {var.name!r} has a malformed __shape__ attribute {text!r}") from None
 
 
 def infer_shapes(graph: Graph, given: Mapping[str, tuple | None]) -> dict[Value, tuple | None]:
     """The (partial) shape of every value of `graph`, from the shapes `given` by variable name."""
-    seeds = seed_variables(graph, given, _declared_shape, tuple, describe_shape, ShapeError, "shape")
+    seeds = seed_variables(graph, given, _declared_shape, tuple)
     return infer_fixpoint(graph, seeds, shape_rules, describe_shape, ShapeError, "shape")
 
 

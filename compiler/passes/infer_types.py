@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ember.runtime.errors import TypeInferenceError
+from ember.runtime.errors import GraphError, TypeInferenceError
 
 from ..dtypes import dtype_name
 from ..ir import Graph, Node, Value
@@ -20,12 +20,17 @@ from .fixpoint import infer_fixpoint, seed_variables
 
 def _declared_dtype(var: Node) -> str | None:
     code = var.attrs.get("__dtype__")
-    return None if code is None else dtype_name(int(code))
+    if code is None:
+        return None
+    try:
+        return dtype_name(int(code))
+    except (ValueError, TypeInferenceError):
+        raise GraphError(f"variable {var.name!r} has a malformed __dtype__ attribute {code!r}") from None
 
 
 def infer_types(graph: Graph, given: Mapping[str, object], default: str | None = None) -> dict[Value, str]:
     """The dtype of every value that can be inferred from the dtypes `given` by variable name."""
-    seeds = seed_variables(graph, given, _declared_dtype, dtype_name, describe, TypeInferenceError, "dtype")
+    seeds = seed_variables(graph, given, _declared_dtype, dtype_name)
     known = infer_fixpoint(graph, seeds, type_rules, describe, TypeInferenceError, "type")
     if default is not None:
         missing = {v.name: default for v in graph.variables if Value(v, 0) not in known}

@@ -12,7 +12,6 @@ import numbers
 import operator
 
 import numpy as np
-
 from ember.compiler.ops import SCHEMAS, canonical_name
 
 from . import ndarray as _nd

@@ -14,7 +14,6 @@ import struct
 import tempfile
 
 import numpy as np
-
 from ember.compiler.dtypes import CODE_TO_DTYPE, DTYPE_CODES
 from ember.runtime.errors import ArtifactError, MXNetError
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-
 from ember.compiler.dtypes import dtype_name
 from ember.runtime.errors import DeviceError, MXNetError, ShapeError
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-
 from ember.compiler import Graph, Node, RefContext, Value, variable
-from ember.compiler.ops import ALIASES, SCHEMAS, get_schema, reference_rules, shape_rules, type_rules
+from ember.compiler.interpreter import call_reference
+from ember.compiler.ops import ALIASES, SCHEMAS, get_schema, shape_rules, type_rules
 from ember.compiler.ops.params import format_value
 from ember.compiler.passes import infer_shapes, infer_types
 from ember.runtime.errors import GraphError, MXNetError, ShapeError
@@ -75,7 +75,7 @@ def invoke(
         node_name,
     )
     arrays = [x._data for x in inputs]
-    results = reference_rules[schema.name](parsed, arrays, RefContext(_is_training(), RNG))
+    results = call_reference(schema.name, node_name, parsed, arrays, RefContext(_is_training(), RNG))
     visible = [_fresh(r, arrays) for r in results[: schema.num_visible_outputs(parsed)]]
     if ctx is None:
         ctx = inputs[0].context if inputs else None

@@ -4,8 +4,10 @@
 (`FullyConnected`, `Activation`, ...). See `Symbol` for introspection, inference and JSON.
 """
 
-from . import overloads  # noqa: F401  (installs + - * / ... on Symbol)
-from . import op
+from . import (
+    op,
+    overloads,  # noqa: F401  (installs + - * / ... on Symbol)
+)
 from . import op as _internal  # noqa: F401  (MXNet keeps `_plus_scalar` & co. in `sym._internal`)
 from .creation import Group, Variable, load, load_json, var  # noqa: F401
 from .op import *  # noqa: F401,F403

@@ -20,15 +20,17 @@ from ..name import NameManager
 from .symbol import Symbol
 
 
-def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, init=None, stype=None, **kwargs):
+def Variable(
+    name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, init=None, stype=None, **kwargs
+):
     """A symbolic variable; optional facts are stored as hidden attributes (`__shape__`, ...)."""
     if not isinstance(name, str):
         raise TypeError("Expect a string for variable `name`")
-    attrs = dict(AttrScope.current().get(attr))
+    attrs = dict(AttrScope.current.get(attr))
     hidden = {
-        "__shape__": None if shape is None else str(tuple(shape)),
-        "__lr_mult__": None if lr_mult is None else str(lr_mult),
-        "__wd_mult__": None if wd_mult is None else str(wd_mult),
+        "__shape__": None if shape is None else format_value(shape),
+        "__lr_mult__": None if lr_mult is None else format_value(lr_mult),
+        "__wd_mult__": None if wd_mult is None else format_value(wd_mult),
         "__dtype__": None if dtype is None else str(DTYPE_CODES[dtype_name(dtype)]),
         "__init__": None if init is None else (init if isinstance(init, str) else init.dumps()),
         "__storage_type__": None if stype is None else str({"default": 0, "row_sparse": 1, "csr": 2}[stype]),
@@ -79,6 +81,17 @@ def load(fname: str) -> Symbol:
         raise GraphError(f"{fname}: {err}") from None
 
 
+def _check_deprecated_input_attrs(params: dict) -> None:
+    """`weight_lr_mult=0.1` on an op was MXNet's old way to set a variable attribute; MXNet refuses it."""
+    for key, value in params.items():
+        for hidden in HIDDEN_KEYS:
+            if key != hidden and key.endswith("_" + hidden):
+                raise MXNetError(
+                    f"setting variable attributes with {key} is deprecated. please instead use\n"
+                    f"w = Variable({hidden}={value})\nsym = YourSymbolName({key[: -len(hidden) - 1]}=w)"
+                )
+
+
 def _rename_hidden(attrs: dict) -> dict:
     """MXNet keeps `lr_mult` and friends as `__lr_mult__`."""
     return {(f"__{k}__" if k in HIDDEN_KEYS else k): v for k, v in attrs.items()}
@@ -95,10 +108,13 @@ def make_op_function(schema: OpSchema, func_name: str):
     def op_function(*args, name=None, attr=None, out=None, **kwargs):
         symbol_kwargs = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
         params = {k: format_value(v) for k, v in kwargs.items() if k not in symbol_kwargs and v is not None}
+        _check_deprecated_input_attrs(params)
         if schema.variadic:
+            if not args:
+                raise MXNetError(f"{func_name} needs at least one input symbol")
             params.setdefault(schema.variadic, str(len(args)))
-        node_name = NameManager.current().get(name, hint)
-        attrs = {**params, **_rename_hidden(AttrScope.current().get(attr))}
+        node_name = NameManager.current.get(name, hint)
+        attrs = _rename_hidden({**params, **AttrScope.current.get(attr)})
         parsed = schema.parse_params(attrs, node_name)
         inputs = _gather_inputs(schema, schema.input_names(parsed), args, symbol_kwargs, node_name, attrs)
         node = Node(schema.name, tuple(inputs), Attrs(attrs), node_name)
@@ -112,10 +128,14 @@ def make_op_function(schema: OpSchema, func_name: str):
 
 def _gather_inputs(schema, names, args, symbol_kwargs, node_name, attrs) -> list[Value]:
     if len(args) > len(names):
-        raise MXNetError(f"{schema.name} takes at most {len(names)} tensor inputs ({', '.join(names)}), got {len(args)}")
+        raise MXNetError(
+            f"{schema.name} takes at most {len(names)} tensor inputs ({', '.join(names)}), got {len(args)}"
+        )
     unknown = set(symbol_kwargs) - set(names)
     if unknown:
-        raise MXNetError(f"{schema.name} has no input named {sorted(unknown)[0]!r}; its inputs are {', '.join(names)}")
+        raise MXNetError(
+            f"{schema.name} has no input named {sorted(unknown)[0]!r}; its inputs are {', '.join(names)}"
+        )
     given = dict(zip(names, args))
     given.update(symbol_kwargs)
     inputs = []
@@ -125,9 +145,17 @@ def _gather_inputs(schema, names, args, symbol_kwargs, node_name, attrs) -> list
             inputs.append(_auto_variable(schema, node_name, input_name, attrs))
             continue
         if not isinstance(symbol, Symbol):
-            raise TypeError(f"input {input_name!r} of {node_name} must be a Symbol, not {type(symbol).__name__}")
+            raise TypeError(
+                f"input {input_name!r} of {node_name} must be a Symbol, not {type(symbol).__name__}"
+            )
         if len(symbol) != 1:
-            raise MXNetError(f"input {input_name!r} of {node_name} is a group of {len(symbol)} symbols; pass one")
+            raise MXNetError(
+                f"input {input_name!r} of {node_name} is a group of {len(symbol)} symbols; pass one"
+            )
+        if input_name in schema.mutable_inputs and not symbol._outputs[0].node.is_variable:
+            raise MXNetError(
+                f"input {input_name!r} of {node_name} is mutated by {schema.name}; it must be a Variable"
+            )
         inputs.append(symbol._outputs[0])
     return inputs
 
@@ -151,4 +179,3 @@ def _docstring(schema: OpSchema, func_name: str) -> str:
         lines.append(f"  {param.name} ({default}): {param.doc}")
     lines.append("  name: the node's name (automatic when omitted); attr: extra string attributes")
     return "\n".join(lines)
-

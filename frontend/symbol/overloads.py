@@ -6,11 +6,14 @@ with attribute `scalar=str(number)`. Each row gives the op and its naming hint.
 
 from __future__ import annotations
 
-from numbers import Number
+from numbers import Real
 
+import numpy as np
 from ember.compiler import Attrs, Node, Value
+from ember.compiler.json_graph import HIDDEN_KEYS
 from ember.compiler.ops.registry import get_schema
 
+from ..attribute import AttrScope
 from ..name import NameManager
 from .symbol import Symbol
 
@@ -18,7 +21,11 @@ from .symbol import Symbol
 #                   (op, hint) with a scalar on the left, or None when Python reflects it itself)
 BINARY = {
     "add": (("elemwise_add", "_plus"), ("_plus_scalar", "_plusscalar"), ("_plus_scalar", "_plusscalar")),
-    "sub": (("elemwise_sub", "_minus"), ("_minus_scalar", "_minusscalar"), ("_rminus_scalar", "_rminusscalar")),
+    "sub": (
+        ("elemwise_sub", "_minus"),
+        ("_minus_scalar", "_minusscalar"),
+        ("_rminus_scalar", "_rminusscalar"),
+    ),
     "mul": (("elemwise_mul", "_mul"), ("_mul_scalar", "_mulscalar"), ("_mul_scalar", "_mulscalar")),
     "truediv": (("elemwise_div", "_div"), ("_div_scalar", "_divscalar"), ("_rdiv_scalar", "_rdivscalar")),
     "mod": (("_mod", "_mod"), ("_mod_scalar", "_modscalar"), ("_rmod_scalar", "_rmodscalar")),
@@ -37,27 +44,41 @@ def apply_op(op: str, hint: str, inputs: list[Symbol], attrs: dict[str, str] | N
     for symbol in inputs:
         if len(symbol) != 1:
             raise TypeError(f"operands of {op} must be single-output symbols, got a group of {len(symbol)}")
-    name = NameManager.current().get(None, hint)
-    node = Node(get_schema(op).name, tuple(s._outputs[0] for s in inputs), Attrs(attrs or {}), name)
+    name = NameManager.current.get(None, hint)
+    scope = {(f"__{k}__" if k in HIDDEN_KEYS else k): v for k, v in AttrScope.current.get(None).items()}
+    node = Node(
+        get_schema(op).name, tuple(s._outputs[0] for s in inputs), Attrs({**scope, **(attrs or {})}), name
+    )
     return Symbol([Value(node, 0)])
+
+
+def _scalar(value) -> int | float | None:
+    """A Python int or float for a real number operand (NumPy scalars included); None otherwise."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return None
+    return value if isinstance(value, int) else float(value)
 
 
 def _binary(with_symbol, with_scalar):
     def method(self, other):
         if isinstance(other, Symbol):
             return apply_op(*with_symbol, [self, other])
-        if isinstance(other, Number):
-            return apply_op(*with_scalar, [self], {"scalar": str(other)})
-        return NotImplemented
+        scalar = _scalar(other)
+        if scalar is None:
+            raise TypeError(f"type {type(other).__name__} not supported as an operand of a Symbol")
+        return apply_op(*with_scalar, [self], {"scalar": str(scalar)})
 
     return method
 
 
 def _reflected(scalar_left):
     def method(self, other):
-        if isinstance(other, Number):
-            return apply_op(*scalar_left, [self], {"scalar": str(other)})
-        return NotImplemented
+        scalar = _scalar(other)
+        if scalar is None:
+            raise TypeError(f"type {type(other).__name__} not supported as an operand of a Symbol")
+        return apply_op(*scalar_left, [self], {"scalar": str(scalar)})
 
     return method
 
@@ -73,6 +94,7 @@ def install() -> None:
         if scalar_left is not None:
             setattr(Symbol, f"__r{name}__", _reflected(scalar_left))
     Symbol.__neg__ = _negative
+    Symbol.__abs__ = lambda self: apply_op("abs", "abs", [self])
     Symbol.__div__ = Symbol.__truediv__
 
 

@@ -14,11 +14,11 @@ import warnings
 from typing import Iterator
 
 import numpy as np
-
-from ember.compiler import Graph, Node, Value, format_graph, run
-from ember.compiler.json_graph import graph_to_json
-from ember.compiler.passes import infer_shapes, infer_types
+from ember.compiler import Attrs, Graph, Node, Value, format_graph, run
+from ember.compiler.json_graph import HIDDEN_KEYS, graph_to_json
 from ember.compiler.ops.rules import is_known
+from ember.compiler.passes import infer_shapes, infer_types
+from ember.compiler.passes.infer_shapes import legacy_to_partial
 from ember.runtime.errors import MXNetError, ShapeError
 
 
@@ -36,10 +36,13 @@ class Symbol:
     def _graph(self) -> Graph:
         return Graph(self._outputs)
 
+    __array_priority__ = 1000.0  # NumPy defers `np.float32(2) * symbol` to Symbol.__rmul__
+
     @property
     def name(self) -> str | None:
-        """The node name of a single-output symbol; None for a group."""
-        return self._outputs[0].node.name if len(self._outputs) == 1 else None
+        """The node name when every output comes from one node; None for a group of several nodes."""
+        nodes = {id(v.node) for v in self._outputs}
+        return self._outputs[0].node.name if len(nodes) == 1 else None
 
     def _aux_ids(self) -> set[int]:
         """Ids of variables that feed an auxiliary (mutable) input slot."""
@@ -75,12 +78,13 @@ class Symbol:
 
     def get_internals(self) -> "Symbol":
         """A group of every node's outputs, variables included, in DFS order."""
-        return Symbol(Value(n, i) for n in self._graph.nodes for i in range(n.num_outputs))
+        return Symbol(Value(n, i) for n in self._graph.nodes for i in range(n.num_visible_outputs))
 
     def get_children(self) -> "Symbol | None":
-        """The inputs of this symbol's head node as a group; None for a variable."""
-        node = self._outputs[0].node
-        return Symbol(node.inputs) if node.inputs else None
+        """The inputs of this symbol's head node(s) as a group; None when there are none (a variable)."""
+        heads = list({id(v.node): v.node for v in self._outputs}.values())
+        inputs = [value for node in heads for value in node.inputs]
+        return Symbol(inputs) if inputs else None
 
     def __len__(self) -> int:
         return len(self._outputs)
@@ -94,8 +98,12 @@ class Symbol:
             if index not in names:
                 raise ValueError(f"cannot find output that matches name {index!r}; outputs are {names}")
             index = names.index(index)
+        if isinstance(index, slice):
+            return Symbol(self._outputs[index])
         if not isinstance(index, int):
-            raise TypeError(f"symbol index must be an int or an output name, not {type(index).__name__}")
+            raise TypeError(
+                f"symbol index must be an int, a slice or an output name, not {type(index).__name__}"
+            )
         if not -len(self._outputs) <= index < len(self._outputs):
             raise IndexError(f"symbol has {len(self._outputs)} outputs; index {index} is out of range")
         return Symbol([self._outputs[index]])
@@ -103,20 +111,44 @@ class Symbol:
     # -- attributes --------------------------------------------------------------------------
 
     def attr(self, key: str) -> str | None:
-        """The attribute `key` of this single-output symbol's node (hidden keys: `lr_mult` finds `__lr_mult__`)."""
-        attrs = self._outputs[0].node.attrs
-        value = attrs.get(key)
-        return value if value is not None else attrs.get(f"__{key}__")
+        """Attribute `key` of this symbol's node; `name` is the node's name, and MXNet's hidden keys
+        are found under their plain names too (`lr_mult` finds `__lr_mult__`)."""
+        node = self._outputs[0].node
+        if key == "name":
+            return node.name
+        value = node.attrs.get(key)
+        if value is None and key in HIDDEN_KEYS:
+            value = node.attrs.get(f"__{key}__")
+        return value
 
     def list_attr(self, recursive: bool = False) -> dict[str, str]:
-        """This node's attributes (every node's, keyed `<node>$<key>`, when `recursive`)."""
+        """This node's attributes, hidden keys (`__lr_mult__`) also under their plain names."""
         if recursive:
-            return {f"{n.name}${k}": v for n in self._graph.nodes for k, v in n.attrs}
-        return self._outputs[0].node.attrs.as_dict()
+            raise DeprecationWarning(
+                "Symbol.list_attr with recursive=True has been deprecated. Please use attr_dict instead."
+            )
+        return _with_plain_hidden_keys(self._outputs[0].node.attrs)
 
     def attr_dict(self) -> dict[str, dict[str, str]]:
-        """Node name -> attributes, for every node that has attributes."""
-        return {n.name: n.attrs.as_dict() for n in self._graph.nodes if n.attrs}
+        """Node name -> attributes (as `list_attr` shows them), for every node that has attributes."""
+        return {n.name: _with_plain_hidden_keys(n.attrs) for n in self._graph.nodes if n.attrs}
+
+    def _set_attr(self, **kwargs) -> None:
+        """Set string attributes on this symbol's node, in place (MXNet's handles are mutable).
+
+        Meant for hidden attributes on variables before a graph is compiled (Gluon uses it); an op's
+        parameters cannot be changed this way.
+        """
+        node = self._outputs[0].node
+        attrs = node.attrs.as_dict()
+        for key, value in kwargs.items():
+            if not isinstance(value, str):
+                raise ValueError("Set Attr only accepts string values")
+            key = f"__{key}__" if key in HIDDEN_KEYS else key
+            if not node.is_variable and not (key.startswith("__") and key.endswith("__")):
+                raise MXNetError(f"_set_attr cannot change parameter {key!r} of operator node {node.name!r}")
+            attrs[key] = value
+        object.__setattr__(node, "attrs", Attrs(attrs))
 
     # -- shape and type inference ------------------------------------------------------------
 
@@ -130,17 +162,23 @@ class Symbol:
         inputs = set(self.list_inputs())
         for key, value in kwargs.items():
             if key not in inputs:
-                raise MXNetError(f"{what}: {key!r} is not an input of this symbol; its inputs are {sorted(inputs)}")
+                raise MXNetError(
+                    f"{what}: {key!r} is not an input of this symbol; its inputs are {sorted(inputs)}"
+                )
             if value is not None:
                 given[key] = value
         return given
 
     def _infer_shape_values(self, args, kwargs):
-        given = {k: tuple(v) for k, v in self._given(args, kwargs, "infer_shape").items()}
+        given = {}
+        for key, shape in self._given(args, kwargs, "infer_shape").items():
+            if not isinstance(shape, (tuple, list)):
+                raise TypeError(f"Arguments need to be shapes (tuple), but {key!r} is {shape!r}")
+            given[key] = legacy_to_partial(tuple(shape))
         try:
             return infer_shapes(self._graph, given)
         except ShapeError as err:
-            listed = "".join(f"  {k}: {v}\n" for k, v in given.items())
+            listed = "".join(f"  {k}: {_legacy(v)}\n" for k, v in given.items())
             raise ShapeError(f"infer_shape error. Arguments:\n{listed}{err}") from None
 
     def _shape_lists(self, shapes):
@@ -148,7 +186,11 @@ class Symbol:
             index = {v.name: v for v in self._graph.variables}
             return [shapes.get(Value(index[n], 0)) for n in var_names]
 
-        return of(self.list_arguments()), [shapes.get(v) for v in self._outputs], of(self.list_auxiliary_states())
+        return (
+            of(self.list_arguments()),
+            [shapes.get(v) for v in self._outputs],
+            of(self.list_auxiliary_states()),
+        )
 
     def infer_shape(self, *args, **kwargs):
         """(arg_shapes, out_shapes, aux_shapes) from known input shapes; (None, None, None) if undecided."""
@@ -156,14 +198,10 @@ class Symbol:
         lists = self._shape_lists(shapes)
         if all(is_known(s) for group in lists for s in group):
             return tuple([tuple(s) for s in group] for group in lists)
-        unknown = [
-            f"\t{name}: {_legacy(shape)}"
-            for name, shape in zip(self.list_arguments(), lists[0])
-            if not is_known(shape)
-        ]
+        unknown = [(n, _legacy(s)) for n, s in zip(self.list_arguments(), lists[0]) if not is_known(s)]
         warnings.warn(
             "Cannot decide shape for the following arguments (0s in shape means unknown dimensions). "
-            "Consider providing them as input:\n" + "\n".join(unknown),
+            "Consider providing them as input:\n\t" + _listing(unknown),
             stacklevel=2,
         )
         return None, None, None
@@ -173,23 +211,35 @@ class Symbol:
         lists = self._shape_lists(self._infer_shape_values(args, kwargs))
         return tuple([_legacy(s) for s in group] for group in lists)
 
-    def infer_type(self, *args, **kwargs):
-        """(arg_types, out_types, aux_types) as NumPy type classes; (None, None, None) if undecided."""
-        given = self._given(args, kwargs, "infer_type")
-        dtypes = infer_types(self._graph, given)
+    def _type_lists(self, args, kwargs):
+        dtypes = infer_types(self._graph, self._given(args, kwargs, "infer_type"))
         index = {v.name: v for v in self._graph.variables}
 
         def of(values):
-            return [dtypes.get(v) for v in values]
+            return [None if dtypes.get(v) is None else np.dtype(dtypes[v]).type for v in values]
 
-        lists = (
+        return (
             of(Value(index[n], 0) for n in self.list_arguments()),
             of(self._outputs),
             of(Value(index[n], 0) for n in self.list_auxiliary_states()),
         )
-        if any(t is None for group in lists for t in group):
-            return None, None, None
-        return tuple([np.dtype(t).type for t in group] for group in lists)
+
+    def infer_type(self, *args, **kwargs):
+        """(arg_types, out_types, aux_types) as NumPy type classes; (None, None, None) if undecided."""
+        lists = self._type_lists(args, kwargs)
+        if all(t is not None for group in lists for t in group):
+            return lists
+        unknown = [(n, None) for n, t in zip(self.list_arguments(), lists[0]) if t is None]
+        warnings.warn(
+            "Cannot decide type for the following arguments. Consider providing them as input:\n\t"
+            + _listing(unknown),
+            stacklevel=2,
+        )
+        return None, None, None
+
+    def infer_type_partial(self, *args, **kwargs):
+        """Like `infer_type` but never gives up: unknown types are None."""
+        return self._type_lists(args, kwargs)
 
     # -- evaluation --------------------------------------------------------------------------
 
@@ -216,20 +266,43 @@ class Symbol:
         return result
 
     def _compose(self, *args, name=None, **kwargs) -> None:
-        names = self.list_arguments()
-        mapping = dict(zip(names, args))
-        mapping.update(kwargs)
+        """Replace variables, in place, by single-output symbols: positionally in `list_inputs`
+        order, or by name; `name` renames the head node."""
+        if args and kwargs:
+            raise TypeError(
+                "compose only accept input Symbols either as positional or keyword arguments, not both"
+            )
+        if len(self._outputs) == 1 and self._outputs[0].node.is_variable:
+            raise MXNetError(f"Variable {self.name!r} cannot be composed")
+        inputs = self.list_inputs()
+        if len(args) > len(inputs):
+            raise MXNetError(f"compose: {len(args)} positional symbols given for {len(inputs)} inputs")
+        unknown = sorted(set(kwargs) - set(inputs))
+        if unknown:
+            raise MXNetError(f"compose: keyword argument {unknown[0]!r} is not an input; inputs are {inputs}")
+        mapping = {**dict(zip(inputs, args)), **kwargs}
         for key, value in mapping.items():
             if not isinstance(value, Symbol) or len(value) != 1:
-                raise MXNetError(f"compose: the value for {key!r} must be a single-output Symbol")
-        substitute = {k: v._outputs[0] for k, v in mapping.items()}
-        self._outputs = tuple(_substitute(self._outputs, substitute))
+                raise TypeError(f"compose: the value for {key!r} must be a single-output Symbol")
+        outputs = _substitute(self._outputs, {k: v._outputs[0] for k, v in mapping.items()})
+        if name is not None:
+            outputs = _rename_head(outputs, name)
+        self._outputs = tuple(outputs)
 
     def __copy__(self) -> "Symbol":
         return Symbol(self._outputs)
 
     def __deepcopy__(self, memo) -> "Symbol":
         return Symbol(self._outputs)
+
+    def __getstate__(self) -> dict:
+        """Pickled as its JSON, as MXNet does (so deep graphs pickle without recursion)."""
+        return {"handle": self.tojson()}
+
+    def __setstate__(self, state: dict) -> None:
+        from ember.compiler.json_graph import graph_from_json
+
+        self._outputs = tuple(graph_from_json(state["handle"]).outputs)
 
     # -- serialisation -----------------------------------------------------------------------
 
@@ -268,6 +341,51 @@ def output_name(value: Value) -> str:
     return f"{node.name}_{node.schema.all_output_names(node.params)[value.index]}"
 
 
+class NotImplementedForSymbol(MXNetError):
+    """An operation NDArray supports but Symbol does not (in-place arithmetic, truth values)."""
+
+
+def _in_place(symbol_text: str):
+    def method(self, other):
+        raise NotImplementedForSymbol(
+            f"in-place {symbol_text} is not supported for Symbol; write `x = x {symbol_text[:-1]} y`"
+        )
+
+    return method
+
+
+for _method, _text in (
+    ("__iadd__", "+="),
+    ("__isub__", "-="),
+    ("__imul__", "*="),
+    ("__itruediv__", "/="),
+    ("__imod__", "%="),
+):
+    setattr(Symbol, _method, _in_place(_text))
+
+
+def _with_plain_hidden_keys(attrs) -> dict[str, str]:
+    """MXNet lists a hidden attribute (`__lr_mult__`) under its plain name (`lr_mult`) too."""
+    listed = attrs.as_dict()
+    for key in HIDDEN_KEYS:
+        if f"__{key}__" in listed:
+            listed[key] = listed[f"__{key}__"]
+    return listed
+
+
+def _listing(entries) -> str:
+    """MXNet's warning list: `name: value` lines, cut to 10 with '...'."""
+    lines = [f"{name}: {value}" for name, value in entries[:10]] + (["..."] if len(entries) > 10 else [])
+    return "\n\t".join(lines)
+
+
+def _rename_head(outputs: list[Value], name: str) -> list[Value]:
+    """`outputs` with their (one) head node renamed."""
+    head = outputs[0].node
+    renamed = Node(head.op, head.inputs, head.attrs, name)
+    return [Value(renamed, v.index) if v.node is head else v for v in outputs]
+
+
 def _legacy(shape) -> tuple:
     """A partial shape in MXNet's legacy form: () when unknown, 0 for unknown dims."""
     return () if shape is None else tuple(0 if d is None else d for d in shape)
@@ -293,6 +411,8 @@ def _substitute(outputs, replacements: dict[str, Value]) -> list[Value]:
 
 def write_text_atomic(fname: str, text: str) -> None:
     """Write `text` to `fname` through a temporary file in the same folder and a rename."""
+    if os.path.isdir(fname) or fname.endswith(os.sep):
+        raise MXNetError(f"cannot write {fname}: it names a folder, not a file")
     folder = os.path.dirname(os.path.abspath(fname))
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(fname))
@@ -306,4 +426,3 @@ def write_text_atomic(fname: str, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-

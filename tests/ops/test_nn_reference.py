@@ -561,7 +561,7 @@ def test_batchnorm_training_normalises_by_batch_mean_and_biased_variance():
     )
     np.testing.assert_allclose(out, expected, rtol=1e-12)
     np.testing.assert_allclose(mean, expected_mean, rtol=1e-12)
-    np.testing.assert_allclose(var, expected_var, rtol=1e-12)
+    np.testing.assert_allclose(var, 1 / np.sqrt(expected_var + 1e-3), rtol=1e-12)  # MXNet's inverse std
 
 
 def test_batchnorm_inference_uses_moving_statistics():
@@ -573,7 +573,7 @@ def test_batchnorm_inference_uses_moving_statistics():
     )
     np.testing.assert_allclose(out, expected, rtol=1e-12)
     np.testing.assert_array_equal(mean, moving_mean)
-    np.testing.assert_array_equal(var, moving_var)
+    np.testing.assert_allclose(var, 1 / np.sqrt(moving_var + 1e-3), rtol=1e-12)
 
 
 def test_batchnorm_use_global_stats_uses_moving_statistics_in_training():
