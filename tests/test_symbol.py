@@ -276,3 +276,29 @@ def test_zero_and_negative_dims_given_by_the_user_mean_unknown():
 def test_fully_connected_infers_weights_from_a_partially_known_input():
     fc = mx.sym.FullyConnected(mx.sym.Variable("data", shape=(0, 784)), num_hidden=128, name="fc")
     assert fc.infer_shape_partial() == ([(0, 784), (128, 784), (128,)], [(0, 128)], [])
+
+
+def test_binary_functions_pick_symbol_or_scalar_ops():
+    a, b = mx.sym.var("a"), mx.sym.var("b")
+    heads = {
+        "max_ss": mx.sym.maximum(a, b), "max_sn": mx.sym.maximum(a, 2), "min_ns": mx.sym.minimum(3, a),
+        "pow_ns": mx.sym.pow(2, a), "hyp_ss": mx.sym.hypot(a, b),
+    }
+    ops = {k: json.loads(v.tojson())["nodes"][-1]["op"] for k, v in heads.items()}
+    assert ops == {
+        "max_ss": "_maximum", "max_sn": "_maximum_scalar", "min_ns": "_minimum_scalar",
+        "pow_ns": "_rpower_scalar", "hyp_ss": "_hypot",
+    }
+    assert mx.sym.maximum(3, 4) == 4 and mx.sym.power(2, 3) == 8
+    x = np.array([[-1.0, 2.0], [0.5, -3.0]], np.float32)
+    (out,) = mx.sym.maximum(a, 0.0).eval(a=mx.nd.array(x))
+    np.testing.assert_array_equal(out.asnumpy(), np.maximum(x, 0))
+
+
+def test_fluent_methods_forward_to_ops():
+    x = np.array([[1.0, 4.0], [9.0, 16.0]], np.float32)
+    a = mx.sym.var("a")
+    (out,) = a.sqrt().sum(axis=1).eval(a=mx.nd.array(x))
+    np.testing.assert_allclose(out.asnumpy(), [3.0, 7.0])
+    (out,) = a.reshape(shape=(-1,)).astype("float64").eval(a=mx.nd.array(x))
+    assert out.dtype == np.float64 and out.shape == (4,)

@@ -11,6 +11,8 @@ from . import (
 from . import op as _internal  # noqa: F401  (MXNet keeps `_plus_scalar` & co. in `sym._internal`)
 from .creation import Group, Variable, load, load_json, var  # noqa: F401
 from .op import *  # noqa: F401,F403
+from .overloads import hypot, maximum, minimum, pow, power  # noqa: F401,E402
 from .symbol import Symbol  # noqa: F401
 
-__all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json"] + op.__all__
+__all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json", "maximum", "minimum", "pow", "power", "hypot"]
+__all__ += op.__all__

@@ -9,45 +9,13 @@ from .creation import make_op_function
 from .symbol import Symbol
 
 # Symbol methods that forward to the op of the same name (`x.reshape(shape=(2, 3))`).
-FLUENT_METHODS = (
-    "reshape",
-    "flatten",
-    "transpose",
-    "swapaxes",
-    "expand_dims",
-    "squeeze",
-    "sum",
-    "mean",
-    "max",
-    "min",
-    "prod",
-    "nansum",
-    "argmax",
-    "argmin",
-    "norm",
-    "softmax",
-    "log_softmax",
-    "exp",
-    "log",
-    "sqrt",
-    "square",
-    "abs",
-    "sign",
-    "clip",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "one_hot",
-    "pick",
-    "take",
-    "slice_axis",
-    "tile",
-    "repeat",
-    "broadcast_to",
-    "zeros_like",
-    "ones_like",
-    "split",
-)
+FLUENT_METHODS = """
+    reshape flatten transpose swapaxes expand_dims squeeze sum mean max min prod nansum nanprod argmax argmin
+    norm softmax log_softmax exp log sqrt square abs sign clip relu sigmoid tanh one_hot pick take slice_axis
+    slice tile repeat broadcast_to broadcast_like broadcast_axes zeros_like ones_like split sin cos tan
+    arcsin arccos arctan sinh cosh arcsinh arccosh arctanh floor ceil round rint fix trunc log1p expm1 log10
+    log2 rsqrt cbrt rcbrt reciprocal degrees radians reshape_like slice_like pad sort topk argsort flip
+""".split()
 
 
 def _generate_functions() -> dict:

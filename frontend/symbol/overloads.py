@@ -87,6 +87,47 @@ def _negative(self):
     return apply_op("_mul_scalar", "_mulscalar", [self], {"scalar": "-1.0"})
 
 
+# function -> ((op, hint) for two Symbols, (op, hint) for Symbol op scalar, (op, hint) for scalar op Symbol)
+BINARY_FUNCTIONS = {
+    "maximum": (("_maximum", "_maximum"), ("_maximum_scalar", "_maximumscalar"), ("_maximum_scalar", "_maximumscalar")),
+    "minimum": (("_minimum", "_minimum"), ("_minimum_scalar", "_minimumscalar"), ("_minimum_scalar", "_minimumscalar")),
+    "power": (("_power", "_power"), ("_power_scalar", "_powerscalar"), ("_rpower_scalar", "_rpowerscalar")),
+    "hypot": (("_hypot", "_hypot"), ("_hypot_scalar", "_hypotscalar"), ("_hypot_scalar", "_hypotscalar")),
+}
+SCALAR_FALLBACK = {"maximum": max, "minimum": min, "power": pow, "hypot": lambda a, b: (a * a + b * b) ** 0.5}
+
+
+def _binary_function(name: str):
+    with_symbols, symbol_scalar, scalar_symbol = BINARY_FUNCTIONS[name]
+
+    def function(left, right):
+        if isinstance(left, Symbol) and isinstance(right, Symbol):
+            return apply_op(*with_symbols, [left, right])
+        if isinstance(left, Symbol):
+            return apply_op(*symbol_scalar, [left], {"scalar": str(_checked_scalar(right))})
+        if isinstance(right, Symbol):
+            return apply_op(*scalar_symbol, [right], {"scalar": str(_checked_scalar(left))})
+        return SCALAR_FALLBACK[name](_checked_scalar(left), _checked_scalar(right))
+
+    function.__name__ = name
+    function.__doc__ = f"Element-wise {name} of two Symbols, or of a Symbol and a number (MXNet's mx.sym.{name})."
+    return function
+
+
+def _checked_scalar(value):
+    scalar = _scalar(value)
+    if scalar is None:
+        raise TypeError(f"type {type(value).__name__} not supported")
+    return scalar
+
+
+maximum = _binary_function("maximum")
+minimum = _binary_function("minimum")
+power = _binary_function("power")
+pow = power  # noqa: A001  (MXNet's name)
+hypot = _binary_function("hypot")
+
+
 def install() -> None:
     """Attach the operator methods to `Symbol`."""
     for name, (with_symbol, with_scalar, scalar_left) in BINARY.items():
