@@ -8,7 +8,9 @@ from . import (  # noqa: F401
     conv,
     elementwise,
     indexing,
+    init_ops,
     join,
+    layout,
     loss,
     matmul,
     nn,
@@ -17,6 +19,7 @@ from . import (  # noqa: F401
     shape,
     slicing,
     softmax,
+    sorting,
 )
 from .registry import (  # noqa: F401
     ALIASES,

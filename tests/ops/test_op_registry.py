@@ -10,10 +10,11 @@ from ember.compiler.ops import SCHEMAS, missing_entries
 from ember.compiler.passes import infer_shapes, infer_types
 
 from .harness import input_dtypes, input_shapes
+from .cases_more import CASES as MORE_CASES
 from .cases_nn import CASES as NN_CASES
 from .cases_tensor import CASES as TENSOR_CASES
 
-ALL_CASES = NN_CASES + TENSOR_CASES
+ALL_CASES = NN_CASES + TENSOR_CASES + MORE_CASES
 
 
 def test_every_op_has_every_required_rule():
@@ -24,6 +25,9 @@ def test_every_op_has_cases_with_size_one_and_odd_dims():
     covered: dict[str, set[str]] = {}
     for case in ALL_CASES:
         dims = [d for item in case.inputs for d in (item.shape if isinstance(item, np.ndarray) else tuple(item))]
+        if not case.inputs:  # array creation: the dims come from attributes, so count the output's
+            graph, _ = case.graph()
+            dims = [d for shape in infer_shapes(graph, {}).values() for d in shape]
         info = covered.setdefault(case.op, set())
         if 1 in dims:
             info.add("one")
