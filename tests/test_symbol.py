@@ -302,3 +302,13 @@ def test_fluent_methods_forward_to_ops():
     np.testing.assert_allclose(out.asnumpy(), [3.0, 7.0])
     (out,) = a.reshape(shape=(-1,)).astype("float64").eval(a=mx.nd.array(x))
     assert out.dtype == np.float64 and out.shape == (4,)
+
+
+def test_creation_functions():
+    (z,) = mx.sym.zeros((2, 3)).eval()
+    (f,) = mx.sym.full((2,), 7, dtype="int32").eval()
+    (r,) = mx.sym.arange(1, 7, step=2).eval()
+    assert z.shape == (2, 3) and z.asnumpy().sum() == 0
+    assert f.dtype == np.int32 and f.asnumpy().tolist() == [7, 7]
+    assert r.asnumpy().tolist() == [1.0, 3.0, 5.0]
+    assert mx.sym.ones((1, 5)).infer_shape() == ([], [(1, 5)], [])

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .params import Param, parse_bool, parse_dtype, parse_float
+from .params import Param, parse_bool, parse_dtype, parse_float, parse_int
 from .registry import FusionKind, define_op, reference, shape_rule, type_rule
 from .rules import Mismatch, RuleError, fixed_output_type, same_shape_rule, same_type_rule, unify
 
@@ -402,3 +402,26 @@ def where_reference(params, inputs, ctx):
     if condition.ndim == 1 and x.ndim > 1:
         condition = condition.reshape((-1,) + (1,) * (x.ndim - 1))
     return [np.where(condition != 0, x, y).astype(x.dtype, copy=False)]
+
+
+# ---------------------------------------------------------------------------------------------
+# add_n (alias ElementWiseSum): the sum of any number of same-shaped inputs
+
+define_op(
+    "add_n",
+    aliases=("ElementWiseSum", "_sparse_ElementWiseSum"),
+    params=(Param("num_args", parse_int, doc="number of inputs"),),
+    variadic="num_args",
+    fusion=FusionKind.ELEMENTWISE,
+    doc="Adds all inputs element-wise; every input and the output share one shape.",
+)
+shape_rule("add_n")(same_shape_rule)
+type_rule("add_n")(same_type_rule)
+
+
+@reference("add_n")
+def add_n_reference(params, inputs, ctx):
+    total = inputs[0].copy()
+    for item in inputs[1:]:
+        total += item
+    return [total]

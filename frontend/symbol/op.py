@@ -45,3 +45,28 @@ FUNCTIONS = _generate_functions()
 _install_fluent_methods(FUNCTIONS)
 __all__ = sorted(FUNCTIONS)
 globals().update(FUNCTIONS)
+
+
+def zeros(shape, dtype=None, **kwargs):
+    """A symbol of zeros of `shape` (MXNet's mx.sym.zeros)."""
+    return FUNCTIONS["_zeros"](shape=shape, dtype=dtype, **kwargs)
+
+
+def ones(shape, dtype=None, **kwargs):
+    """A symbol of ones of `shape` (MXNet's mx.sym.ones)."""
+    return FUNCTIONS["_ones"](shape=shape, dtype=dtype, **kwargs)
+
+
+def full(shape, val, dtype=None, **kwargs):
+    """A symbol of `shape` filled with `val` (MXNet's mx.sym.full)."""
+    return FUNCTIONS["_full"](shape=shape, value=val, dtype=dtype, **kwargs)
+
+
+def arange(start, stop=None, step=1.0, repeat=1, infer_range=False, name=None, dtype=None):
+    """Evenly spaced values in [start, stop) (MXNet's mx.sym.arange)."""
+    return FUNCTIONS["_arange"](
+        start=start, stop=stop, step=step, repeat=repeat, infer_range=infer_range, name=name, dtype=dtype
+    )
+
+
+__all__ += ["zeros", "ones", "full", "arange"]

@@ -192,3 +192,8 @@ CASES += [
     ),
     OpCase("batch_dot", [FLOAT64, FLOAT64.transpose(0, 2, 1).copy()]),
 ]
+
+CASES += [
+    OpCase("add_n", [(1, 3), (1, 3), (1, 3)], {"num_args": 3}),
+    OpCase("add_n", [(5,)], {"num_args": 1}),
+]

@@ -623,3 +623,17 @@ def test_schemas_declare_mxnet_inputs_and_defaults():
         "axis": 1,
         "squeeze_axis": False,
     }
+
+
+def test_add_n_sums_its_inputs_and_requires_one_shape():
+    from ember.compiler import Graph, Node, run, variable
+    from ember.compiler.passes import infer_shapes
+    from ember.runtime.errors import ShapeError
+
+    xs = [variable(f"x{i}") for i in range(3)]
+    node = Node("add_n", tuple(x.output() for x in xs), {"num_args": "3"}, "sum3")
+    arrays = [np.full((2, 2), float(i + 1), np.float32) for i in range(3)]
+    (out,) = run(Graph([node.output()]), {f"x{i}": a for i, a in enumerate(arrays)})
+    np.testing.assert_array_equal(out, np.full((2, 2), 6.0, np.float32))
+    with pytest.raises(ShapeError, match="sum3 \\(add_n\\)"):
+        infer_shapes(Graph([node.output()]), {"x0": (2, 2), "x1": (2, 3)})
