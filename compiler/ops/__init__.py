@@ -26,6 +26,7 @@ from .registry import (  # noqa: F401
     REQUIRED_TABLES,
     SCHEMAS,
     FusionKind,
+    aux_update_rules,
     canonical_name,
     fusion_kinds,
     get_schema,

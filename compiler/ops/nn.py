@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from .params import Param, enum, parse_bool, parse_dtype, parse_float, parse_int
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, define_op, grad_rule, reference, shape_rule, type_rule
 from .rules import (
     RuleError,
     describe,
@@ -77,6 +77,18 @@ def fc_shape(params, in_shapes, out_shapes):
 type_rule("FullyConnected")(same_type_rule)
 
 
+@grad_rule("FullyConnected")
+def fc_grad(g, node, out_grads):
+    """dx = dy . W, dW = dy^T . x, db = sum of dy over rows, with x and dy viewed as matrices."""
+    data, weight = node.inputs[0], node.inputs[1]
+    hidden, features = g.shape(weight)
+    dy = g.op("Reshape", out_grads[0], shape=(-1, hidden))
+    x = g.op("Reshape", data, shape=(-1, features))
+    dx = g.op("Reshape", g.op("dot", dy, weight), shape=g.shape(data))
+    dw = g.op("dot", dy, x, transpose_a=True)
+    return [dx, dw] + ([] if node.params["no_bias"] else [g.op("sum", dy, axis=0)])
+
+
 @reference("FullyConnected")
 def fc_reference(params, inputs, ctx):
     data, weight = inputs[0], inputs[1]
@@ -123,6 +135,25 @@ def activation_reference(params, inputs, ctx):
     x = inputs[0]
     wide = x.astype(np.promote_types(x.dtype, np.float32), copy=False)  # float16 exp() overflows
     return [ACTIVATIONS[params["act_type"]](wide).astype(x.dtype, copy=False)]
+
+
+# act_type -> d(activation)/dx written with ops, from the builder g, input x and output y
+ACTIVATION_DERIVATIVES = {
+    "relu": lambda g, x, y: g.op("_greater_scalar", y, scalar=0.0),  # 0 at x = 0, as MXNet
+    "sigmoid": lambda g, x, y: g.op("elemwise_mul", y, g.op("_rminus_scalar", y, scalar=1.0)),  # y(1-y)
+    "tanh": lambda g, x, y: g.op("_rminus_scalar", g.op("square", y), scalar=1.0),  # 1 - y^2
+    "softrelu": lambda g, x, y: g.op("sigmoid", x),  # d log(1+e^x) = sigmoid(x)
+    "softsign": lambda g, x, y: g.op(
+        "reciprocal", g.op("square", g.op("_plus_scalar", g.op("abs", x), scalar=1.0))
+    ),
+}
+
+
+@grad_rule("Activation")
+def activation_grad(g, node, out_grads):
+    x, y = node.inputs[0], node.output(0)
+    derivative = ACTIVATION_DERIVATIVES[node.params["act_type"]](g, x, y)
+    return [g.op("elemwise_mul", out_grads[0], derivative)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ function:
     type_rules[op]       (params, in_types, out_types) -> (in_types, out_types)       two-way
     fusion_kinds[op]     FusionKind
     reference_rules[op]  (params, inputs, ctx) -> list of outputs (NumPy; hidden outputs too)
-    grad_rules[op]       filled by the autodiff issue
+    grad_rules[op]       (g: GradBuilder, node, out_grads) -> input grads   (passes/autodiff.py)
     lower_rules[op]      filled by the compiler issue
 
 `REQUIRED_TABLES` lists the tables every op must have an entry in; a test enforces it.
@@ -92,6 +92,9 @@ fusion_kinds: dict[str, FusionKind] = {}
 reference_rules: dict[str, Callable] = {}
 grad_rules: dict[str, Callable] = {}
 lower_rules: dict[str, Callable] = {}
+# op -> (g: GradBuilder, node) -> {input name: new value}: how a training step updates auxiliary
+# states (BatchNorm's moving statistics); the executor writes the new values back.
+aux_update_rules: dict[str, Callable] = {}
 
 REQUIRED_TABLES: dict[str, dict] = {
     "shape": shape_rules,
@@ -147,6 +150,39 @@ def type_rule(*ops: str):
 def reference(*ops: str):
     """Register the decorated function as the NumPy reference of `ops`."""
     return _registrar(reference_rules, *ops)
+
+
+def grad_rule(*ops: str, loss: bool = False):
+    """Register the decorated function as the gradient rule of `ops` (see `passes/autodiff.py`).
+
+    `loss=True` marks a loss head: its rule runs without a head gradient and ignores any given.
+    """
+
+    def register(fn):
+        fn.is_loss = loss
+        for op in ops:
+            grad_rules[op] = fn
+        return fn
+
+    return register
+
+
+def aux_update_rule(*ops: str):
+    """Register the decorated function as the auxiliary-state update of `ops` in training."""
+    return _registrar(aux_update_rules, *ops)
+
+
+def no_gradient(*ops: str):
+    """Declare that `ops` pass no gradient to any input (BlockGrad, argmax, comparisons, ...)."""
+    for op in ops:
+        grad_rules[op] = _no_gradient
+
+
+def _no_gradient(g, node, out_grads):
+    return [None] * len(node.inputs)
+
+
+_no_gradient.is_loss = False
 
 
 def missing_entries() -> dict[str, list[str]]:

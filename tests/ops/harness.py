@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-
 from ember.compiler import Graph, Node, Value, variable
 from ember.compiler.ops import get_schema
 from ember.compiler.ops.params import format_value

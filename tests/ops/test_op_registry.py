@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from ember.compiler import RefContext, evaluate
 from ember.compiler.ops import SCHEMAS, missing_entries
 from ember.compiler.passes import infer_shapes, infer_types
 
-from .harness import input_dtypes, input_shapes
 from .cases_more import CASES as MORE_CASES
 from .cases_nn import CASES as NN_CASES
 from .cases_tensor import CASES as TENSOR_CASES
+from .harness import input_dtypes, input_shapes
 
 ALL_CASES = NN_CASES + TENSOR_CASES + MORE_CASES
 
