@@ -36,11 +36,21 @@ def call_reference(op: str, node_name: str, params: dict, args: list, ctx: RefCo
         raise MXNetError(f"Error in operator {node_name} ({op}) with input shapes {shapes}: {err}") from err
 
 
-def evaluate(graph: Graph, feeds: Mapping[str, np.ndarray], ctx: RefContext | None = None) -> dict:
-    """Every value of `graph` computed from `feeds` (variable name -> array), keyed by `Value`."""
+def evaluate(
+    graph: Graph,
+    feeds: Mapping[str, np.ndarray],
+    ctx: RefContext | None = None,
+    known: Mapping[Value, np.ndarray] | None = None,
+) -> dict:
+    """Every value of `graph` computed from `feeds` (variable name -> array), keyed by `Value`.
+
+    Values in `known` (say, a forward pass's results reused by its backward graph) are not recomputed.
+    """
     ctx = ctx or RefContext()
-    values: dict[Value, np.ndarray] = {}
+    values: dict[Value, np.ndarray] = dict(known or {})
     for node in graph.nodes:
+        if Value(node, 0) in values:
+            continue
         if node.is_variable:
             if node.name not in feeds:
                 raise GraphError(f"no value given for variable {node.name!r}")

@@ -13,6 +13,9 @@ from .creation import Group, Variable, load, load_json, var  # noqa: F401
 from .op import *  # noqa: F401,F403
 from .overloads import hypot, maximum, minimum, pow, power  # noqa: F401,E402
 from .symbol import Symbol  # noqa: F401
+from . import binding  # noqa: E402
+
+binding.install(Symbol)
 
 __all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json", "maximum", "minimum", "pow", "power", "hypot"]
 __all__ += op.__all__

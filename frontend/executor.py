@@ -1,0 +1,228 @@
+"""`Executor`: a bound symbol that runs forward and backward (MXNet's `simple_bind`/`bind` result).
+
+The forward graph is the symbol's; the backward graph is built once by the autodiff rewrite
+(`ember.compiler.passes.autodiff`) and reuses the forward pass's values, so random masks (Dropout)
+and batch statistics (BatchNorm) are those the forward pass used. A training backward also applies
+each op's auxiliary-state update (BatchNorm's moving statistics), as MXNet 1.9.1 does. Execution is
+the NumPy reference interpreter for now; compiled programs replace it behind the same interface.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ember.compiler import Graph, RefContext, Value, evaluate, variable
+from ember.compiler.ops import aux_update_rules, grad_rules
+from ember.compiler.passes.autodiff import GradBuilder, gradients
+from ember.runtime.errors import MXNetError
+
+from .context import Context, current_context
+from .ndarray import NDArray
+from .ndarray import register as nd_register
+
+GRAD_REQS = ("write", "add", "null")
+
+
+class Executor:
+    """Forward/backward over bound argument, gradient and auxiliary arrays."""
+
+    def __init__(self, symbol, ctx, arg_arrays, grad_arrays, grad_reqs, aux_arrays, shapes, dtypes):
+        self._symbol = symbol
+        self._ctx = ctx or current_context()
+        self.arg_arrays: list[NDArray] = list(arg_arrays)
+        self.grad_arrays: list[NDArray | None] = list(grad_arrays)
+        self.aux_arrays: list[NDArray] = list(aux_arrays)
+        self._grad_reqs = list(grad_reqs)
+        self._shapes, self._dtypes = shapes, dtypes
+        self._graph = symbol._graph
+        self._variables = {v.name: v for v in self._graph.variables}
+        self._forward_values: dict | None = None
+        self._forward_was_train = False
+        self._backward_plan = None
+        self._monitor = None
+        self.outputs: list[NDArray] = []
+
+    # -- views by name ------------------------------------------------------------------------
+
+    @property
+    def arg_dict(self) -> dict[str, NDArray]:
+        return dict(zip(self._symbol.list_arguments(), self.arg_arrays))
+
+    @property
+    def grad_dict(self) -> dict[str, NDArray | None]:
+        return dict(zip(self._symbol.list_arguments(), self.grad_arrays))
+
+    @property
+    def aux_dict(self) -> dict[str, NDArray]:
+        return dict(zip(self._symbol.list_auxiliary_states(), self.aux_arrays))
+
+    @property
+    def output_dict(self) -> dict[str, NDArray]:
+        return dict(zip(self._symbol.list_outputs(), self.outputs))
+
+    # -- running ------------------------------------------------------------------------------
+
+    def forward(self, is_train: bool = False, **kwargs) -> list[NDArray]:
+        """Run the forward pass; keyword arrays are first copied into the named arguments."""
+        arg_dict = self.arg_dict
+        for name, value in kwargs.items():
+            if name not in arg_dict:
+                raise MXNetError(f"forward: {name!r} is not an argument; arguments are {list(arg_dict)}")
+            _copy_into(arg_dict[name], value, name)
+        ctx = RefContext(bool(is_train), nd_register.RNG)
+        self._forward_values = evaluate(self._graph, self._feeds(), ctx)
+        self._forward_was_train = bool(is_train)
+        self.outputs = [NDArray(self._forward_values[v], self._ctx) for v in self._graph.outputs]
+        if self._monitor is not None:
+            for name, array in self.output_dict.items():
+                self._monitor(name, array)
+        return self.outputs
+
+    def backward(self, out_grads=None, is_train: bool = True) -> None:
+        """Gradients of the outputs (weighted by `out_grads`; loss heads need none) into `grad_arrays`."""
+        if self._forward_values is None:
+            raise MXNetError("backward called before forward")
+        plan = self._plan_backward()
+        feeds = self._feeds()
+        feeds.update(self._head_grad_feeds(out_grads))
+        values = evaluate(plan.graph, feeds, RefContext(bool(is_train), nd_register.RNG), self._forward_values)
+        for index, value in plan.grads.items():
+            self._write_grad(index, values[value] if value is not None else None)
+        if self._forward_was_train:
+            for name, value in plan.aux_updates.items():
+                self.aux_dict[name]._data[...] = values[value]
+
+    def _feeds(self) -> dict[str, np.ndarray]:
+        names = self._symbol.list_arguments() + self._symbol.list_auxiliary_states()
+        return {n: a._data for n, a in zip(names, self.arg_arrays + self.aux_arrays)}
+
+    def _head_grad_feeds(self, out_grads) -> dict[str, np.ndarray]:
+        if out_grads is None:
+            out_grads = []
+        elif isinstance(out_grads, (NDArray, np.ndarray)):
+            out_grads = [out_grads]
+        feeds = {}
+        for i, head in enumerate(self._graph.outputs):
+            name = f"__head_grad{i}__"
+            given = out_grads[i] if i < len(out_grads) else None
+            if given is not None:
+                feeds[name] = given.asnumpy() if isinstance(given, NDArray) else np.asarray(given)
+            else:
+                feeds[name] = np.ones_like(self._forward_values[head])
+        return feeds
+
+    def _write_grad(self, index: int, grad: np.ndarray | None) -> None:
+        target = self.grad_arrays[index]
+        req = self._grad_reqs[index]
+        if target is None or req == "null":
+            return
+        if grad is None:
+            grad = np.zeros(target.shape, target._data.dtype)
+        if req == "add":
+            target._data += grad
+        else:
+            target._data[...] = grad
+
+    def _plan_backward(self) -> "_BackwardPlan":
+        if self._backward_plan is None:
+            self._backward_plan = _BackwardPlan.build(self)
+        return self._backward_plan
+
+    # -- MXNet's other members ----------------------------------------------------------------
+
+    def copy_params_from(self, arg_params: Mapping, aux_params: Mapping | None = None, allow_extra_params=False):
+        """Copy arrays by name into the bound arguments and auxiliary states."""
+        for params, targets in ((arg_params, self.arg_dict), (aux_params or {}, self.aux_dict)):
+            for name, array in params.items():
+                if name in targets:
+                    _copy_into(targets[name], array, name)
+                elif not allow_extra_params:
+                    raise ValueError(f"Find name \"{name}\" that is not in the arguments")
+
+    def reshape(self, partial_shaping: bool = False, allow_up_sizing: bool = False, **shapes) -> "Executor":
+        """A new executor for new input shapes, sharing arrays whose shapes did not change."""
+        from .symbol.binding import simple_bind
+
+        new = simple_bind(self._symbol, self._ctx, grad_req=dict(zip(self._symbol.list_arguments(), self._grad_reqs)),
+                          type_dict={n: a.dtype for n, a in self.arg_dict.items()}, **shapes)
+        for old_arrays, new_arrays in ((self.arg_dict, new.arg_dict), (self.aux_dict, new.aux_dict)):
+            for name, array in new_arrays.items():
+                if old_arrays[name].shape == array.shape:
+                    array._data[...] = old_arrays[name]._data
+        return new
+
+    def set_monitor_callback(self, callback, monitor_all: bool = False) -> None:
+        """Call `callback(name, array)` with every output after each forward."""
+        self._monitor = callback
+
+    def debug_str(self) -> str:
+        return self._symbol.debug_str()
+
+
+class _BackwardPlan:
+    """The backward graph of an executor: gradient values by argument index, aux-state updates."""
+
+    def __init__(self, graph: Graph, grads: dict[int, Value | None], aux_updates: dict[str, Value]):
+        self.graph, self.grads, self.aux_updates = graph, grads, aux_updates
+
+    @classmethod
+    def build(cls, executor: Executor) -> "_BackwardPlan":
+        graph, symbol = executor._graph, executor._symbol
+        wanted = [i for i, req in enumerate(executor._grad_reqs) if req != "null"]
+        names = symbol.list_arguments()
+        wrt = [Value(executor._variables[names[i]], 0) for i in wanted]
+        heads = [None if _is_loss(v) else variable(f"__head_grad{i}__").output() for i, v in enumerate(graph.outputs)]
+        grad_values = gradients(graph, executor._shapes, wrt, heads, executor._dtypes) if wrt else []
+        grads = dict(zip(wanted, grad_values))
+        aux_updates = _aux_updates(graph, executor._shapes)
+        outputs = [v for v in grad_values if v is not None] + list(aux_updates.values())
+        return cls(Graph(outputs), grads, aux_updates)
+
+
+def _is_loss(value: Value) -> bool:
+    return getattr(grad_rules.get(value.node.op), "is_loss", False)
+
+
+def _aux_updates(graph: Graph, shapes) -> dict[str, Value]:
+    """Auxiliary-state name -> its new value after a training step, from each op's update rule."""
+    builder = GradBuilder(shapes)
+    updates = {}
+    for node in graph.nodes:
+        rule = aux_update_rules.get(node.op)
+        if rule is None:
+            continue
+        builder.node = node
+        names = node.schema.input_names(node.params)
+        for input_name, value in rule(builder, node).items():
+            source = node.inputs[names.index(input_name)].node
+            if source.is_variable:
+                updates[source.name] = value
+    return updates
+
+
+def _copy_into(target: NDArray, value, name: str) -> None:
+    array = value.asnumpy() if isinstance(value, NDArray) else np.asarray(value)
+    if array.shape != target.shape:
+        raise MXNetError(f"shape mismatch for {name!r}: bound {target.shape}, given {array.shape}")
+    target._data[...] = array
+
+
+def normalize_grad_reqs(grad_req, arg_names: Sequence[str]) -> list[str]:
+    """MXNet's grad_req forms (a string, a list in argument order, a dict) as one req per argument."""
+    if isinstance(grad_req, str):
+        reqs = [grad_req] * len(arg_names)
+    elif isinstance(grad_req, dict):
+        reqs = [grad_req.get(name, "null") for name in arg_names]
+    else:
+        reqs = list(grad_req)
+        if len(reqs) != len(arg_names):
+            raise MXNetError(f"grad_req has {len(reqs)} entries for {len(arg_names)} arguments")
+    for req in reqs:
+        if req not in GRAD_REQS:
+            raise MXNetError(f"grad_req must be one of {', '.join(GRAD_REQS)}, got {req!r}")
+    return reqs
+
+
+__all__ = ["Executor", "normalize_grad_reqs", "Context"]
