@@ -5,13 +5,24 @@
 
 __version__ = "0.1.0"
 
-from . import (
-    base,  # noqa: E402,F401
-    context,  # noqa: E402,F401
-    name,  # noqa: E402,F401
-    ndarray,  # noqa: E402,F401
-    symbol,  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    base,
+    callback,
+    context,
+    initializer,
+    io,
+    lr_scheduler,
+    metric,
+    model,
+    name,
+    ndarray,
+    optimizer,
+    random,
+    symbol,
+    test_utils,
 )
+from . import initializer as init  # noqa: E402,F401
+from . import module as mod  # noqa: E402,F401
 from . import ndarray as nd  # noqa: E402,F401
 from . import symbol as sym  # noqa: E402,F401
 from .attribute import AttrScope  # noqa: E402,F401

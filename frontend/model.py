@@ -6,14 +6,13 @@ Parameters are saved with MXNet's `arg:`/`aux:` key prefixes in its binary `.par
 from __future__ import annotations
 
 import logging
-from collections import namedtuple
 
 from ember.runtime.errors import MXNetError
 
 from . import ndarray as nd
 from . import symbol as sym
 
-BatchEndParam = namedtuple("BatchEndParam", ["epoch", "nbatch", "eval_metric", "locals"])
+from .callback import BatchEndParam  # noqa: E402,F401  (MXNet keeps it in mx.model)
 
 
 def save_checkpoint(prefix: str, epoch: int, symbol, arg_params: dict, aux_params: dict, remove_amp_cast: bool = True):

@@ -14,12 +14,14 @@ from . import (  # noqa: F401
     loss,
     matmul,
     nn,
+    nn_backward,
     norm,
     reduce,
     shape,
     slicing,
     softmax,
     sorting,
+    tensor_backward,
 )
 from .registry import (  # noqa: F401
     ALIASES,

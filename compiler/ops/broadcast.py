@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .elementwise import BINARY_FUNCTIONS, apply_binary
+from .elementwise import BINARY_FUNCTIONS, BINARY_GRADIENTS, apply_binary
 from .params import Param, optional, parse_axes, parse_tuple
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, define_op, grad_rule, no_gradient, reference, shape_rule, type_rule
 from .rules import RuleError, describe, normalize_axis, same_type_rule
 
 BROADCAST_ALIASES = {"add": ("broadcast_plus",), "sub": ("broadcast_minus",)}
@@ -68,6 +68,23 @@ for _key in BINARY_FUNCTIONS:
     reference(_name)(_broadcast_reference(_key))
 
 
+@grad_rule(*(f"broadcast_{key}" for key in BINARY_GRADIENTS))
+def broadcast_binary_grad(g, node, out_grads):
+    """elementwise.py's BINARY_GRADIENTS with broadcast_* ops, each summed back to its operand's shape."""
+    lhs, rhs = node.inputs
+    out = node.output(0)
+    key = node.schema.name[len("broadcast_") :]
+
+    def binary(key: str, a, b):
+        return g.op(f"broadcast_{key}", a, b)
+
+    grads = BINARY_GRADIENTS[key](g, binary, lhs, rhs, out, out_grads[0])
+    return [g.sum_to(grad, g.shape(value), g.shape(out)) for grad, value in zip(grads, (lhs, rhs))]
+
+
+no_gradient(*(f"broadcast_{key}" for key in BINARY_FUNCTIONS if key not in BINARY_GRADIENTS))
+
+
 # ---------------------------------------------------------------------------------------------
 # broadcast_to(shape): 0 in `shape` keeps the input dim
 
@@ -103,6 +120,14 @@ def broadcast_to_reference(params, inputs, ctx):
     x = inputs[0]
     shape = tuple(have if want == 0 else want for have, want in zip(x.shape, params["shape"]))
     return [np.broadcast_to(x, shape).copy()]
+
+
+@grad_rule("broadcast_to")
+def broadcast_to_grad(g, node, out_grads):
+    """dy summed over the stretched axes; broadcast_like's rhs only lends its shape (no gradient)."""
+    data = node.inputs[0]
+    grad = g.sum_to(out_grads[0], g.shape(data), g.shape(node.output(0)))
+    return [grad] + [None] * (len(node.inputs) - 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,6 +175,9 @@ def broadcast_axis_reference(params, inputs, ctx):
     x = inputs[0]
     sizes = _axis_sizes(params, x.ndim)
     return [np.broadcast_to(x, tuple(sizes.get(i, d) for i, d in enumerate(x.shape))).copy()]
+
+
+grad_rule("broadcast_axis")(broadcast_to_grad)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,3 +239,6 @@ type_rule("broadcast_like")(same_type_rule)
 def broadcast_like_reference(params, inputs, ctx):
     lhs, rhs = inputs
     return [np.broadcast_to(lhs, _like_shape(params, lhs.shape, rhs.shape)).copy()]
+
+
+grad_rule("broadcast_like")(broadcast_to_grad)

@@ -1,5 +1,7 @@
 """Sliding-window layers: Convolution and Pooling (1-D, 2-D, 3-D; channel-first or channel-last).
 
+Their gradient rules emit the backward ops of nn_backward.py, which share this file's window geometry.
+
 References compute in float64 and cast back to the input's dtype, so they are accurate oracles for
 float16, float32 and float64 alike.
 """
@@ -13,7 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .params import Param, enum, optional, parse_bool, parse_int, parse_tuple
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, define_op, grad_rule, reference, shape_rule, type_rule
 from .rules import (
     RuleError,
     describe,
@@ -220,6 +222,19 @@ def conv_shape(params, in_shapes, out_shapes):
 type_rule("Convolution")(same_type_rule)
 
 
+@grad_rule("Convolution")
+def conv_grad(g, node, out_grads):
+    """data and weight gradients by the backward ops of nn_backward.py; bias: dy summed over all but channels."""
+    dy, (data, weight) = out_grads[0], node.inputs[:2]
+    params = node.params
+    dx = g.op("_backward_Convolution_data", dy, weight, **params, data_shape=g.shape(data))
+    dw = g.op("_backward_Convolution_weight", dy, data, **params)
+    if params["no_bias"]:
+        return [dx, dw]
+    channel_axis = _conv_layout(params, len(params["kernel"])).index("C")
+    return [dx, dw, g.op("sum", dy, axis=channel_axis, exclude=True)]
+
+
 @reference("Convolution")
 def conv_reference(params, inputs, ctx):
     window = _conv_window(params)
@@ -343,6 +358,12 @@ def pool_shape(params, in_shapes, out_shapes):
 
 
 type_rule("Pooling")(same_type_rule)
+
+
+@grad_rule("Pooling")
+def pool_grad(g, node, out_grads):
+    """By `_backward_Pooling` (nn_backward.py), which reads the data and the output (max and lp need them)."""
+    return [g.op("_backward_Pooling", out_grads[0], node.inputs[0], node.output(0), **node.params)]
 
 
 def _avg_divisor(window: Window, sizes, out_sizes, include_pad: bool) -> np.ndarray:

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .params import Param, parse_bool, parse_dtype, parse_float, parse_int
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, define_op, grad_rule, no_gradient, reference, shape_rule, type_rule
 from .rules import Mismatch, RuleError, fixed_output_type, same_shape_rule, same_type_rule, unify
 
 
@@ -53,6 +53,7 @@ def _round_half_away(x):
 
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
+
 
 def _round_half_down(x):
     """MXNet's rint: the nearer of floor and ceil, floor at exact halves (rint(1.5) = 1, rint(-1.5) = -2)."""
@@ -235,6 +236,72 @@ for _name in UNARY_FUNCTIONS:
     reference(_name)(_unary_reference(_name))
 
 
+# name -> d(name)/dx written with ops, from the builder g, input x and output y (MXNet's _backward_<name>)
+UNARY_DERIVATIVES = {
+    "exp": lambda g, x, y: y,
+    "log": lambda g, x, y: g.op("reciprocal", x),
+    "log2": lambda g, x, y: g.op("reciprocal", g.op("_mul_scalar", x, scalar=math.log(2))),
+    "log10": lambda g, x, y: g.op("reciprocal", g.op("_mul_scalar", x, scalar=math.log(10))),
+    "log1p": lambda g, x, y: g.op("reciprocal", g.op("_plus_scalar", x, scalar=1.0)),
+    "expm1": lambda g, x, y: g.op("exp", x),
+    "sqrt": lambda g, x, y: g.op("_rdiv_scalar", y, scalar=0.5),  # 0.5 / y
+    "rsqrt": lambda g, x, y: g.op("_mul_scalar", g.op("_power_scalar", y, scalar=3.0), scalar=-0.5),  # -y^3/2
+    "cbrt": lambda g, x, y: g.op("_rdiv_scalar", g.op("square", y), scalar=1 / 3),  # 1 / (3 y^2)
+    "rcbrt": lambda g, x, y: g.op("_mul_scalar", g.op("elemwise_div", y, x), scalar=-1 / 3),  # -y / (3 x)
+    "square": lambda g, x, y: g.op("_mul_scalar", x, scalar=2.0),
+    "abs": lambda g, x, y: g.op("sign", x),  # 0 at x = 0, as MXNet
+    "reciprocal": lambda g, x, y: g.op("negative", g.op("square", y)),  # -1 / x^2
+    "sin": lambda g, x, y: g.op("cos", x),
+    "cos": lambda g, x, y: g.op("negative", g.op("sin", x)),
+    "tan": lambda g, x, y: g.op("_plus_scalar", g.op("square", y), scalar=1.0),  # 1 + y^2
+    "arcsin": lambda g, x, y: g.op("rsqrt", g.op("_rminus_scalar", g.op("square", x), scalar=1.0)),
+    "arccos": lambda g, x, y: g.op(
+        "negative", g.op("rsqrt", g.op("_rminus_scalar", g.op("square", x), scalar=1.0))
+    ),
+    "arctan": lambda g, x, y: g.op("reciprocal", g.op("_plus_scalar", g.op("square", x), scalar=1.0)),
+    "sinh": lambda g, x, y: g.op("cosh", x),
+    "cosh": lambda g, x, y: g.op("sinh", x),
+    "tanh": lambda g, x, y: g.op("_rminus_scalar", g.op("square", y), scalar=1.0),  # 1 - y^2
+    "arcsinh": lambda g, x, y: g.op("rsqrt", g.op("_plus_scalar", g.op("square", x), scalar=1.0)),
+    "arccosh": lambda g, x, y: g.op("rsqrt", g.op("_minus_scalar", g.op("square", x), scalar=1.0)),
+    "arctanh": lambda g, x, y: g.op("reciprocal", g.op("_rminus_scalar", g.op("square", x), scalar=1.0)),
+    "sigmoid": lambda g, x, y: g.op("elemwise_mul", y, g.op("_rminus_scalar", y, scalar=1.0)),  # y (1 - y)
+    "relu": lambda g, x, y: g.op("_greater_scalar", y, scalar=0.0),  # 0 at x = 0, as MXNet
+    "softsign": lambda g, x, y: g.op(
+        "reciprocal", g.op("square", g.op("_plus_scalar", g.op("abs", x), scalar=1.0))
+    ),
+    "erf": lambda g, x, y: g.op(  # 2/sqrt(pi) exp(-x^2)
+        "_mul_scalar", g.op("exp", g.op("negative", g.op("square", x))), scalar=2 / math.sqrt(math.pi)
+    ),
+}
+
+# Linear unary ops: the gradient from the head gradient dy alone.
+UNARY_LINEAR_GRADIENTS = {
+    "negative": lambda g, dy: g.op("negative", dy),
+    "_copy": lambda g, dy: dy,
+    "degrees": lambda g, dy: g.op("_mul_scalar", dy, scalar=180 / math.pi),
+    "radians": lambda g, dy: g.op("_mul_scalar", dy, scalar=math.pi / 180),
+}
+
+
+@grad_rule(*UNARY_DERIVATIVES)
+def unary_grad(g, node, out_grads):
+    """dx = dy * f'(x), f' from UNARY_DERIVATIVES."""
+    derivative = UNARY_DERIVATIVES[node.schema.name](g, node.inputs[0], node.output(0))
+    return [g.op("elemwise_mul", out_grads[0], derivative)]
+
+
+@grad_rule(*UNARY_LINEAR_GRADIENTS)
+def unary_linear_grad(g, node, out_grads):
+    return [UNARY_LINEAR_GRADIENTS[node.schema.name](g, out_grads[0])]
+
+
+# Piecewise constant (MXNet's gradient is zero) or not differentiable at all.
+no_gradient(
+    "sign", "floor", "ceil", "round", "rint", "fix", "trunc", "logical_not", "zeros_like", "ones_like"
+)
+
+
 # ---------------------------------------------------------------------------------------------
 # Binary ops on two same-shaped, same-dtype operands (Symbol `+ - * / % **` and comparisons)
 
@@ -258,6 +325,62 @@ for _name, (_key, _aliases) in ELEMWISE_BINARY.items():
     shape_rule(_name)(same_shape_rule)
     type_rule(_name)(same_type_rule)
     reference(_name)(_binary_reference(_key))
+
+
+def _div_gradients(g, binary, lhs, rhs, out, dy):
+    by_rhs = binary("div", dy, rhs)  # dy / rhs
+    return by_rhs, g.op("negative", binary("mul", by_rhs, out))  # -dy lhs / rhs^2
+
+
+def _power_gradients(g, binary, lhs, rhs, out, dy):
+    slope = binary("mul", rhs, binary("power", lhs, g.op("_minus_scalar", rhs, scalar=1.0)))  # b a^(b-1)
+    return binary("mul", dy, slope), binary("mul", dy, binary("mul", out, g.op("log", lhs)))  # a^b log a
+
+
+# BINARY_FUNCTIONS key -> (g, binary, lhs, rhs, out, dy) -> (d lhs, d rhs), shared with broadcast.py.
+# `binary(key, a, b)` applies the op of that key (elemwise_* here, broadcast_* there); every result
+# has the output's shape, and broadcast.py sums it back to each operand's shape. As MXNet's
+# _backward_maximum (mshadow_op::ge / lt) and _backward_minimum (le / gt), a tie sends the whole
+# gradient to lhs.
+BINARY_GRADIENTS = {
+    "add": lambda g, binary, lhs, rhs, out, dy: (dy, dy),
+    "sub": lambda g, binary, lhs, rhs, out, dy: (dy, g.op("negative", dy)),
+    "mul": lambda g, binary, lhs, rhs, out, dy: (binary("mul", dy, rhs), binary("mul", dy, lhs)),
+    "div": _div_gradients,
+    "mod": lambda g, binary, lhs, rhs, out, dy: (  # d(a mod b)/db = -floor(a / b)
+        dy,
+        g.op("negative", binary("mul", dy, g.op("floor", binary("div", lhs, rhs)))),
+    ),
+    "power": _power_gradients,
+    "maximum": lambda g, binary, lhs, rhs, out, dy: (
+        binary("mul", dy, binary("greater_equal", lhs, rhs)),
+        binary("mul", dy, binary("lesser", lhs, rhs)),
+    ),
+    "minimum": lambda g, binary, lhs, rhs, out, dy: (
+        binary("mul", dy, binary("lesser_equal", lhs, rhs)),
+        binary("mul", dy, binary("greater", lhs, rhs)),
+    ),
+    "hypot": lambda g, binary, lhs, rhs, out, dy: (
+        binary("mul", dy, binary("div", lhs, out)),
+        binary("mul", dy, binary("div", rhs, out)),
+    ),
+}
+ELEMWISE_NAMES = {key: name for name, (key, _) in ELEMWISE_BINARY.items()}  # "mul" -> "elemwise_mul"
+
+
+@grad_rule(*(name for name, (key, _) in ELEMWISE_BINARY.items() if key in BINARY_GRADIENTS))
+def elemwise_binary_grad(g, node, out_grads):
+    """BINARY_GRADIENTS with elemwise_* ops (operands and output share one shape)."""
+    lhs, rhs = node.inputs
+    key = ELEMWISE_BINARY[node.schema.name][0]
+
+    def binary(key: str, a, b):
+        return g.op(ELEMWISE_NAMES[key], a, b)
+
+    return list(BINARY_GRADIENTS[key](g, binary, lhs, rhs, node.output(0), out_grads[0]))
+
+
+no_gradient(*(name for name, (key, _) in ELEMWISE_BINARY.items() if key not in BINARY_GRADIENTS))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,6 +438,51 @@ for _name, (_key, _left, _aliases) in SCALAR_OPS.items():
     reference(_name)(_scalar_reference(_key, _left))
 
 
+def _log(value: float) -> float:
+    """C's log: -inf at 0 and nan below, where math.log raises."""
+    return math.log(value) if value > 0 else -math.inf if value == 0 else math.nan
+
+
+# op -> (g, x, y, dy, scalar) -> dx, as MXNet's _backward_<op>; a tie of _maximum_scalar or
+# _minimum_scalar (x == scalar) passes the gradient (mshadow_op::ge / le).
+SCALAR_GRADIENTS = {
+    "_plus_scalar": lambda g, x, y, dy, s: dy,
+    "_minus_scalar": lambda g, x, y, dy, s: dy,
+    "_rminus_scalar": lambda g, x, y, dy, s: g.op("negative", dy),
+    "_mul_scalar": lambda g, x, y, dy, s: g.op("_mul_scalar", dy, scalar=s),
+    "_div_scalar": lambda g, x, y, dy, s: g.op("_div_scalar", dy, scalar=s),
+    "_rdiv_scalar": lambda g, x, y, dy, s: g.op(  # d(s/x) = -s / x^2
+        "elemwise_mul", dy, g.op("_rdiv_scalar", g.op("square", x), scalar=-s)
+    ),
+    "_power_scalar": lambda g, x, y, dy, s: g.op(  # s x^(s-1)
+        "elemwise_mul", dy, g.op("_mul_scalar", g.op("_power_scalar", x, scalar=s - 1), scalar=s)
+    ),
+    "_rpower_scalar": lambda g, x, y, dy, s: g.op(  # d(s^x) = s^x log s
+        "elemwise_mul", dy, g.op("_mul_scalar", y, scalar=_log(s))
+    ),
+    "_mod_scalar": lambda g, x, y, dy, s: dy,
+    "_rmod_scalar": lambda g, x, y, dy, s: g.op(  # d(s mod x) = -floor(s / x)
+        "elemwise_mul", dy, g.op("negative", g.op("floor", g.op("_rdiv_scalar", x, scalar=s)))
+    ),
+    "_maximum_scalar": lambda g, x, y, dy, s: g.op(
+        "elemwise_mul", dy, g.op("_greater_equal_scalar", x, scalar=s)
+    ),
+    "_minimum_scalar": lambda g, x, y, dy, s: g.op(
+        "elemwise_mul", dy, g.op("_lesser_equal_scalar", x, scalar=s)
+    ),
+    "_hypot_scalar": lambda g, x, y, dy, s: g.op("elemwise_mul", dy, g.op("elemwise_div", x, y)),  # x / y
+}
+
+
+@grad_rule(*SCALAR_GRADIENTS)
+def scalar_grad(g, node, out_grads):
+    x, scalar = node.inputs[0], node.params["scalar"]
+    return [SCALAR_GRADIENTS[node.schema.name](g, x, node.output(0), out_grads[0], scalar)]
+
+
+no_gradient(*(name for name in SCALAR_OPS if name not in SCALAR_GRADIENTS))
+
+
 # ---------------------------------------------------------------------------------------------
 # clip
 
@@ -339,6 +507,16 @@ def clip_reference(params, inputs, ctx):
     return [np.where(x > high, high, np.where(x < low, low, x)).astype(x.dtype, copy=False)]
 
 
+@grad_rule("clip")
+def clip_grad(g, node, out_grads):
+    """dy where a_min <= x <= a_max (bounds included, as MXNet's clip_grad), else 0."""
+    x, dy = node.inputs[0], out_grads[0]
+    above = g.op("_greater_scalar", x, scalar=node.params["a_max"])
+    below = g.op("_lesser_scalar", x, scalar=node.params["a_min"])
+    outside = g.op("_logical_or", above, below)
+    return [g.op("where", outside, g.op("zeros_like", dy), dy)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Cast
 
@@ -357,6 +535,12 @@ type_rule("Cast")(fixed_output_type(lambda params: params["dtype"]))
 def cast_reference(params, inputs, ctx):
     with np.errstate(all="ignore"):
         return [inputs[0].astype(params["dtype"])]
+
+
+@grad_rule("Cast")
+def cast_grad(g, node, out_grads):
+    """The head gradient cast back to the input's dtype."""
+    return [g.op("Cast", out_grads[0], dtype=g.dtype(node.inputs[0]))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,6 +588,14 @@ def where_reference(params, inputs, ctx):
     return [np.where(condition != 0, x, y).astype(x.dtype, copy=False)]
 
 
+@grad_rule("where")
+def where_grad(g, node, out_grads):
+    """dy goes to x where the condition holds and to y elsewhere; the condition gets none."""
+    condition, dy = node.inputs[0], out_grads[0]
+    zeros = g.op("zeros_like", dy)
+    return [None, g.op("where", condition, dy, zeros), g.op("where", condition, zeros, dy)]
+
+
 # ---------------------------------------------------------------------------------------------
 # add_n (alias ElementWiseSum): the sum of any number of same-shaped inputs
 
@@ -425,3 +617,8 @@ def add_n_reference(params, inputs, ctx):
     for item in inputs[1:]:
         total += item
     return [total]
+
+
+@grad_rule("add_n")
+def add_n_grad(g, node, out_grads):
+    return [out_grads[0]] * len(node.inputs)

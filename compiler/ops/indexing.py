@@ -10,7 +10,7 @@ import numpy as np
 
 from .params import Param, enum, optional, parse_bool, parse_float, parse_int
 from .reduce import reduced_axis_shape
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, define_op, grad_rule, no_gradient, reference, shape_rule, type_rule
 from .rules import (
     Mismatch,
     RuleError,
@@ -18,6 +18,7 @@ from .rules import (
     first_input_type_rule,
     fixed_output_type,
     normalize_axis,
+    size_of,
     unify,
 )
 
@@ -65,6 +66,25 @@ def take_reference(params, inputs, ctx):
     a, indices = inputs
     axis = normalize_axis(params["axis"], a.ndim)
     return [np.take(a, _bounded(indices, a.shape[axis], params["mode"]), axis=axis)]
+
+
+def _scatter_mode(mode: str) -> str:
+    """How the backward scatter reads indices: as the forward did ("raise" had none out of range)."""
+    return "wrap" if mode == "wrap" else "clip"
+
+
+@grad_rule("take")
+def take_grad(g, node, out_grads):
+    """dy viewed as (before, indices, after) and scatter-added along the middle axis; indices get none."""
+    a, indices = node.inputs
+    shape = g.shape(a)
+    axis = normalize_axis(node.params["axis"], len(shape))
+    before, count, after = size_of(shape[:axis]), size_of(g.shape(indices)), size_of(shape[axis + 1 :])
+    grad = g.op("Reshape", out_grads[0], shape=(before, count, after))
+    index = g.op("Reshape", indices, shape=(1, count, 1))
+    mode = _scatter_mode(node.params["mode"])
+    summed = g.op("_scatter_add_axis", grad, index, axis=1, size=shape[axis], mode=mode)
+    return [g.op("Reshape", summed, shape=shape), None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,6 +135,20 @@ def pick_reference(params, inputs, ctx):
     return [picked.reshape(reduced_axis_shape(data.shape, axis, params["keepdims"]))]
 
 
+@grad_rule("pick")
+def pick_grad(g, node, out_grads):
+    """dy scatter-added into zeros of the data's shape at the picked positions; index gets none."""
+    data, index = node.inputs
+    shape = g.shape(data)
+    axis = normalize_axis(node.params["axis"], len(shape))
+    kept = reduced_axis_shape(shape, axis, keepdims=True)
+    grad = out_grads[0]
+    if g.shape(node.output(0)) != kept:  # index has the output's shape too
+        grad, index = g.op("Reshape", grad, shape=kept), g.op("Reshape", index, shape=kept)
+    mode = _scatter_mode(node.params["mode"])
+    return [g.op("_scatter_add_axis", grad, index, axis=axis, size=shape[axis], mode=mode), None]
+
+
 # ---------------------------------------------------------------------------------------------
 # one_hot(indices): indices.shape + (depth,)
 
@@ -154,3 +188,6 @@ def one_hot_reference(params, inputs, ctx):
     depth = params["depth"]
     hot = (index[..., None] == np.arange(depth)) & (index[..., None] >= 0)
     return [np.where(hot, params["on_value"], params["off_value"]).astype(params["dtype"])]
+
+
+no_gradient("one_hot")

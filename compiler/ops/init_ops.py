@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .params import Param, enum, optional, parse_bool, parse_float, parse_int, parse_str, parse_tuple
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, define_op, no_gradient, reference, shape_rule, type_rule
 from .rules import RuleError, describe, fixed_output_type, is_known, merge
 
 # MXNet's dtype enums for these ops, less bfloat16 (Ember has no bfloat16).
@@ -117,6 +117,9 @@ def full_reference(params, inputs, ctx):
     return [np.full(_known_fill_shape(params), _as_dtype(params["value"], dtype), dtype=dtype)]
 
 
+no_gradient("_zeros", "_ones", "_full")  # no inputs
+
+
 # ---------------------------------------------------------------------------------------------
 # _arange(start, stop, step, repeat): evenly spaced values, each repeated `repeat` times
 
@@ -186,6 +189,9 @@ def arange_reference(params, inputs, ctx):
     return [(math.trunc(start) + index * math.trunc(params["step"])).astype(dtype)]
 
 
+no_gradient("_arange")  # no inputs
+
+
 # ---------------------------------------------------------------------------------------------
 # _eye(N, M, k): ones on the k-th diagonal
 
@@ -224,3 +230,6 @@ type_rule("_eye")(fixed_output_type(_output_dtype))
 def eye_reference(params, inputs, ctx):
     rows, cols = eye_shape_of(params)
     return [np.eye(rows, cols, params["k"], dtype=params["dtype"])]
+
+
+no_gradient("_eye")  # no inputs

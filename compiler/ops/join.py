@@ -12,7 +12,7 @@ from .params import (
     parse_bool,
     parse_int,
 )
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, define_op, grad_rule, reference, shape_rule, type_rule
 from .rules import (
     Mismatch,
     RuleError,
@@ -90,6 +90,19 @@ def concat_reference(params, inputs, ctx):
     return [np.concatenate(inputs, axis=normalize_axis(params["dim"], inputs[0].ndim))]
 
 
+@grad_rule("Concat")
+def concat_grad(g, node, out_grads):
+    """Each input gets its own window of dy along `dim`."""
+    shapes = [g.shape(v) for v in node.inputs]
+    axis = normalize_axis(node.params["dim"], len(shapes[0]))
+    grads, begin = [], 0
+    for shape in shapes:
+        end = begin + shape[axis]
+        grads.append(g.op("slice_axis", out_grads[0], axis=axis, begin=begin, end=end))
+        begin = end
+    return grads
+
+
 # ---------------------------------------------------------------------------------------------
 # stack(*data, axis): join along a new axis (two-way)
 
@@ -133,6 +146,14 @@ type_rule("stack")(same_type_rule)
 @reference("stack")
 def stack_reference(params, inputs, ctx):
     return [np.stack(inputs, axis=normalize_axis(params["axis"], inputs[0].ndim + 1))]
+
+
+@grad_rule("stack")
+def stack_grad(g, node, out_grads):
+    """dy split back along the stacking axis, which each part drops."""
+    count = len(node.inputs)
+    axis = normalize_axis(node.params["axis"], len(g.shape(node.inputs[0])) + 1)
+    return g.outputs("SliceChannel", out_grads[0], num_outputs=count, axis=axis, squeeze_axis=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,3 +228,17 @@ def slice_channel_reference(params, inputs, ctx):
     axis = normalize_axis(params["axis"], x.ndim)
     parts = np.split(x, params["num_outputs"], axis=axis)
     return [np.squeeze(p, axis=axis) if params["squeeze_axis"] else p for p in parts]
+
+
+@grad_rule("SliceChannel")
+def slice_channel_grad(g, node, out_grads):
+    """The parts' gradients joined back along `axis` (zeros for parts nothing depends on)."""
+    count = len(out_grads)
+    zeros = None
+    if any(dy is None for dy in out_grads):
+        zeros = g.op("_zeros", shape=g.shape(node.output(0)), dtype=g.dtype(node.inputs[0]))
+    parts = [zeros if dy is None else dy for dy in out_grads]
+    axis = normalize_axis(node.params["axis"], len(g.shape(node.inputs[0])))
+    if node.params["squeeze_axis"]:
+        return [g.op("stack", *parts, num_args=count, axis=axis)]
+    return [g.op("Concat", *parts, num_args=count, dim=axis)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .params import Param, enum, optional, parse_float, parse_int, parse_tuple
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, define_op, grad_rule, reference, shape_rule, type_rule
 from .rules import (
     RuleError,
     describe,
@@ -20,6 +20,7 @@ from .rules import (
     same_shape_rule,
     same_type_rule,
 )
+from .shape import reshape_grad
 
 # ---------------------------------------------------------------------------------------------
 # Pad(mode, pad_width, constant_value)
@@ -84,6 +85,18 @@ def pad_reference(params, inputs, ctx):
     return [np.pad(x, pairs, mode=params["mode"])]
 
 
+@grad_rule("Pad")
+def pad_grad(g, node, out_grads):
+    """Constant padding: dy cropped back to the data. Edge and reflect: each copy's gradient summed in too."""
+    p, dy = node.params, out_grads[0]
+    if p["mode"] != "constant":
+        return [g.op("_backward_pad", dy, mode=p["mode"], pad_width=p["pad_width"])]
+    shape = g.shape(node.inputs[0])
+    pairs = pad_pairs(p, shape)
+    begin = tuple(before for before, _ in pairs)
+    return [g.op("slice", dy, begin=begin, end=tuple(b + d for b, d in zip(begin, shape)))]
+
+
 # ---------------------------------------------------------------------------------------------
 # reverse(axis): flip the order along axes
 
@@ -123,6 +136,11 @@ def reverse_reference(params, inputs, ctx):
     for axis in reverse_axes(params, out.ndim):
         out = np.flip(out, axis)
     return [np.ascontiguousarray(out)]
+
+
+@grad_rule("reverse")
+def reverse_grad(g, node, out_grads):
+    return [g.op("reverse", out_grads[0], axis=node.params["axis"])]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,6 +202,9 @@ def reshape_like_reference(params, inputs, ctx):
     return [lhs.reshape(reshape_like_target(params, lhs.shape, rhs.shape))]
 
 
+grad_rule("reshape_like")(reshape_grad)
+
+
 # ---------------------------------------------------------------------------------------------
 # slice_like(data, shape_like, axes): data[:d_0, :d_1, ...] on the chosen axes
 
@@ -242,3 +263,11 @@ def slice_like_reference(params, inputs, ctx):
     data, like = inputs
     out = slice_like_shape_of(params, data.shape, like.shape)
     return [data[tuple(slice(0, d) for d in out)].copy()]
+
+
+@grad_rule("slice_like")
+def slice_like_grad(g, node, out_grads):
+    """dy written into zeros of the data's shape at the leading corner; shape_like only lends a shape."""
+    out = g.shape(node.output(0))
+    shape = g.shape(node.inputs[0])
+    return [g.op("_backward_slice", out_grads[0], shape=shape, begin=(0,) * len(out), end=out), None]

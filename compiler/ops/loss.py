@@ -1,8 +1,9 @@
 """Loss heads (SoftmaxOutput, the regression outputs, MakeLoss, make_loss) and BlockGrad.
 
 A loss head takes (data, label) and returns a prediction in forward; its backward ignores the
-incoming head gradient and emits a fixed gradient, described in each op's doc (the gradient rules
-arrive with the autodiff issue). The label's shape is inferred from the data's.
+incoming head gradient and emits a fixed gradient, described in each op's doc; the label gets none.
+SoftmaxOutput's gradient is the `_backward_SoftmaxOutput` op (nn_backward.py); the others are composed
+of element-wise ops. The label's shape is inferred from the data's.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .params import Param, enum, parse_bool, parse_float
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, define_op, grad_rule, no_gradient, reference, shape_rule, type_rule
 from .rules import RuleError, describe, is_known, merge, same_shape_rule, same_type_rule, size_of
 from .softmax import softmax_along
 
@@ -103,6 +104,17 @@ def softmax_output_reference(params, inputs, ctx):
     return [softmax_along(view, 1).reshape(data.shape).astype(data.dtype)]
 
 
+@grad_rule("SoftmaxOutput", loss=True)
+def softmax_output_grad(g, node, out_grads):
+    """By `_backward_SoftmaxOutput` from the forward output and the label; the head gradient is used only
+    with out_grad (ones when none is given)."""
+    out = node.output(0)
+    head = []
+    if node.params["out_grad"]:
+        head = [out_grads[0] if out_grads[0] is not None else g.op("ones_like", out)]
+    return [g.op("_backward_SoftmaxOutput", out, node.inputs[1], *head, **node.params), None]
+
+
 # ---------------------------------------------------------------------------------------------
 # Regression outputs: forward identity or sigmoid, gradient (out - label) or its sign
 
@@ -168,6 +180,32 @@ for _name, (_forward, _) in REGRESSION_OUTPUTS.items():
     reference(_name)(_regression_reference(_forward))
 
 
+# op -> its gradient before scaling, from the builder g and diff = out - label
+REGRESSION_GRADIENTS = {
+    "LinearRegressionOutput": lambda g, diff: diff,
+    "LogisticRegressionOutput": lambda g, diff: diff,
+    # MXNet's minus_sign: 1 where out > label, else -1 (also where they are equal)
+    "MAERegressionOutput": lambda g, diff: g.op(
+        "_minus_scalar",
+        g.op("_mul_scalar", g.op("_greater_scalar", diff, scalar=0.0), scalar=2.0),
+        scalar=1.0,
+    ),
+}
+
+
+@grad_rule(*REGRESSION_OUTPUTS, loss=True)
+def regression_grad(g, node, out_grads):
+    """grad_scale / num_output * f(out - label), num_output = label.size / label.shape[0]; the label is
+    viewed in the output's shape and gets no gradient."""
+    out, label = node.output(0), node.inputs[1]
+    out_shape, label_shape = g.shape(out), g.shape(label)
+    if label_shape != out_shape:
+        label = g.op("Reshape", label, shape=out_shape)
+    diff = REGRESSION_GRADIENTS[node.op](g, g.op("elemwise_sub", out, label))
+    num_output = size_of(label_shape) // label_shape[0]
+    return [g.op("_mul_scalar", diff, scalar=node.params["grad_scale"] / num_output), None]
+
+
 # ---------------------------------------------------------------------------------------------
 # MakeLoss, make_loss and BlockGrad: identity in forward
 
@@ -206,3 +244,27 @@ for _name in ("MakeLoss", "make_loss", "BlockGrad"):
 @reference("MakeLoss", "make_loss", "BlockGrad")
 def identity_reference(params, inputs, ctx):
     return [inputs[0].copy()]
+
+
+@grad_rule("MakeLoss", loss=True)
+def make_loss_grad(g, node, out_grads):
+    """grad_scale everywhere, divided for 'batch' by the rows of the data viewed as 2-D (every axis but the
+    last: MXNet's FlatTo2D) and for 'valid' by the count of elements > valid_thresh (at least 1)."""
+    data, params = node.inputs[0], node.params
+    scale = params["grad_scale"]
+    if params["normalization"] == "batch":
+        scale /= size_of(g.shape(data)[:-1])
+    grad = g.op("_mul_scalar", g.op("ones_like", data), scalar=scale)
+    if params["normalization"] != "valid":
+        return [grad]
+    above = g.op("sum", g.op("_greater_scalar", data, scalar=params["valid_thresh"]))
+    return [g.op("broadcast_div", grad, g.op("_maximum_scalar", above, scalar=1.0))]
+
+
+@grad_rule("make_loss", loss=True)
+def make_loss_ones_grad(g, node, out_grads):
+    """Ones everywhere (MXNet's ones_like), whatever the head gradient."""
+    return [g.op("ones_like", node.inputs[0])]
+
+
+no_gradient("BlockGrad")

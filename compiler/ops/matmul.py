@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .params import Param, enum, optional, parse_bool
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
-from .rules import Mismatch, RuleError, describe, same_type_rule, unify
+from .registry import FusionKind, define_op, grad_rule, reference, shape_rule, type_rule
+from .rules import Mismatch, RuleError, describe, same_type_rule, size_of, unify
 
 MATMUL_PARAMS = (
     Param("transpose_a", parse_bool, False, "whether to transpose lhs first"),
@@ -79,6 +79,55 @@ def dot_reference(params, inputs, ctx):
     return [(a @ b).reshape(out).astype(lhs.dtype, copy=False)]
 
 
+# (transpose_a, transpose_b) -> the products giving (d lhs, d rhs) of out = op(A) op(B), each as
+# (first operand, second operand, transpose_a, transpose_b): for out = A B, dA = dy B^T and dB = A^T dy;
+# a transposed operand's gradient is the transpose of that, which swaps the product's operands.
+PRODUCT_GRADIENTS = {
+    (False, False): (("dy", "rhs", False, True), ("lhs", "dy", True, False)),
+    (True, False): (("rhs", "dy", False, True), ("lhs", "dy", False, False)),
+    (False, True): (("dy", "rhs", False, False), ("dy", "lhs", True, False)),
+    (True, True): (("rhs", "dy", True, True), ("dy", "lhs", True, True)),
+}
+
+
+def product_gradients(g, op: str, params, lhs, rhs, dy) -> list:
+    """PRODUCT_GRADIENTS for `op` (dot on matrices, or batch_dot) on the given operands."""
+    operands = {"lhs": lhs, "rhs": rhs, "dy": dy}
+    return [
+        g.op(op, operands[a], operands[b], transpose_a=ta, transpose_b=tb)
+        for a, b, ta, tb in PRODUCT_GRADIENTS[(params["transpose_a"], params["transpose_b"])]
+    ]
+
+
+def _matrix_view(shape: tuple, contract_first: bool) -> tuple[int, int]:
+    """`shape` as dot reads it: (first dim, the rest) or (all but the last, last dim)."""
+    if contract_first:
+        return shape[0], size_of(shape[1:])
+    return size_of(shape[:-1]), shape[-1]
+
+
+@grad_rule("dot")
+def dot_grad(g, node, out_grads):
+    """PRODUCT_GRADIENTS on the operands viewed as matrices, as dot_reference views them."""
+    lhs, rhs = node.inputs
+    ta, tb = node.params["transpose_a"], node.params["transpose_b"]
+    shapes = {v: g.shape(v) for v in (lhs, rhs, node.output(0))}
+    lhs_view = _matrix_view(shapes[lhs], contract_first=ta)
+    rhs_view = _matrix_view(shapes[rhs], contract_first=not tb)
+    dy_view = (lhs_view[1] if ta else lhs_view[0], rhs_view[0] if tb else rhs_view[1])
+
+    def view(value, from_shape, to_shape):
+        return value if tuple(from_shape) == tuple(to_shape) else g.op("Reshape", value, shape=to_shape)
+
+    matrices = (
+        view(lhs, shapes[lhs], lhs_view),
+        view(rhs, shapes[rhs], rhs_view),
+        view(out_grads[0], shapes[node.output(0)], dy_view),
+    )
+    grads = product_gradients(g, "dot", node.params, *matrices)
+    return [view(grad, matrix, shapes[v]) for grad, matrix, v in zip(grads, (lhs_view, rhs_view), (lhs, rhs))]
+
+
 # ---------------------------------------------------------------------------------------------
 # batch_dot
 
@@ -117,3 +166,10 @@ def batch_dot_reference(params, inputs, ctx):
     a = np.swapaxes(lhs, -1, -2) if params["transpose_a"] else lhs
     b = np.swapaxes(rhs, -1, -2) if params["transpose_b"] else rhs
     return [np.matmul(a, b).astype(lhs.dtype, copy=False)]
+
+
+@grad_rule("batch_dot")
+def batch_dot_grad(g, node, out_grads):
+    """PRODUCT_GRADIENTS batch by batch."""
+    lhs, rhs = node.inputs
+    return product_gradients(g, "batch_dot", node.params, lhs, rhs, out_grads[0])

@@ -1,7 +1,8 @@
 """Dense layers and activations: FullyConnected, Activation, LeakyReLU and Embedding.
 
-Each op: its schema, then its shape rule, type rule and NumPy reference, each registered right
-under its function. (Convolution and Pooling live in conv.py; BatchNorm and Dropout in norm.py.)
+Each op: its schema, then its shape rule, type rule, NumPy reference and gradient rule, each registered
+right under its function. (Convolution and Pooling live in conv.py; BatchNorm and Dropout in norm.py;
+Embedding's weight gradient is the `_backward_Embedding` op of nn_backward.py.)
 """
 
 from __future__ import annotations
@@ -259,6 +260,82 @@ def leaky_reference(params, inputs, ctx):
     return [out.astype(inputs[0].dtype) for out in outs]
 
 
+def _positive_or(g, y, otherwise):
+    """1 where y > 0, else `otherwise` (MXNet's xelu_grad)."""
+    return g.op("where", g.op("_greater_scalar", y, scalar=0.0), g.op("ones_like", y), otherwise)
+
+
+def _leaky_derivative(g, node):
+    """1 where y > 0, else slope: (y > 0) (1 - slope) + slope."""
+    slope = node.params["slope"]
+    positive = g.op("_greater_scalar", node.output(0), scalar=0.0)
+    return g.op("_plus_scalar", g.op("_mul_scalar", positive, scalar=1 - slope), scalar=slope)
+
+
+def _rrelu_derivative(g, node):
+    """1 where y > 0, else the element's slope, held by the hidden output `mask`."""
+    return _positive_or(g, node.output(0), node.output(1))
+
+
+def _elu_derivative(g, node):
+    """1 where y > 0, else d slope (e^x - 1) / dx = slope e^x = y + slope."""
+    y = node.output(0)
+    return _positive_or(g, y, g.op("_plus_scalar", y, scalar=node.params["slope"]))
+
+
+def _selu_derivative(g, node):
+    """lambda where y > 0, else lambda alpha e^x = y + lambda alpha; written lambda (1 or y / lambda + alpha)."""
+    y = node.output(0)
+    otherwise = g.op("_plus_scalar", g.op("_mul_scalar", y, scalar=1 / SELU_LAMBDA), scalar=SELU_ALPHA)
+    return g.op("_mul_scalar", _positive_or(g, y, otherwise), scalar=SELU_LAMBDA)
+
+
+def _gelu_derivative(g, node):
+    """Phi(x) + x phi(x): the standard normal's cdf plus x times its density."""
+    x = node.inputs[0]
+    erf = g.op("erf", g.op("_mul_scalar", x, scalar=math.sqrt(0.5)))
+    cdf = g.op("_mul_scalar", g.op("_plus_scalar", erf, scalar=1.0), scalar=0.5)
+    gauss = g.op("exp", g.op("_mul_scalar", g.op("square", x), scalar=-0.5))
+    density = g.op("_mul_scalar", gauss, scalar=1 / math.sqrt(2 * math.pi))
+    return g.op("elemwise_add", cdf, g.op("elemwise_mul", x, density))
+
+
+# act_type -> d(activation)/dx built by g for the node. As in MXNet's backward, leaky, rrelu, elu and selu
+# read the output y (so a negative slope behaves as in MXNet) and gelu reads the data.
+LEAKY_DERIVATIVES = {
+    "leaky": _leaky_derivative,
+    "rrelu": _rrelu_derivative,
+    "elu": _elu_derivative,
+    "selu": _selu_derivative,
+    "gelu": _gelu_derivative,
+}
+
+
+def _prelu_grad(g, node, dy):
+    """dx = dy where x > 0, else dy gamma; dgamma = dy x where x <= 0, summed to gamma's shape (from the data,
+    as MXNet's prelu backward)."""
+    x, gamma = node.inputs
+    shape, gamma_shape = g.shape(x), g.shape(gamma)
+    view = gamma_shape if gamma_shape == shape else (1, gamma_shape[0]) + (1,) * (len(shape) - 2)
+    negative = g.op("_lesser_equal_scalar", x, scalar=0.0)
+    slopes = g.op(
+        "broadcast_add",
+        g.op("_greater_scalar", x, scalar=0.0),
+        g.op("broadcast_mul", negative, g.op("Reshape", gamma, shape=view)),
+    )
+    dgamma = g.sum_to(g.op("elemwise_mul", dy, g.op("elemwise_mul", x, negative)), view, shape)
+    return [g.op("elemwise_mul", dy, slopes), g.op("Reshape", dgamma, shape=gamma_shape)]
+
+
+@grad_rule("LeakyReLU")
+def leaky_grad(g, node, out_grads):
+    if out_grads[0] is None:
+        return [None] * len(node.inputs)
+    if node.params["act_type"] == "prelu":
+        return _prelu_grad(g, node, out_grads[0])
+    return [g.op("elemwise_mul", out_grads[0], LEAKY_DERIVATIVES[node.params["act_type"]](g, node))]
+
+
 # ---------------------------------------------------------------------------------------------
 # Embedding: rows of weight picked by integer indices
 
@@ -302,3 +379,10 @@ def embedding_reference(params, inputs, ctx):
     data, weight = inputs
     rows = np.clip(data.astype(np.int64), 0, params["input_dim"] - 1)
     return [weight[rows]]
+
+
+@grad_rule("Embedding")
+def embedding_grad(g, node, out_grads):
+    """No gradient to the indices; the weight's is `_backward_Embedding` (nn_backward.py): a scatter-add of
+    the rows of dy onto the rows they were read from."""
+    return [None, g.op("_backward_Embedding", out_grads[0], node.inputs[0], **node.params)]

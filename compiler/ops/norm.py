@@ -1,5 +1,8 @@
 """Normalisation and regularisation: BatchNorm (with auxiliary moving statistics) and Dropout.
 
+BatchNorm's gradient is the `_backward_BatchNorm` op (nn_backward.py); its aux-update rule gives the new
+moving statistics after a training step.
+
 References compute in float64 and cast back to the input's dtype.
 """
 
@@ -8,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .params import Param, enum, optional, parse_bool, parse_float, parse_int, parse_tuple
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, aux_update_rule, define_op, grad_rule, reference, shape_rule, type_rule
 from .rules import (
     RuleError,
     first_known,
@@ -96,6 +99,41 @@ def batchnorm_reference(params, inputs, ctx):
     return [out.astype(inputs[0].dtype), mean.astype(vector), inverse_std.astype(vector)]
 
 
+@grad_rule("BatchNorm")
+def batchnorm_grad(g, node, out_grads):
+    """By `_backward_BatchNorm` (nn_backward.py) from the hidden mean and inverse std; the hidden outputs take
+    no gradient and the moving statistics get none (as MXNet)."""
+    if out_grads[0] is None:
+        return [None] * len(node.inputs)
+    data, gamma = node.inputs[:2]
+    stats = node.output(1), node.output(2)
+    dx, dgamma, dbeta = g.outputs("_backward_BatchNorm", out_grads[0], data, gamma, *stats, **node.params)
+    return [dx, dgamma, dbeta, None, None]
+
+
+@aux_update_rule("BatchNorm")
+def batchnorm_aux_update(g, node):
+    """moving = moving * momentum + batch statistic * (1 - momentum) after a training step (none with
+    use_global_stats). The batch variance is recovered from the hidden inverse std as 1/invstd^2 - eps,
+    as MXNet's CPU kernel does."""
+    if node.params["use_global_stats"]:
+        return {}
+    momentum = node.params["momentum"]
+    inverse_std = node.output(2)
+    variance = g.op(
+        "_minus_scalar", g.op("reciprocal", g.op("square", inverse_std)), scalar=node.params["eps"]
+    )
+
+    def blend(moving, batch):
+        old = g.op("_mul_scalar", moving, scalar=momentum)
+        return g.op("elemwise_add", old, g.op("_mul_scalar", batch, scalar=1 - momentum))
+
+    return {
+        "moving_mean": blend(node.inputs[3], node.output(1)),
+        "moving_var": blend(node.inputs[4], variance),
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Dropout: zero with probability p and scale survivors by 1/(1-p), in training or mode='always'
 
@@ -158,3 +196,13 @@ def dropout_reference(params, inputs, ctx):
     active = ctx.is_train or params["mode"] == "always"
     mask = _dropout_mask(params["p"], shape, ctx.rng) if active else np.ones(shape)
     return [(x.astype(np.float64) * mask).astype(x.dtype), mask.astype(x.dtype)]
+
+
+@grad_rule("Dropout")
+def dropout_grad(g, node, out_grads):
+    """dx = dy * mask: the hidden mask holds 1/(1-p) where kept and 0 where dropped (ones when inactive)."""
+    if out_grads[0] is None:
+        return [None]
+    mask = node.output(1)
+    same = g.shape(mask) == g.shape(node.inputs[0])
+    return [g.op("elemwise_mul" if same else "broadcast_mul", out_grads[0], mask)]

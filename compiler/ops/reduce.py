@@ -12,8 +12,8 @@ import numpy as np
 
 from .elementwise import as_float
 from .params import Param, enum, optional, parse_axes, parse_bool, parse_int
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
-from .rules import RuleError, normalize_axis, reduce_axes, same_type_rule
+from .registry import FusionKind, define_op, grad_rule, no_gradient, reference, shape_rule, type_rule
+from .rules import RuleError, normalize_axis, reduce_axes, same_type_rule, size_of
 
 
 def reduced_shape(shape: tuple, axis, keepdims: bool, exclude: bool = False) -> tuple:
@@ -103,6 +103,60 @@ for _name in REDUCERS:
     reference(_name)(_reduce_reference(_name))
 
 
+def kept_shape(shape: tuple, axis, exclude: bool = False) -> tuple:
+    """`shape` with the reduced axes as size-1 dims: the output's shape under keepdims."""
+    axes = reduce_axes(axis, len(shape), exclude)
+    return tuple(1 if i in axes else d for i, d in enumerate(shape))
+
+
+class _Reduced:
+    """The pieces a reduction's gradient is built from: x, and y and dy reshaped to keepdims form."""
+
+    def __init__(self, g, node, out_grads):
+        self.g, self.x = g, node.inputs[0]
+        self.shape = g.shape(self.x)
+        self.kept = kept_shape(self.shape, node.params["axis"], node.params.get("exclude", False))
+        self.out_shape = g.shape(node.output(0))
+        self.y, self.dy = node.output(0), out_grads[0]
+
+    def keep(self, value):
+        """An output-shaped value reshaped to keepdims form, ready to broadcast against x."""
+        return value if self.out_shape == self.kept else self.g.op("Reshape", value, shape=self.kept)
+
+    def spread(self, value):
+        """An output-shaped value broadcast back to x's shape."""
+        kept = self.keep(value)
+        return kept if self.kept == self.shape else self.g.op("broadcast_to", kept, shape=self.shape)
+
+
+# reduction -> (g, r: _Reduced) -> dx. max/min pass dy to every element equal to the extreme (ties
+# included, as MXNet's mshadow_op::eq); prod's and nanprod's dx = dy * y / x (rdiv) is undefined at
+# x = 0, as in MXNet; the nan* ones give NaN elements no gradient (`_equal(x, x)` is 0 there).
+REDUCE_GRADIENTS = {
+    "sum": lambda g, r: r.spread(r.dy),
+    "mean": lambda g, r: r.spread(
+        g.op("_div_scalar", r.dy, scalar=float(size_of(r.shape) // size_of(r.kept)))
+    ),
+    "max": lambda g, r: g.op("broadcast_mul", g.op("broadcast_equal", r.x, r.keep(r.y)), r.keep(r.dy)),
+    "min": lambda g, r: g.op("broadcast_mul", g.op("broadcast_equal", r.x, r.keep(r.y)), r.keep(r.dy)),
+    "prod": lambda g, r: g.op("broadcast_mul", g.op("broadcast_div", r.keep(r.y), r.x), r.keep(r.dy)),
+    "nansum": lambda g, r: g.op("broadcast_mul", g.op("_equal", r.x, r.x), r.keep(r.dy)),
+    "nanprod": lambda g, r: g.op(
+        "broadcast_mul", _unless_nan(g, r.x, g.op("broadcast_div", r.keep(r.y), r.x)), r.keep(r.dy)
+    ),
+}
+
+
+def _unless_nan(g, x, value):
+    """`value` where x is a number, 0 where x is NaN."""
+    return g.op("where", g.op("_equal", x, x), value, g.op("zeros_like", value))
+
+
+@grad_rule(*REDUCE_GRADIENTS)
+def reduce_grad(g, node, out_grads):
+    return [REDUCE_GRADIENTS[node.schema.name](g, _Reduced(g, node, out_grads))]
+
+
 # ---------------------------------------------------------------------------------------------
 # argmax, argmin: indices of the first extreme value, as floats in the input dtype
 
@@ -142,6 +196,8 @@ for _name in SEARCHERS:
     shape_rule(_name)(_forward(search_shape))
     type_rule(_name)(same_type_rule)
     reference(_name)(_search_reference(_name))
+
+no_gradient(*SEARCHERS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,3 +247,14 @@ def norm_reference(params, inputs, ctx):
         out = np.sqrt(np.square(magnitude).sum(axis=axes, keepdims=True))
     shape = reduced_shape(x.shape, params["axis"], params["keepdims"])
     return [out.reshape(shape).astype(params["out_dtype"] or x.dtype)]
+
+
+@grad_rule("norm")
+def norm_grad(g, node, out_grads):
+    """dx = dy * sign(x) (ord 1) or dy * x / y (ord 2), in the input's dtype when out_dtype differs."""
+    r = _Reduced(g, node, out_grads)
+    y, dy, dtype = r.y, r.dy, g.dtype(r.x)
+    if node.params["out_dtype"] not in (None, dtype):
+        y, dy = g.op("Cast", y, dtype=dtype), g.op("Cast", dy, dtype=dtype)
+    slope = g.op("sign", r.x) if node.params["ord"] == 1 else g.op("broadcast_div", r.x, r.keep(y))
+    return [g.op("broadcast_mul", slope, r.keep(dy))]

@@ -101,6 +101,7 @@ REQUIRED_TABLES: dict[str, dict] = {
     "type": type_rules,
     "fusion": fusion_kinds,
     "reference": reference_rules,
+    "grad": grad_rules,
 }
 
 

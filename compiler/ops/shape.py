@@ -19,7 +19,7 @@ from .params import (
     parse_int,
     parse_tuple,
 )
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, define_op, grad_rule, reference, shape_rule, type_rule
 from .rules import (
     RuleError,
     describe,
@@ -191,6 +191,13 @@ def reshape_reference(params, inputs, ctx):
     return [x.reshape(out)]
 
 
+@grad_rule("Reshape")
+def reshape_grad(g, node, out_grads):
+    """dy reshaped to the data's shape; any further input (reshape_like's rhs) only lends a shape."""
+    data = node.inputs[0]
+    return [g.op("Reshape", out_grads[0], shape=g.shape(data))] + [None] * (len(node.inputs) - 1)
+
+
 # ---------------------------------------------------------------------------------------------
 # Flatten: (N, d1, d2, ...) -> (N, d1*d2*...)
 
@@ -220,6 +227,9 @@ type_rule("Flatten")(same_type_rule)
 def flatten_reference(params, inputs, ctx):
     x = inputs[0]
     return [x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)]
+
+
+grad_rule("Flatten")(reshape_grad)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,10 +292,23 @@ define_op(
     fusion=FusionKind.INJECTIVE,
     doc="Interchanges two axes.",
 )
+
+
+def _permutation_grad(permutation):
+    def permutation_grad(g, node, out_grads):
+        """dy permuted back: transpose by the inverse permutation."""
+        perm = permutation(node.params, len(g.shape(node.inputs[0])))
+        inverse = tuple(perm.index(i) for i in range(len(perm)))
+        return [g.op("transpose", out_grads[0], axes=inverse)]
+
+    return permutation_grad
+
+
 for _name, _permutation in (("transpose", transpose_permutation), ("SwapAxis", swap_permutation)):
     shape_rule(_name)(_permutation_rule(_permutation))
     type_rule(_name)(same_type_rule)
     reference(_name)(_permutation_reference(_permutation))
+    grad_rule(_name)(_permutation_grad(_permutation))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,6 +342,9 @@ type_rule("expand_dims")(same_type_rule)
 def expand_dims_reference(params, inputs, ctx):
     x = inputs[0]
     return [np.expand_dims(x, normalize_axis(params["axis"], x.ndim + 1))]
+
+
+grad_rule("expand_dims")(reshape_grad)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,3 +392,6 @@ type_rule("squeeze")(same_type_rule)
 def squeeze_reference(params, inputs, ctx):
     x = inputs[0]
     return [x.reshape(squeeze_result(params, x.shape))]
+
+
+grad_rule("squeeze")(reshape_grad)

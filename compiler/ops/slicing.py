@@ -11,12 +11,13 @@ from .params import (
     parse_optional_int_tuple,
     parse_tuple,
 )
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, define_op, grad_rule, reference, shape_rule, type_rule
 from .rules import (
     RuleError,
     normalize_axis,
     product_or_none,
     same_type_rule,
+    size_of,
     with_dim,
 )
 
@@ -69,6 +70,16 @@ def slice_axis_reference(params, inputs, ctx):
     axis = normalize_axis(params["axis"], x.ndim)
     begin, end = slice_axis_bounds(params, x.shape[axis])
     return [np.take(x, np.arange(begin, end), axis=axis)]
+
+
+@grad_rule("slice_axis")
+def slice_axis_grad(g, node, out_grads):
+    """dy written into zeros of the data's shape at begin..end-1 along `axis`."""
+    shape = g.shape(node.inputs[0])
+    axis = normalize_axis(node.params["axis"], len(shape))
+    begin, end = slice_axis_bounds(node.params, shape[axis])
+    lead = (None,) * axis
+    return [g.op("_backward_slice", out_grads[0], shape=shape, begin=lead + (begin,), end=lead + (end,))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,6 +148,16 @@ def slice_reference(params, inputs, ctx):
     return [x[tuple(slice_windows(params, x.shape))].copy()]
 
 
+@grad_rule("slice")
+def slice_grad(g, node, out_grads):
+    """dy written into zeros of the data's shape through the same window."""
+    p = node.params
+    shape = g.shape(node.inputs[0])
+    return [
+        g.op("_backward_slice", out_grads[0], shape=shape, begin=p["begin"], end=p["end"], step=p["step"])
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # tile(reps) and repeat(repeats, axis)
 
@@ -172,6 +193,19 @@ def tile_reference(params, inputs, ctx):
     return [np.tile(inputs[0], params["reps"])]
 
 
+@grad_rule("tile")
+def tile_grad(g, node, out_grads):
+    """dy viewed as (rep_0, dim_0, rep_1, dim_1, ...) and summed over the reps."""
+    shape = g.shape(node.inputs[0])
+    reps = node.params["reps"]
+    ndim = max(len(shape), len(reps))
+    dims = (1,) * (ndim - len(shape)) + shape
+    reps = (1,) * (ndim - len(reps)) + tuple(reps)
+    split = tuple(n for pair in zip(reps, dims) for n in pair)
+    summed = g.op("sum", g.op("Reshape", out_grads[0], shape=split), axis=tuple(range(0, 2 * ndim, 2)))
+    return [g.op("Reshape", summed, shape=shape)]
+
+
 define_op(
     "repeat",
     params=(
@@ -204,3 +238,17 @@ type_rule("repeat")(same_type_rule)
 @reference("repeat")
 def repeat_reference(params, inputs, ctx):
     return [np.repeat(inputs[0], params["repeats"], axis=params["axis"])]
+
+
+@grad_rule("repeat")
+def repeat_grad(g, node, out_grads):
+    """dy with the repeated axis split into (dim, repeats), summed over the repeats."""
+    shape = g.shape(node.inputs[0])
+    repeats, axis = node.params["repeats"], node.params["axis"]
+    if axis is None:
+        dims, axis = (size_of(shape),), 0
+    else:
+        dims, axis = shape, normalize_axis(axis, len(shape))
+    split = dims[:axis] + (dims[axis], repeats) + dims[axis + 1 :]
+    summed = g.op("sum", g.op("Reshape", out_grads[0], shape=split), axis=axis + 1)
+    return [g.op("Reshape", summed, shape=shape)]

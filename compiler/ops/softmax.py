@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .params import Param, enum, optional, parse_bool, parse_float, parse_int
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
+from .registry import FusionKind, define_op, grad_rule, reference, shape_rule, type_rule
 from .rules import RuleError, merge, normalize_axis, same_shape_rule, same_type_rule
 
 
@@ -123,6 +123,32 @@ def log_softmax_reference(params, inputs, ctx):
     return [out.astype(_output_dtype(params, inputs[0]))]
 
 
+def _softmax_backward(g, y, dy, axis: int, temperature, log: bool):
+    """d/dx of y = softmax(x / t) along `axis`: y (dy - sum(dy y)) / t; of log_softmax: (dy - e^y sum(dy)) / t.
+
+    Masked positions (use_length) have y = 0, so they get no gradient."""
+    if log:
+        total = g.op("sum", dy, axis=axis, keepdims=True)
+        dx = g.op("elemwise_sub", dy, g.op("broadcast_mul", g.op("exp", y), total))
+    else:
+        weighted = g.op("elemwise_mul", dy, y)
+        total = g.op("sum", weighted, axis=axis, keepdims=True)
+        dx = g.op("elemwise_sub", weighted, g.op("broadcast_mul", y, total))
+    return dx if temperature in (None, 1.0) else g.op("_div_scalar", dx, scalar=temperature)
+
+
+@grad_rule("softmax", "log_softmax")
+def softmax_grad(g, node, out_grads):
+    """The softmax backward, cast back to the data's dtype when `dtype` changed it; no gradient to `length`."""
+    params, data = node.params, node.inputs[0]
+    dx = _softmax_backward(
+        g, node.output(0), out_grads[0], params["axis"], params["temperature"], node.op == "log_softmax"
+    )
+    if params["dtype"] is not None and params["dtype"] != g.dtype(data):
+        dx = g.op("Cast", dx, dtype=g.dtype(data))
+    return [dx] + [None] * (len(node.inputs) - 1)
+
+
 # ---------------------------------------------------------------------------------------------
 # SoftmaxActivation: softmax over the last axis (instance) or over axis 1 (channel)
 
@@ -154,3 +180,9 @@ type_rule("SoftmaxActivation")(same_type_rule)
 def softmax_activation_reference(params, inputs, ctx):
     out = softmax_along(inputs[0], SOFTMAX_ACTIVATION_AXIS[params["mode"]])
     return [out.astype(inputs[0].dtype)]
+
+
+@grad_rule("SoftmaxActivation")
+def softmax_activation_grad(g, node, out_grads):
+    axis = SOFTMAX_ACTIVATION_AXIS[node.params["mode"]]
+    return [_softmax_backward(g, node.output(0), out_grads[0], axis, None, log=False)]

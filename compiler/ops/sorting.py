@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .params import Param, enum, optional, parse_bool, parse_int
-from .registry import FusionKind, define_op, reference, shape_rule, type_rule
-from .rules import RuleError, describe, merge, normalize_axis, product_or_none, with_dim
+from .registry import FusionKind, define_op, grad_rule, no_gradient, reference, shape_rule, type_rule
+from .rules import RuleError, describe, merge, normalize_axis, product_or_none, size_of, with_dim
 
 INDEX_DTYPES = ("uint8", "int32", "int64", "float16", "float32", "float64")
 HIDDEN_INDEX_DTYPE = "int32"  # MXNet's index_t in builds without large-tensor support
@@ -203,10 +203,27 @@ def sort_reference(params, inputs, ctx):
     return [values, indices.astype(HIDDEN_INDEX_DTYPE)]
 
 
+def scatter_values_grad(g, node, out_grads):
+    """The values' gradient scatter-added back to where each value came from (output 1, the indices)."""
+    shape = g.shape(node.inputs[0])
+    axis = node.params["axis"]
+    if axis is None:  # the flattened input was ordered
+        summed = g.op("_scatter_add_axis", out_grads[0], node.output(1), axis=0, size=size_of(shape))
+        return [g.op("Reshape", summed, shape=shape)]
+    axis = normalize_axis(axis, len(shape))
+    return [g.op("_scatter_add_axis", out_grads[0], node.output(1), axis=axis, size=shape[axis])]
+
+
+grad_rule("sort")(scatter_values_grad)
+
+
 @reference("argsort")
 def argsort_reference(params, inputs, ctx):
     _, indices, _, _ = select(_argsort_view(params), inputs[0])
     return [indices.astype(params["dtype"])]
+
+
+no_gradient("argsort")
 
 
 @reference("topk")
@@ -222,3 +239,11 @@ def topk_reference(params, inputs, ctx):
         return [indices.astype(params["dtype"])]
     index_dtype = HIDDEN_INDEX_DTYPE if ret_typ == "value" else params["dtype"]
     return [values, indices.astype(index_dtype)]
+
+
+@grad_rule("topk")
+def topk_grad(g, node, out_grads):
+    """Values (ret_typ value or both) scatter their gradient back; indices and masks have none (zero in MXNet)."""
+    if node.params["ret_typ"] not in ("value", "both") or out_grads[0] is None:
+        return [None]
+    return scatter_values_grad(g, node, out_grads)

@@ -234,7 +234,7 @@ class Module(BaseModule):
         """Ember's deviation 1: a default rescale_grad on an optimizer object becomes 1/batch_size."""
         if optimizer.rescale_grad == rescale_grad:
             return
-        if not getattr(optimizer, "rescale_grad_given", True):
+        if getattr(optimizer, "rescale_grad_is_default", False):
             optimizer.rescale_grad = rescale_grad
             self.logger.info("Optimizer object left rescale_grad at its default; Module set it to 1/batch_size "
                              "= %g so gradients are averaged over the batch (Ember differs from MXNet here)",

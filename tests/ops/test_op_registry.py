@@ -10,10 +10,12 @@ from ember.compiler.passes import infer_shapes, infer_types
 
 from .cases_more import CASES as MORE_CASES
 from .cases_nn import CASES as NN_CASES
+from .cases_nn_backward import CASES as NN_BACKWARD_CASES
 from .cases_tensor import CASES as TENSOR_CASES
+from .cases_tensor_backward import CASES as TENSOR_BACKWARD_CASES
 from .harness import input_dtypes, input_shapes
 
-ALL_CASES = NN_CASES + TENSOR_CASES + MORE_CASES
+ALL_CASES = NN_CASES + TENSOR_CASES + MORE_CASES + NN_BACKWARD_CASES + TENSOR_BACKWARD_CASES
 
 
 def test_every_op_has_every_required_rule():

@@ -1,0 +1,149 @@
+"""Gradient-descent optimizers: SGD (with momentum), NAG, Signum, and MXNet's ccSGD and Test.
+
+Each turns (weight, grad, state) into an in-place update through `update_rules`, with the learning
+rate and weight decay of the index from the `Optimizer` base class (MXNET_COMPAT.md 6.2).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+from ..ndarray import NDArray
+from . import update_rules
+from .base import FLOAT16_WARNING, Optimizer, check_arrays, new_state, register
+
+
+class _MomentumOptimizer(Optimizer):
+    """SGD and NAG: an optional momentum state in the weight's dtype, and their own multi-precision
+    layout `(momentum, float32 master copy)` (the reverse of the base class's)."""
+
+    warning_name = ""  # how MXNet's float16 warning names the optimizer
+
+    def __init__(self, momentum: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+
+    def create_state(self, index, weight: NDArray):
+        if self.momentum == 0.0:
+            return None
+        return new_state(weight, weight.dtype)
+
+    def create_state_multi_precision(self, index, weight: NDArray):
+        if self.multi_precision and weight.dtype == np.float16:
+            master = weight.astype(np.float32)
+            return (self.create_state(index, master), master)
+        if weight.dtype == np.float16 and not self.multi_precision:
+            warnings.warn(FLOAT16_WARNING.format(self.warning_name), stacklevel=2)
+        return self.create_state(index, weight)
+
+    def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
+        check_arrays(index, weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        self._apply(weight._data, grad._data, None if state is None else state._data, lr, wd)
+
+    def update_multi_precision(self, index, weight: NDArray, grad: NDArray, state) -> None:
+        if not (self.multi_precision and weight.dtype == np.float16 and isinstance(state, (tuple, list))):
+            self.update(index, weight, grad, state)
+            return
+        check_arrays(index, weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        mom, master = state
+        grad32 = grad._data.astype(np.float32)
+        self._apply(master._data, grad32, None if mom is None else mom._data, lr, wd)
+        weight._data[...] = master._data.astype(np.float16)
+
+    def _apply(self, weight, grad, mom, lr: float, wd: float) -> None:
+        raise NotImplementedError()
+
+
+@register
+class SGD(_MomentumOptimizer):
+    """Stochastic gradient descent with momentum (the buffer carries the learning rate, as in MXNet):
+    mom = momentum*mom - lr*wd*w - lr*clip(rescale_grad*g); w += mom.
+
+    `lazy_update` only matters for sparse gradients, which Ember does not have.
+    """
+
+    warning_name = "SGD "
+
+    def __init__(self, momentum: float = 0.0, lazy_update: bool = True, **kwargs):
+        super().__init__(momentum=momentum, **kwargs)
+        self.lazy_update = lazy_update
+        self.aggregate_num = int(os.getenv("MXNET_OPTIMIZER_AGGREGATION_SIZE", "4"))
+
+    def _apply(self, weight, grad, mom, lr: float, wd: float) -> None:
+        common = {"lr": lr, "wd": wd, "rescale_grad": self.rescale_grad, "clip_gradient": self._kernel_clip()}
+        if mom is None:
+            update_rules.sgd(weight, grad, **common)
+        else:
+            update_rules.sgd_mom(weight, grad, mom, momentum=max(self.momentum, 0.0), **common)
+
+
+@register
+class ccSGD(SGD):
+    """[DEPRECATED] Same as SGD; kept because MXNet still registers it."""
+
+
+@register
+class NAG(_MomentumOptimizer):
+    """Nesterov accelerated gradient: with step = lr*(clip(rescale_grad*g) + wd*w),
+    mom = momentum*mom - step; w = w + momentum*mom - step. Without momentum it is plain SGD."""
+
+    warning_name = "NAG "
+
+    def _apply(self, weight, grad, mom, lr: float, wd: float) -> None:
+        common = {"lr": lr, "wd": wd, "rescale_grad": self.rescale_grad, "clip_gradient": self._kernel_clip()}
+        if mom is None:
+            update_rules.sgd(weight, grad, **common)
+        else:
+            update_rules.nag_mom(weight, grad, mom, momentum=max(self.momentum, 0.0), **common)
+
+
+@register
+class Signum(Optimizer):
+    """signSGD / Signum: steps of size lr along the sign of the gradient or of its momentum;
+    `wd_lh` is decoupled weight decay (Loshchilov & Hutter)."""
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.9, wd_lh: float = 0.0, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.momentum = momentum
+        self.wd_lh = wd_lh
+
+    def create_state(self, index, weight: NDArray):
+        return None if self.momentum == 0.0 else new_state(weight, weight.dtype)
+
+    def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
+        check_arrays(index, weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        if state is None:
+            update_rules.signsgd(weight._data, grad._data, lr=lr, wd=wd)
+            return
+        update_rules.signum(
+            weight._data,
+            grad._data,
+            state._data,
+            lr=lr,
+            wd=wd,
+            momentum=max(self.momentum, 0.0),
+            rescale_grad=self.rescale_grad,
+            clip_gradient=self._kernel_clip(),
+            wd_lh=self.wd_lh or 0.0,
+        )
+
+
+@register
+class Test(Optimizer):
+    """MXNet's test optimizer: w += rescale_grad*g, and the state keeps a copy of the weight."""
+
+    def create_state(self, index, weight: NDArray):
+        return new_state(weight, np.float32)
+
+    def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
+        weight._data += grad._data * self.rescale_grad
+        state._data[...] = weight._data
