@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
-
 from ember.compiler import Graph, RefContext, Value, evaluate, variable
 from ember.compiler.ops import aux_update_rules, grad_rules
 from ember.compiler.passes.autodiff import GradBuilder, gradients
@@ -81,13 +80,18 @@ class Executor:
         return self.outputs
 
     def backward(self, out_grads=None, is_train: bool = True) -> None:
-        """Gradients of the outputs (weighted by `out_grads`; loss heads need none) into `grad_arrays`."""
+        """Gradients of the outputs (weighted by `out_grads`; loss heads need none) into `grad_arrays`.
+
+        The gradient is that of the function the last forward computed: after a training forward,
+        through batch statistics (BatchNorm); after an inference forward, through the moving ones.
+        """
         if self._forward_values is None:
             raise MXNetError("backward called before forward")
         plan = self._plan_backward()
         feeds = self._feeds()
         feeds.update(self._head_grad_feeds(out_grads))
-        values = evaluate(plan.graph, feeds, RefContext(bool(is_train), nd_register.RNG), self._forward_values)
+        ctx = RefContext(self._forward_was_train, nd_register.RNG)
+        values = evaluate(plan.graph, feeds, ctx, self._forward_values)
         for index, value in plan.grads.items():
             self._write_grad(index, values[value] if value is not None else None)
         if self._forward_was_train:

@@ -11,7 +11,6 @@ from ember.runtime.errors import MXNetError
 
 from . import ndarray as nd
 from . import symbol as sym
-
 from .callback import BatchEndParam  # noqa: E402,F401  (MXNet keeps it in mx.model)
 
 

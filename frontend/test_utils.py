@@ -11,7 +11,6 @@ import os
 from typing import Mapping, Sequence
 
 import numpy as np
-
 from ember.runtime.errors import MXNetError
 
 from .context import Context, cpu

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import ember as mx
 import numpy as np
 import pytest
-
-import ember as mx
 from ember.base import MXNetError, ShapeError
 from ember.test_utils import check_numeric_gradient, check_symbolic_backward, check_symbolic_forward
 

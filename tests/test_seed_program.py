@@ -58,3 +58,31 @@ def test_seed_program_trains_to_at_least_94_percent(mnist_split):
     accuracy = float(lines[0].split(": ")[-1].rstrip("}"))
     print(f"seed program accuracy on 2,000 held-out real digits: {accuracy}")
     assert accuracy >= 0.94
+
+
+def test_mxnet_checkpoint_scores_as_its_parameters_say(mnist_split, mxnet_fixture):
+    """ck-* is the seed MLP after one MXNet epoch: Module.load + score equals a NumPy forward pass."""
+    import ember as mx
+
+    prefix = str(mxnet_fixture("ck-symbol.json"))[: -len("-symbol.json")]
+    mxnet_fixture("ck-0001.params")
+    module = mx.mod.Module.load(prefix, 1)
+    test_iter = mx.io.MNISTIter(image=str(mnist_split / "t10k-images-idx3-ubyte"),
+                                label=str(mnist_split / "t10k-labels-idx1-ubyte"), batch_size=100, shuffle=False)
+    module.bind(data_shapes=test_iter.provide_data, label_shapes=test_iter.provide_label, for_training=False)
+    ((name, accuracy),) = module.score(test_iter, "acc")
+    params = {k: v.asnumpy() for k, v in mx.nd.load(prefix + "-0001.params").items()}
+    x = read_idx_file(mnist_split / "t10k-images-idx3-ubyte").reshape(-1, 784).astype(np.float32) / 256
+    for layer in range(3):
+        x = x @ params[f"arg:fullyconnected{layer}_weight"].T + params[f"arg:fullyconnected{layer}_bias"]
+        x = np.maximum(x, 0) if layer < 2 else x
+    expected = float(np.mean(x.argmax(axis=1) == read_idx_file(mnist_split / "t10k-labels-idx1-ubyte")))
+    print(f"MXNet's one-epoch checkpoint scores {accuracy} on the 2,000 held-out digits")
+    assert name == "accuracy" and accuracy == pytest.approx(expected, abs=1e-12)
+
+
+def read_idx_file(path: Path) -> np.ndarray:
+    raw = path.read_bytes()
+    if int.from_bytes(raw[:4], "big") == 2051:
+        return np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)
+    return np.frombuffer(raw, np.uint8, offset=8)

@@ -257,6 +257,12 @@ class Module(BaseModule):
                 self._updater.set_states(f.read())
         except (OSError, pickle.UnpicklingError, EOFError) as err:
             raise MXNetError(f"cannot load optimizer states from {fname}: {err}") from None
+        # MXNet 1.9.1's files key states by parameter name (see tests/fixtures/lin-0003.states);
+        # this Module's updater is called with the parameter's index.
+        index_of = {name: i for i, name in enumerate(self._param_names)}
+        states = self._updater.states
+        self._updater.states = {index_of.get(k, k): v for k, v in states.items()}
+        self._updater.states_synced = dict.fromkeys(self._updater.states, False)
 
     # -- computation --------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
-
 from ember.compiler import Value
 from ember.compiler.dtypes import DEFAULT_DTYPE, dtype_name
 from ember.compiler.ops.rules import is_known

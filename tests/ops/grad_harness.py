@@ -1,9 +1,9 @@
 """Gradient checks for one-op graphs: the autodiff rewrite vs central finite differences in float64.
 
-`check_gradient(case)` builds the case's one-node graph, differentiates the weighted sum of its
-visible outputs (random head gradients) with `ember.compiler.passes.autodiff.gradients`, runs the
-gradient graph with the reference interpreter, and compares it with central differences of the same
-scalar, input by input. Inputs listed in `skip` (indices, labels) are not differentiated.
+`check_gradient(case)` wraps the case's one-node graph in a Symbol and runs MXNet's
+`check_numeric_gradient` on it in float64: the executor's backward (the autodiff rewrite) against
+central differences of a random projection of the outputs. Inputs listed in `skip` (indices,
+labels) are not differentiated. `symbolic_gradients` gives the rewrite's gradients directly.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import numpy as np
 from ember.compiler import Graph, RefContext, Value, evaluate, variable
 from ember.compiler.passes import infer_shapes
 from ember.compiler.passes.autodiff import gradients
+from ember.symbol import Symbol
+from ember.test_utils import check_numeric_gradient
 
 from .harness import OpCase
 
@@ -20,11 +22,6 @@ def float64_arrays(case: OpCase, rng: np.random.Generator) -> list[np.ndarray]:
     """The case's inputs, floating ones in float64 (integer inputs such as indices unchanged)."""
     arrays = case.arrays(rng)
     return [a.astype(np.float64) if a.dtype.kind == "f" else a for a in arrays]
-
-
-def _weighted_sum(graph: Graph, node, feeds: dict, heads: list[np.ndarray], case: OpCase, seed: int) -> float:
-    values = evaluate(graph, feeds, RefContext(case.is_train, np.random.default_rng(seed)))
-    return float(sum(np.sum(values[Value(node, i)] * h) for i, h in enumerate(heads)))
 
 
 def symbolic_gradients(
@@ -43,43 +40,28 @@ def symbolic_gradients(
     return [None if g is None else values[g] for g in grads]
 
 
-def numeric_gradient(case: OpCase, arrays, heads, index: int, seed: int, eps: float = 1e-6) -> np.ndarray:
-    graph, node = case.graph()
-    names = [v.node.name for v in node.inputs]
-    base = [a.copy() for a in arrays]
-    grad = np.zeros_like(base[index], dtype=np.float64)
-    flat = base[index].reshape(-1)
-    for k in range(flat.size):
-        original = flat[k]
-        flat[k] = original + eps
-        plus = _weighted_sum(graph, node, dict(zip(names, base)), heads, case, seed)
-        flat[k] = original - eps
-        minus = _weighted_sum(graph, node, dict(zip(names, base)), heads, case, seed)
-        flat[k] = original
-        grad.reshape(-1)[k] = (plus - minus) / (2 * eps)
-    return grad
-
-
 def check_gradient(
     case: OpCase, skip: tuple[int, ...] = (), rtol: float = 1e-4, atol: float = 1e-6, seed: int = 0
 ):
-    """Assert autodiff's gradients of `case` match central differences for every input not in `skip`."""
+    """Assert autodiff's gradients of `case` match central differences for every input not in `skip`,
+    through `mx.test_utils.check_numeric_gradient` in float64 (an executor over the one-op symbol)."""
     rng = np.random.default_rng(seed)
     arrays = float64_arrays(case, rng)
     graph, node = case.graph()
-    visible = node.num_visible_outputs
-    values = evaluate(
-        graph,
-        dict(zip([v.node.name for v in node.inputs], arrays)),
-        RefContext(case.is_train, np.random.default_rng(seed)),
+    symbol = Symbol([Value(node, i) for i in range(node.num_visible_outputs)])
+    names = [v.node.name for v in node.inputs]
+    aux_names = set(symbol.list_auxiliary_states())
+    location = {n: a for n, a in zip(names, arrays) if n not in aux_names}
+    aux_states = {n: a for n, a in zip(names, arrays) if n in aux_names} or None
+    grad_nodes = [n for i, n in enumerate(names) if i not in skip and n not in aux_names]
+    check_numeric_gradient(
+        symbol,
+        location,
+        aux_states=aux_states,
+        numeric_eps=1e-6,
+        rtol=rtol,
+        atol=atol,
+        grad_nodes=grad_nodes,
+        use_forward_train=case.is_train,
+        dtype=np.float64,
     )
-    heads = [rng.standard_normal(values[Value(node, i)].shape) for i in range(visible)]
-    wrt = [i for i in range(len(arrays)) if i not in skip]
-    symbolic = symbolic_gradients(case, arrays, heads, wrt, seed)
-    for i, grad in zip(wrt, symbolic):
-        expected = numeric_gradient(case, arrays, heads, i, seed)
-        actual = np.zeros_like(expected) if grad is None else grad
-        assert actual.shape == expected.shape, (
-            f"input {i}: gradient shape {actual.shape}, expected {expected.shape}"
-        )
-        np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=f"{case.id}: input {i}")
