@@ -95,8 +95,9 @@ class Executor:
         for index, value in plan.grads.items():
             self._write_grad(index, values[value] if value is not None else None)
         if self._forward_was_train:
+            targets = {**self.arg_dict, **self.aux_dict}
             for name, value in plan.aux_updates.items():
-                self.aux_dict[name]._data[...] = values[value]
+                targets[name]._data[...] = values[value]
 
     def _feeds(self) -> dict[str, np.ndarray]:
         names = self._symbol.list_arguments() + self._symbol.list_auxiliary_states()

@@ -14,6 +14,7 @@ import numpy as np
 from ember.runtime.errors import MXNetError
 
 from .context import Context, cpu
+from .io.idx import read_idx
 from .ndarray import NDArray
 from .ndarray import register as nd_register
 
@@ -152,12 +153,6 @@ def check_symbolic_backward(sym, location, out_grads, expected, rtol=1e-5, atol=
     return {n: g.asnumpy() for n, g in executor.grad_dict.items() if g is not None}
 
 
-def _read_idx(path: str) -> np.ndarray:
-    from .io.idx import read_idx
-
-    return read_idx(path)
-
-
 def get_mnist(path: str | None = None) -> dict[str, np.ndarray]:
     """MNIST as MXNet's `get_mnist` returns it, read from local IDX files (raw or .gz).
 
@@ -173,8 +168,8 @@ def get_mnist(path: str | None = None) -> dict[str, np.ndarray]:
         if not found:
             raise MXNetError(f"get_mnist: {stem}[.gz] not found in {folder} (Ember does not download data)")
         files[key] = found[0]
-    images = {k: _read_idx(files[k]) for k in ("train_data", "test_data")}
-    labels = {k: _read_idx(files[k]) for k in ("train_label", "test_label")}
+    images = {k: read_idx(files[k], "get_mnist image file", 3) for k in ("train_data", "test_data")}
+    labels = {k: read_idx(files[k], "get_mnist label file", 1) for k in ("train_label", "test_label")}
     result = {k: v.reshape(v.shape[0], 1, v.shape[1], v.shape[2]).astype(np.float32) / 255 for k, v in images.items()}
     result.update({k: v.astype(np.int8) for k, v in labels.items()})
     return result

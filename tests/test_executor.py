@@ -116,3 +116,19 @@ def test_check_numeric_gradient_accepts_right_and_catches_wrong_gradients():
             check_numeric_gradient(mlp(), location, numeric_eps=1e-6, rtol=1e-4, dtype=np.float64)
     finally:
         grad_rules["Activation"] = original
+
+
+def test_get_mnist_reads_local_idx_files(tmp_path):
+    from ember.test_utils import get_mnist
+
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    for stem in ("train", "t10k"):
+        (tmp_path / f"{stem}-images-idx3-ubyte").write_bytes(np.array([2051, 2, 28, 28], ">u4").tobytes() + images.tobytes())
+        (tmp_path / f"{stem}-labels-idx1-ubyte").write_bytes(np.array([2049, 2], ">u4").tobytes() + bytes([3, 7]))
+    mnist = get_mnist(str(tmp_path))
+    assert mnist["train_data"].shape == (2, 1, 28, 28) and mnist["train_data"].dtype == np.float32
+    np.testing.assert_allclose(mnist["test_data"][1, 0, 0, :3], np.array([784, 785, 786]) % 256 / 255, rtol=1e-6)
+    assert mnist["train_label"].tolist() == [3, 7] and mnist["train_label"].dtype == np.int8
+    with pytest.raises(MXNetError, match="t10k-labels-idx1-ubyte\\[.gz\\] not found"):
+        (tmp_path / "t10k-labels-idx1-ubyte").unlink()
+        get_mnist(str(tmp_path))

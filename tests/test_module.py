@@ -217,3 +217,15 @@ def test_already_bound_warns(caplog):
         module.init_params()
         module.init_params()
     assert "Parameters already initialized and force_init=False" in str(caught[-1].message)
+
+
+def test_fix_gamma_batchnorm_resets_the_stored_gamma_to_one_as_mxnet():
+    data = mx.sym.Variable("data")
+    net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(mx.sym.BatchNorm(data, name="bn"), num_hidden=2), name="softmax")
+    exe = net.simple_bind(mx.cpu(), data=(4, 3), softmax_label=(4,))
+    exe.arg_dict["bn_gamma"][:] = mx.nd.array([2.0, 3.0, 4.0])
+    exe.aux_dict["bn_moving_var"][:] = 1
+    exe.forward(is_train=True, data=mx.nd.array(np.arange(12).reshape(4, 3)))
+    exe.backward()
+    np.testing.assert_array_equal(exe.arg_dict["bn_gamma"].asnumpy(), [1.0, 1.0, 1.0])
+    assert exe.grad_dict["bn_gamma"].asnumpy().tolist() == [0.0, 0.0, 0.0]

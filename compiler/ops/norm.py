@@ -115,9 +115,10 @@ def batchnorm_grad(g, node, out_grads):
 def batchnorm_aux_update(g, node):
     """moving = moving * momentum + batch statistic * (1 - momentum) after a training step (none with
     use_global_stats). The batch variance is recovered from the hidden inverse std as 1/invstd^2 - eps,
-    as MXNet's CPU kernel does."""
+    as MXNet's CPU kernel does. With fix_gamma, the stored gamma becomes 1, as MXNet overwrites it."""
+    fixed_gamma = {"gamma": g.op("ones_like", node.inputs[1])} if node.params["fix_gamma"] else {}
     if node.params["use_global_stats"]:
-        return {}
+        return fixed_gamma
     momentum = node.params["momentum"]
     inverse_std = node.output(2)
     variance = g.op(
@@ -131,6 +132,7 @@ def batchnorm_aux_update(g, node):
     return {
         "moving_mean": blend(node.inputs[3], node.output(1)),
         "moving_var": blend(node.inputs[4], variance),
+        **fixed_gamma,
     }
 
 

@@ -92,8 +92,8 @@ fusion_kinds: dict[str, FusionKind] = {}
 reference_rules: dict[str, Callable] = {}
 grad_rules: dict[str, Callable] = {}
 lower_rules: dict[str, Callable] = {}
-# op -> (g: GradBuilder, node) -> {input name: new value}: how a training step updates auxiliary
-# states (BatchNorm's moving statistics); the executor writes the new values back.
+# op -> (g: GradBuilder, node) -> {input name: new value}: how a training step updates the variables
+# feeding an op (BatchNorm's moving statistics, and gamma under fix_gamma); the executor writes them back.
 aux_update_rules: dict[str, Callable] = {}
 
 REQUIRED_TABLES: dict[str, dict] = {

@@ -531,7 +531,7 @@ def test_batchnorm_aux_update_blends_the_batch_statistics_into_the_moving_ones()
     moving_mean, moving_var = RNG.standard_normal(3), _positive(3)
     inputs = [data, RNG.standard_normal(3), RNG.standard_normal(3), moving_mean, moving_var]
     eps, momentum = 1e-3, 0.8
-    updates = _aux_updates(inputs, {"momentum": momentum, "eps": eps})
+    updates = _aux_updates(inputs, {"momentum": momentum, "eps": eps, "fix_gamma": False})
     assert set(updates) == {"moving_mean", "moving_var"}
     mean, var = data.mean(axis=(0, 2)), data.var(axis=(0, 2))
     recovered_var = 1 / (1 / np.sqrt(var + eps)) ** 2 - eps  # MXNet recovers var from the inverse std
@@ -551,9 +551,11 @@ def test_batchnorm_aux_update_on_another_axis():
     np.testing.assert_allclose(updates["moving_var"], 0.9 + 0.1 * data.var(axis=(0, 1)), rtol=1e-10)
 
 
-def test_batchnorm_with_global_stats_updates_nothing():
-    inputs = [RNG.standard_normal((4, 3)), np.ones(3), np.zeros(3), np.zeros(3), np.ones(3)]
-    assert _aux_updates(inputs, {"use_global_stats": True}) == {}
+def test_batchnorm_with_global_stats_updates_nothing_but_a_fixed_gamma():
+    inputs = [RNG.standard_normal((4, 3)), np.full(3, 2.0), np.zeros(3), np.zeros(3), np.ones(3)]
+    assert _aux_updates(inputs, {"use_global_stats": True, "fix_gamma": False}) == {}
+    updates = _aux_updates(inputs, {"use_global_stats": True})  # fix_gamma defaults to True
+    assert list(updates) == ["gamma"] and updates["gamma"].tolist() == [1.0, 1.0, 1.0]
 
 
 # ---------------------------------------------------------------------------------------------
