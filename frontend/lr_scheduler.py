@@ -139,69 +139,54 @@ class MultiFactorScheduler(LRScheduler):
         return self.base_lr
 
 
-class PolyScheduler(LRScheduler):
-    """Polynomial decay after warmup: final_lr + (base_lr - final_lr)*(1 - n/max_steps)^pwr with
-    n = num_update - warmup_steps and max_steps = max_update - warmup_steps; constant after max_update."""
+class _DecayToFinalScheduler(LRScheduler):
+    """After warmup, lr = final_lr + (base_lr - final_lr) * decay(progress), progress = n / max_steps
+    with n = num_update - warmup_steps and max_steps = max_update - warmup_steps; constant after
+    max_update. The decay starts from the constructor's base_lr, even if an optimizer overwrites it."""
 
-    def __init__(
-        self,
-        max_update: int,
-        base_lr: float = 0.01,
-        pwr: float = 2,
-        final_lr: float = 0,
-        warmup_steps: int = 0,
-        warmup_begin_lr: float = 0,
-        warmup_mode: str = "linear",
-    ):
+    def __init__(self, max_update, base_lr, final_lr, warmup_steps, warmup_begin_lr, warmup_mode):
         super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
         _check_int("max_update", max_update)
         if max_update < 1:
             raise ValueError("maximum number of updates must be strictly positive")
-        self.power = pwr
-        # The decay starts from the constructor's base_lr, even if an optimizer overwrites base_lr.
         self.base_lr_orig = self.base_lr
         self.max_update = max_update
         self.final_lr = final_lr
         self.max_steps = self.max_update - self.warmup_steps
+
+    def decay(self, progress: float) -> float:
+        raise NotImplementedError
 
     def __call__(self, num_update: int) -> float:
         if num_update < self.warmup_steps:
             return self.get_warmup_lr(num_update)
         if num_update <= self.max_update:
             progress = float(num_update - self.warmup_steps) / float(self.max_steps)
-            self.base_lr = self.final_lr + (self.base_lr_orig - self.final_lr) * pow(1 - progress, self.power)
+            self.base_lr = self.final_lr + (self.base_lr_orig - self.final_lr) * self.decay(progress)
         return self.base_lr
 
 
-class CosineScheduler(LRScheduler):
-    """Cosine decay after warmup: final_lr + (base_lr - final_lr)*(1 + cos(pi*n/max_steps))/2 with
-    n = num_update - warmup_steps and max_steps = max_update - warmup_steps; constant after max_update."""
+class PolyScheduler(_DecayToFinalScheduler):
+    """Polynomial decay after warmup: decay(progress) = (1 - progress)^pwr."""
 
-    def __init__(
-        self,
-        max_update: int,
-        base_lr: float = 0.01,
-        final_lr: float = 0,
-        warmup_steps: int = 0,
-        warmup_begin_lr: float = 0,
-        warmup_mode: str = "linear",
-    ):
-        super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
-        _check_int("max_update", max_update)
-        if max_update < 1:
-            raise ValueError("maximum number of updates must be strictly positive")
-        self.base_lr_orig = base_lr
-        self.max_update = max_update
-        self.final_lr = final_lr
-        self.max_steps = self.max_update - self.warmup_steps
+    def __init__(self, max_update: int, base_lr: float = 0.01, pwr: float = 2, final_lr: float = 0,
+                 warmup_steps: int = 0, warmup_begin_lr: float = 0, warmup_mode: str = "linear"):
+        super().__init__(max_update, base_lr, final_lr, warmup_steps, warmup_begin_lr, warmup_mode)
+        self.power = pwr
 
-    def __call__(self, num_update: int) -> float:
-        if num_update < self.warmup_steps:
-            return self.get_warmup_lr(num_update)
-        if num_update <= self.max_update:
-            progress = (num_update - self.warmup_steps) / self.max_steps
-            self.base_lr = self.final_lr + (self.base_lr_orig - self.final_lr) * (1 + cos(pi * progress)) / 2
-        return self.base_lr
+    def decay(self, progress: float) -> float:
+        return pow(1 - progress, self.power)
+
+
+class CosineScheduler(_DecayToFinalScheduler):
+    """Cosine decay after warmup: decay(progress) = (1 + cos(pi * progress)) / 2."""
+
+    def __init__(self, max_update: int, base_lr: float = 0.01, final_lr: float = 0, warmup_steps: int = 0,
+                 warmup_begin_lr: float = 0, warmup_mode: str = "linear"):
+        super().__init__(max_update, base_lr, final_lr, warmup_steps, warmup_begin_lr, warmup_mode)
+
+    def decay(self, progress: float) -> float:
+        return (1 + cos(pi * progress)) / 2
 
 
 def _check_int(name: str, value) -> None:
