@@ -28,3 +28,7 @@ from . import symbol as sym  # noqa: E402,F401
 from .attribute import AttrScope  # noqa: E402,F401
 from .base import MXNetError  # noqa: E402,F401
 from .context import Context, cpu, cpu_pinned, current_context, gpu  # noqa: E402,F401
+
+# mx.nd.random and MXNet's legacy names for it (`ember.random` needs `ember.ndarray` first).
+nd.random = random
+nd.random_uniform, nd.random_normal = random.uniform, random.normal

@@ -37,29 +37,36 @@ class Executor:
         self._shapes, self._dtypes = shapes, dtypes
         self._graph = symbol._graph
         self._variables = {v.name: v for v in self._graph.variables}
+        # Names computed once: the symbol's graph is fixed for this executor's life.
+        self._arg_names = symbol.list_arguments()
+        self._aux_names = symbol.list_auxiliary_states()
+        self._output_names = symbol.list_outputs()
         self._forward_values: dict | None = None
         self._forward_was_train = False
         self._backward_plan = None
         self._monitor = None
-        self.outputs: list[NDArray] = []
+        # As MXNet, outputs are allocated at bind and overwritten in place by every forward.
+        self.outputs: list[NDArray] = [
+            NDArray(np.zeros(shapes[v], dtypes.get(v, "float32")), self._ctx) for v in self._graph.outputs
+        ]
 
     # -- views by name ------------------------------------------------------------------------
 
     @property
     def arg_dict(self) -> dict[str, NDArray]:
-        return dict(zip(self._symbol.list_arguments(), self.arg_arrays))
+        return dict(zip(self._arg_names, self.arg_arrays))
 
     @property
     def grad_dict(self) -> dict[str, NDArray | None]:
-        return dict(zip(self._symbol.list_arguments(), self.grad_arrays))
+        return dict(zip(self._arg_names, self.grad_arrays))
 
     @property
     def aux_dict(self) -> dict[str, NDArray]:
-        return dict(zip(self._symbol.list_auxiliary_states(), self.aux_arrays))
+        return dict(zip(self._aux_names, self.aux_arrays))
 
     @property
     def output_dict(self) -> dict[str, NDArray]:
-        return dict(zip(self._symbol.list_outputs(), self.outputs))
+        return dict(zip(self._output_names, self.outputs))
 
     # -- running ------------------------------------------------------------------------------
 
@@ -68,12 +75,13 @@ class Executor:
         arg_dict = self.arg_dict
         for name, value in kwargs.items():
             if name not in arg_dict:
-                raise MXNetError(f"forward: {name!r} is not an argument; arguments are {list(arg_dict)}")
+                raise TypeError(f"forward: {name!r} is not an argument; arguments are {list(arg_dict)}")
             _copy_into(arg_dict[name], value, name)
         ctx = RefContext(bool(is_train), nd_register.RNG)
         self._forward_values = evaluate(self._graph, self._feeds(), ctx)
         self._forward_was_train = bool(is_train)
-        self.outputs = [NDArray(self._forward_values[v], self._ctx) for v in self._graph.outputs]
+        for output, value in zip(self.outputs, self._graph.outputs):
+            output._data[...] = self._forward_values[value]  # a copy: never aliases an argument
         if self._monitor is not None:
             for name, array in self.output_dict.items():
                 self._monitor(name, array)
@@ -100,22 +108,34 @@ class Executor:
                 targets[name]._data[...] = values[value]
 
     def _feeds(self) -> dict[str, np.ndarray]:
-        names = self._symbol.list_arguments() + self._symbol.list_auxiliary_states()
+        names = self._arg_names + self._aux_names
         return {n: a._data for n, a in zip(names, self.arg_arrays + self.aux_arrays)}
 
     def _head_grad_feeds(self, out_grads) -> dict[str, np.ndarray]:
+        """Head gradients by output: required (and shape-checked) for every head that is not a loss."""
         if out_grads is None:
             out_grads = []
         elif isinstance(out_grads, (NDArray, np.ndarray)):
             out_grads = [out_grads]
+        elif isinstance(out_grads, dict):
+            out_grads = [out_grads.get(name) for name in self._output_names]
         feeds = {}
-        for i, head in enumerate(self._graph.outputs):
-            name = f"__head_grad{i}__"
+        for i, (head, name) in enumerate(zip(self._graph.outputs, self._output_names)):
             given = out_grads[i] if i < len(out_grads) else None
-            if given is not None:
-                feeds[name] = given.asnumpy() if isinstance(given, NDArray) else np.asarray(given)
-            else:
-                feeds[name] = np.ones_like(self._forward_values[head])
+            if _is_loss(head):
+                continue
+            if given is None:
+                raise MXNetError(
+                    f"backward: output {name!r} is not a loss, so it needs a head gradient in out_grads "
+                    "(or wrap it in MakeLoss)"
+                )
+            array = given.asnumpy() if isinstance(given, NDArray) else np.asarray(given)
+            if array.shape != self._forward_values[head].shape:
+                raise MXNetError(
+                    f"backward: head gradient for {name!r} has shape {array.shape}, the output "
+                    f"{self._forward_values[head].shape}"
+                )
+            feeds[f"__head_grad{i}__"] = array
         return feeds
 
     def _write_grad(self, index: int, grad: np.ndarray | None) -> None:
@@ -152,10 +172,11 @@ class Executor:
 
         new = simple_bind(self._symbol, self._ctx, grad_req=dict(zip(self._symbol.list_arguments(), self._grad_reqs)),
                           type_dict={n: a.dtype for n, a in self.arg_dict.items()}, **shapes)
-        for old_arrays, new_arrays in ((self.arg_dict, new.arg_dict), (self.aux_dict, new.aux_dict)):
-            for name, array in new_arrays.items():
-                if old_arrays[name].shape == array.shape:
-                    array._data[...] = old_arrays[name]._data
+        old = {**self.arg_dict, **self.aux_dict}
+        for arrays, names in ((new.arg_arrays, new._arg_names), (new.aux_arrays, new._aux_names)):
+            for i, name in enumerate(names):
+                if old[name].shape == arrays[i].shape:
+                    arrays[i] = old[name]  # shared memory, as MXNet's reshape shares unchanged arrays
         return new
 
     def set_monitor_callback(self, callback, monitor_all: bool = False) -> None:
@@ -208,9 +229,9 @@ def _aux_updates(graph: Graph, shapes) -> dict[str, Value]:
 
 
 def _copy_into(target: NDArray, value, name: str) -> None:
-    array = value.asnumpy() if isinstance(value, NDArray) else np.asarray(value)
+    array = value._data if isinstance(value, NDArray) else np.asarray(value)
     if array.shape != target.shape:
-        raise MXNetError(f"shape mismatch for {name!r}: bound {target.shape}, given {array.shape}")
+        raise ValueError(f"shape mismatch for {name!r}: bound {target.shape}, given {array.shape}")
     target._data[...] = array
 
 

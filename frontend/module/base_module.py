@@ -55,6 +55,7 @@ class BaseModule:
         if not isinstance(eval_metric, metric_module.EvalMetric):
             eval_metric = metric_module.create(eval_metric)
         eval_metric.reset()
+        actual_num_batch = 0
         for nbatch, eval_batch in enumerate(eval_data):
             if num_batch is not None and nbatch == num_batch:
                 break
@@ -63,8 +64,9 @@ class BaseModule:
             self.update_metric(eval_metric, eval_batch.label)
             for callback in _as_list(batch_end_callback or []):
                 callback(BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric, locals=locals()))
+            actual_num_batch += 1
         for callback in _as_list(score_end_callback or []):
-            callback(BatchEndParam(epoch=epoch, nbatch=None, eval_metric=eval_metric, locals=locals()))
+            callback(BatchEndParam(epoch=epoch, nbatch=actual_num_batch, eval_metric=eval_metric, locals=locals()))
         return eval_metric.get_name_value()
 
     def iter_predict(self, eval_data, num_batch=None, reset=True, sparse_row_id_fn=None):
@@ -116,7 +118,7 @@ class BaseModule:
         for epoch in range(begin_epoch, num_epoch):
             tic = time.time()
             eval_name_vals = self._fit_epoch(train_data, eval_metric, epoch, batch_end_callback, monitor,
-                                             sparse_row_id_fn)
+                                             sparse_row_id_fn, locals())
             for name, val in eval_name_vals:
                 self.logger.info("Epoch[%d] Train-%s=%f", epoch, name, val)
             self.logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - tic)
@@ -131,22 +133,23 @@ class BaseModule:
                     self.logger.info("Epoch[%d] Validation-%s=%f", epoch, name, val)
             train_data.reset()
 
-    def _fit_epoch(self, train_data, eval_metric, epoch, batch_end_callback, monitor, sparse_row_id_fn):
-        """One pass over the training data (not reset first, as MXNet); the metric's global values."""
+    def _fit_epoch(self, train_data, eval_metric, epoch, batch_end_callback, monitor, sparse_row_id_fn, fit_locals):
+        """One pass over the training data (not reset first, as MXNet); the metric's global values.
+        Callbacks see `fit`'s locals and this loop's (`data_batch`, `next_data_batch`, ...), as in MXNet."""
         eval_metric.reset()
         data_iter = iter(train_data)
-        next_batch = next(data_iter)
+        next_data_batch = next(data_iter)
         nbatch, end_of_batch, eval_name_vals = 0, False, []
         while not end_of_batch:
-            data_batch = next_batch
+            data_batch = next_data_batch
             if monitor is not None:
                 monitor.tic()
             self.forward_backward(data_batch)
             self.update()
             self.update_metric(eval_metric, data_batch.label)
             try:
-                next_batch = next(data_iter)
-                self.prepare(next_batch, sparse_row_id_fn=sparse_row_id_fn)
+                next_data_batch = next(data_iter)
+                self.prepare(next_data_batch, sparse_row_id_fn=sparse_row_id_fn)
             except StopIteration:
                 end_of_batch = True
             if monitor is not None:
@@ -154,9 +157,19 @@ class BaseModule:
             if end_of_batch:
                 eval_name_vals = eval_metric.get_global_name_value()
             for callback in _as_list(batch_end_callback or []):
-                callback(BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric, locals=locals()))
+                callback(BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric,
+                                       locals={**fit_locals, **locals()}))
             nbatch += 1
         return eval_name_vals
+
+    def get_params(self):
+        """(arg_params, aux_params); modules implement it."""
+        raise NotImplementedError()
+
+    def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True, allow_extra=False):
+        """Set parameters from dicts, through `init_params` (as MXNet's BaseModule does)."""
+        self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
+                         allow_missing=allow_missing, force_init=force_init, allow_extra=allow_extra)
 
     def install_monitor(self, mon) -> None:
         raise NotImplementedError("mx.monitor.Monitor is not supported by Ember yet")

@@ -46,6 +46,7 @@ class Module(BaseModule):
         self._aux_names = symbol.list_auxiliary_states()
         self._output_names = symbol.list_outputs()
         self._arg_params = self._aux_params = None
+        self._grad_req = "write"
         self._params_dirty = False
         self._exec = None
         self._data_shapes = self._label_shapes = None
@@ -99,13 +100,36 @@ class Module(BaseModule):
         if sorted(given) != sorted(self._data_names):
             raise ValueError(f"Data provided by data_shapes don't match names specified by data_names "
                              f"({given} vs. {self._data_names})")
+        self._grad_req = grad_req
         self._exec = simple_bind(self._symbol, self._context[0], grad_req=self._grad_reqs(grad_req),
                                  type_dict=self._type_dict(), **self._shape_dict())
         self.binded = True
-        if self.params_initialized:
+        if shared_module is not None:
+            self._share_with(shared_module)
+        elif self.params_initialized:
             self._exec.copy_params_from(self._arg_params, self._aux_params)
-        elif shared_module is not None and shared_module.params_initialized:
-            self.set_params(*shared_module.get_params())
+        else:  # MXNet creates the parameter copies, as zeros, at the first bind
+            self._arg_params = {n: nd.zeros(a.shape, dtype=a.dtype) for n, a in self._exec.arg_dict.items()
+                                if n in self._param_names}
+            self._aux_params = {n: nd.zeros(a.shape, dtype=a.dtype) for n, a in self._exec.aux_dict.items()}
+
+    def _share_with(self, shared_module: "Module") -> None:
+        """Use `shared_module`'s parameter arrays (same memory, so its updates show here) and optimizer."""
+        if not (shared_module.binded and shared_module.params_initialized):
+            raise MXNetError("shared_module must be bound and have initialised parameters")
+        theirs = {**shared_module._exec.arg_dict, **shared_module._exec.aux_dict}
+        for arrays, names in ((self._exec.arg_arrays, self._exec._arg_names), (self._exec.aux_arrays, self._exec._aux_names)):
+            for i, name in enumerate(names):
+                if (name in self._param_names or name in self._aux_names) and name in theirs:
+                    if theirs[name].shape != arrays[i].shape:
+                        raise MXNetError(f"shared_module's {name!r} has shape {theirs[name].shape}, this module's {arrays[i].shape}")
+                    arrays[i] = theirs[name]
+        self._arg_params, self._aux_params = shared_module._arg_params, shared_module._aux_params
+        self._params_dirty = True
+        self.params_initialized = True
+        if shared_module.optimizer_initialized:
+            self._optimizer, self._updater = shared_module._optimizer, shared_module._updater
+            self.optimizer_initialized = True
 
     def _descs_all(self):
         return list(self._data_shapes) + list(self._label_shapes or [])
@@ -117,15 +141,22 @@ class Module(BaseModule):
         return {d.name: d.dtype for d in self._descs_all()}
 
     def _grad_reqs(self, grad_req) -> dict:
+        """One req per argument, as MXNet's executor group: params get `grad_req` (null when fixed),
+        data gets write only with inputs_need_grad; a dict `grad_req` overrides any of them."""
+        names = self._symbol.list_arguments()
+        if isinstance(grad_req, (list, tuple)):
+            return dict(zip(names, grad_req))
+        default = grad_req if isinstance(grad_req, str) else "write"
         reqs = {}
-        for name in self._symbol.list_arguments():
+        for name in names:
             if not self.for_training:
                 reqs[name] = "null"
             elif name in self._param_names:
-                reqs[name] = "null" if name in self._fixed_param_names else (
-                    grad_req.get(name, "write") if isinstance(grad_req, dict) else grad_req)
+                reqs[name] = "null" if name in self._fixed_param_names else default
             else:
                 reqs[name] = "write" if self.inputs_need_grad and name in self._data_names else "null"
+        if isinstance(grad_req, dict) and self.for_training:
+            reqs.update(grad_req)
         return reqs
 
     def reshape(self, data_shapes, label_shapes=None):
@@ -133,7 +164,8 @@ class Module(BaseModule):
         self._require(binded=True)
         if self.params_initialized:
             self._sync_params_from_devices()
-        self.bind(data_shapes, label_shapes, self.for_training, self.inputs_need_grad, force_rebind=True)
+        self.bind(data_shapes, label_shapes, self.for_training, self.inputs_need_grad, force_rebind=True,
+                  grad_req=self._grad_req)
 
     # -- parameters ---------------------------------------------------------------------------
 
@@ -145,10 +177,6 @@ class Module(BaseModule):
                           stacklevel=2)
             return
         self._require(binded=True)
-        shapes = self._exec.arg_dict
-        if self._arg_params is None:
-            self._arg_params = {n: nd.zeros(shapes[n].shape, dtype=shapes[n].dtype) for n in self._param_names}
-            self._aux_params = {n: nd.zeros(a.shape, dtype=a.dtype) for n, a in self._exec.aux_dict.items()}
         attrs = self._symbol.attr_dict()
         for params, given in ((self._arg_params, arg_params), (self._aux_params, aux_params)):
             for name in sorted(params):
@@ -271,9 +299,11 @@ class Module(BaseModule):
         self._require(binded=True, params=True)
         is_train = self.for_training if is_train is None else is_train
         self._reshape_for(data_batch)
-        arrays = dict(zip(self._data_names, data_batch.data))
-        if data_batch.label and self._label_names:
-            arrays.update(zip(self._label_names, data_batch.label))
+        # Batch arrays follow the bound DataDescs' order (the iterator's provide_data), as MXNet's.
+        arrays = dict(zip([d.name for d in self._data_shapes], data_batch.data))
+        labels = getattr(data_batch, "label", None)
+        if labels and self._label_shapes:
+            arrays.update(zip([d.name for d in self._label_shapes], labels))
         self._exec.forward(is_train=is_train, **arrays)
 
     def _reshape_for(self, data_batch) -> None:
@@ -282,9 +312,9 @@ class Module(BaseModule):
             return
         new_data = [DataDesc(d.name, s, d.dtype, d.layout) for d, s in zip(self._data_shapes, shapes)]
         new_label = None
-        if self._label_shapes and data_batch.label:
-            new_label = [DataDesc(d.name, tuple(a.shape), d.dtype, d.layout)
-                         for d, a in zip(self._label_shapes, data_batch.label)]
+        labels = getattr(data_batch, "label", None)
+        if self._label_shapes and labels:
+            new_label = [DataDesc(d.name, tuple(a.shape), d.dtype, d.layout) for d, a in zip(self._label_shapes, labels)]
         self.reshape(new_data, new_label)
 
     def backward(self, out_grads=None) -> None:
@@ -301,8 +331,9 @@ class Module(BaseModule):
                 self._updater(index, grad, self._exec.arg_dict[name])
 
     def get_outputs(self, merge_multi_context=True):
+        """The outputs; unmerged, one list per output holding each device's array (one device here)."""
         self._require(binded=True, params=True)
-        return self._exec.outputs
+        return self._exec.outputs if merge_multi_context else [[out] for out in self._exec.outputs]
 
     def get_input_grads(self, merge_multi_context=True):
         self._require(binded=True, params=True)
@@ -312,7 +343,8 @@ class Module(BaseModule):
 
     def update_metric(self, eval_metric, labels, pre_sliced=False) -> None:
         """Update `eval_metric` with the labels and the current outputs, by name."""
-        eval_metric.update_dict(OrderedDict(zip(self._label_names, labels)),
+        names = [d.name for d in self._label_shapes] if self._label_shapes else self._label_names
+        eval_metric.update_dict(OrderedDict(zip(names, labels)),
                                 OrderedDict(zip(self._output_names, self._exec.outputs)))
 
     # -- checkpoints --------------------------------------------------------------------------

@@ -106,6 +106,7 @@ def make_op_function(schema: OpSchema, func_name: str):
     hint = func_name.lower()
 
     def op_function(*args, name=None, attr=None, out=None, **kwargs):
+        args, kwargs = _positional_params(schema, args, kwargs)
         symbol_kwargs = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
         params = {k: format_value(v) for k, v in kwargs.items() if k not in symbol_kwargs and v is not None}
         _check_deprecated_input_attrs(params)
@@ -124,6 +125,25 @@ def make_op_function(schema: OpSchema, func_name: str):
     op_function.__qualname__ = func_name
     op_function.__doc__ = _docstring(schema, func_name)
     return op_function
+
+
+def _positional_params(schema: OpSchema, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """MXNet's generated signatures list the tensor inputs, then the parameters in declared order, so
+    `Dropout(x, 0.5)` sets p: positional values after the leading Symbols fill parameters in order."""
+    count = 0
+    while count < len(args) and isinstance(args[count], Symbol):
+        count += 1
+    extra = args[count:]
+    if schema.variadic or not extra:
+        return args, kwargs
+    if len(extra) > len(schema.params):
+        raise MXNetError(f"{schema.name} got {len(extra)} positional parameters; it has {len(schema.params)}")
+    params = dict(kwargs)
+    for param, value in zip(schema.params, extra):
+        if param.name in params:
+            raise TypeError(f"{schema.name} got multiple values for parameter {param.name!r}")
+        params[param.name] = value
+    return args[:count], params
 
 
 def _gather_inputs(schema, names, args, symbol_kwargs, node_name, attrs) -> list[Value]:
