@@ -17,7 +17,7 @@ from ember.compiler.ops import aux_update_rules, grad_rules
 from ember.compiler.passes.autodiff import GradBuilder, gradients
 from ember.runtime.errors import MXNetError
 
-from .context import Context, current_context
+from .context import current_context
 from .ndarray import NDArray
 from .ndarray import register as nd_register
 
@@ -251,4 +251,4 @@ def normalize_grad_reqs(grad_req, arg_names: Sequence[str]) -> list[str]:
     return reqs
 
 
-__all__ = ["Executor", "normalize_grad_reqs", "Context"]
+__all__ = ["Executor", "normalize_grad_reqs"]

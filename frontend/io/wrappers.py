@@ -14,7 +14,23 @@ from ember.runtime.errors import MXNetError
 from .base import DataBatch, DataDesc, DataIter
 
 
-class ResizeIter(DataIter):
+class _CurrentBatch:
+    """DataIter accessors that read the batch a wrapper holds in `current_batch`."""
+
+    def getdata(self):
+        return self.current_batch.data
+
+    def getlabel(self):
+        return self.current_batch.label
+
+    def getindex(self):
+        return self.current_batch.index
+
+    def getpad(self):
+        return self.current_batch.pad
+
+
+class ResizeIter(_CurrentBatch, DataIter):
     """Yield exactly `size` batches of `data_iter` per epoch, restarting it when it runs out.
 
     `reset_internal=False` keeps the inner iterator's position across `reset()`.
@@ -49,20 +65,8 @@ class ResizeIter(DataIter):
         self.cur += 1
         return True
 
-    def getdata(self):
-        return self.current_batch.data
 
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
-
-
-class PrefetchingIter(DataIter):
+class PrefetchingIter(_CurrentBatch, DataIter):
     """Join the batches of `iters` (one DataIter or a list): data and label lists are concatenated.
 
     `rename_data` / `rename_label` hold one dict per iterator mapping its names to new ones. The
@@ -127,18 +131,6 @@ class PrefetchingIter(DataIter):
         if self.iter_next():
             return self.current_batch
         raise StopIteration
-
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
 
 
 def _renamed(descs_per_iter: list[list], renames) -> list[DataDesc]:
