@@ -8,11 +8,13 @@
     common_subexpression_elimination    one node per (op, attributes, inputs); random ops kept apart
     dead_code_elimination               only what the outputs read
     simplify / run_passes               pipeline.py: the four above in order; verify/print between passes
+    fuse           ops -> kernels: elementwise chains, reduce prologues, matmul/conv epilogues (kernels.py)
     plan_memory    a buffer for every value: liveness, in-place reuse, best-fit fixed offsets in one arena
 """
 
 from .infer_shapes import infer_shapes  # noqa: F401
 from .infer_types import infer_types  # noqa: F401
+from .fuse import check_partition, fuse  # noqa: F401
 from .pipeline import run_passes, simplify  # noqa: F401
 from .plan_memory import check_plan, plan_memory  # noqa: F401
 from .simplify import (  # noqa: F401
