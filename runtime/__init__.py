@@ -1,8 +1,9 @@
 """Ember's runtime: loads compiled programs and artifacts and launches them.
 
 It depends on numpy and ctypes only (pycuda when a CUDA artifact is loaded), never on the compiler,
-so that an artifact runs where the compiler is not installed. For now it holds the exception
-hierarchy shared by the whole package (`ember.runtime.errors`).
+so that an artifact runs where the compiler is not installed. It holds the exception hierarchy shared
+by the whole package (`errors`), the one-file artifact format (`artifact`, `manifest`) and the host
+checks an artifact needs (`host`); loading and launching programs arrives with the compiler issue.
 """
 
 from .errors import (  # noqa: F401
@@ -15,3 +16,12 @@ from .errors import (  # noqa: F401
     ShapeError,
     TypeInferenceError,
 )
+from .artifact import (  # noqa: E402,F401
+    FORMAT_VERSION,
+    Artifact,
+    decode_artifact,
+    encode_artifact,
+    read_artifact,
+    write_artifact,
+)
+from .host import check_cpu_features, check_target, host_cpu_features, host_target  # noqa: E402,F401
