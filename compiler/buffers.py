@@ -78,6 +78,25 @@ class BufferPlan:
     def _index(self) -> dict[Value, int]:
         return dict(self.value_to_buffer)
 
+    def to_json(self) -> dict:
+        """The plan as plain JSON data, as an artifact's manifest carries it (the runtime reads no IR)."""
+        return {
+            "arena_bytes": self.arena_bytes,
+            "naive_bytes": self.naive_bytes,
+            "alignment": self.alignment,
+            "buffers": [
+                {
+                    "name": b.name,
+                    "offset": b.offset,
+                    "nbytes": b.nbytes,
+                    "shape": list(b.shape),
+                    "dtype": b.dtype,
+                    "role": b.role,
+                }
+                for b in self.buffers
+            ],
+        }
+
     def buffer_of(self, value: Value) -> BufferSpec:
         return self.buffers[self._index[value]]
 

@@ -594,3 +594,19 @@ def test_the_arena_takes_the_smallest_hole_that_fits_and_merges_freed_ones():
     assert arena.free == [(64, 320), (448, 64)]
     arena.release(d, 64)  # at the top: the top comes down to the last live block
     assert (arena.top, arena.peak, arena.free) == (448, 576, [(64, 320)])
+
+
+def test_plan_as_json_goes_into_an_artifact_manifest():
+    import json
+
+    from ember.compiler import Graph, Node, variable
+    from ember.compiler.passes import infer_shapes, infer_types, plan_memory
+
+    x = variable("x")
+    graph = Graph([Node("Activation", (x.output(),), {"act_type": "relu"}, "act").output()])
+    plan = plan_memory(graph, infer_shapes(graph, {"x": (2, 3)}), infer_types(graph, {"x": "float32"}))
+    data = json.loads(json.dumps(plan.to_json()))
+    assert data["arena_bytes"] == plan.arena_bytes and data["alignment"] == 64
+    assert [(b["role"], b["shape"], b["dtype"], b["nbytes"]) for b in data["buffers"]] == [
+        ("input", [2, 3], "float32", 24), ("output", [2, 3], "float32", 24),
+    ]
