@@ -6,6 +6,14 @@ by the whole package (`errors`), the one-file artifact format (`artifact`, `mani
 checks an artifact needs (`host`); loading and launching programs arrives with the compiler issue.
 """
 
+from .artifact import (  # noqa: E402,F401
+    FORMAT_VERSION,
+    Artifact,
+    decode_artifact,
+    encode_artifact,
+    read_artifact,
+    write_artifact,
+)
 from .errors import (  # noqa: F401
     ArtifactError,
     CompileError,
@@ -15,13 +23,5 @@ from .errors import (  # noqa: F401
     MXNetError,
     ShapeError,
     TypeInferenceError,
-)
-from .artifact import (  # noqa: E402,F401
-    FORMAT_VERSION,
-    Artifact,
-    decode_artifact,
-    encode_artifact,
-    read_artifact,
-    write_artifact,
 )
 from .host import check_cpu_features, check_target, host_cpu_features, host_target  # noqa: E402,F401

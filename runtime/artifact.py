@@ -33,7 +33,6 @@ import json
 import math
 import os
 import struct
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ArtifactError
+from .files import write_atomic
 from .host import check_cpu_features, check_target
 from .manifest import (
     DTYPES,
@@ -60,9 +60,6 @@ PREFIX_BYTES = 12  # magic and format version: the part of the header every form
 LENGTH = struct.Struct("<Q")
 DIGEST_BYTES = 32
 FIXED_SECTIONS = ("manifest", "graph", "parameter blob")
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,30 +127,8 @@ class Artifact:
 
 
 def write_artifact(path, artifact: Artifact) -> None:
-    """Write `artifact` to `path`: to a temporary file in the same folder, then renamed over `path`,
-    so that `path` holds either its old content or the whole new artifact, never a part."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as err:
-        raise ArtifactError(f"cannot write '{path}': {err.strerror or err}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            for chunk in _file_chunks(artifact):
-                stream.write(chunk)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~_UMASK)
-        os.replace(temporary, path)
-    except BaseException as err:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        if isinstance(err, OSError):
-            raise ArtifactError(f"cannot write '{path}': {err.strerror or err}") from None
-        raise
+    """Write `artifact` to `path` atomically: `path` holds its old content or the whole new artifact."""
+    write_atomic(path, _file_chunks(artifact))
 
 
 def encode_artifact(artifact: Artifact) -> bytes:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 
 import numpy as np
+
 from ember.compiler.dtypes import CODE_TO_DTYPE, DTYPE_CODES
 from ember.runtime.errors import ArtifactError, MXNetError
+from ember.runtime.files import write_atomic
 
 from ..context import Context, cpu
 from .ndarray import NDArray
@@ -28,9 +29,6 @@ MAX_LEGACY_NDIM = 32  # a pre-V1 record starts with its ndim; larger values are 
 STORAGE_TYPES = {0: "default", 1: "row_sparse", 2: "csr"}
 UNSUPPORTED_DTYPE_CODES = {12: "bfloat16"}
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 
 # -- writing --------------------------------------------------------------------------------------
 
@@ -38,28 +36,9 @@ os.umask(_UMASK)
 def save(fname, data) -> None:
     """Save an NDArray, a list of NDArrays or a dict str -> NDArray to `fname` in MXNet's format.
 
-    The file is written to a temporary file in the same folder and then renamed over `fname`.
+    The file is written atomically: to a temporary file in the same folder, then renamed over `fname`.
     """
-    payload = save_tobuffer(data)
-    path = os.fspath(fname)
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as err:
-        raise ArtifactError(f"cannot write '{path}': {err.strerror or err}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.chmod(temporary, 0o666 & ~_UMASK)
-        os.replace(temporary, path)
-    except BaseException as err:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        if isinstance(err, OSError):
-            raise ArtifactError(f"cannot write '{path}': {err.strerror or err}") from None
-        raise
+    write_atomic(fname, [save_tobuffer(data)])
 
 
 def save_tobuffer(data) -> bytes:

@@ -8,18 +8,18 @@ between Symbols are element-wise ops with no broadcasting, with scalars the `_*_
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 import warnings
 from typing import Iterator
 
 import numpy as np
+
 from ember.compiler import Attrs, Graph, Node, Value, format_graph, run
 from ember.compiler.json_graph import HIDDEN_KEYS, graph_to_json
 from ember.compiler.ops.rules import is_known
 from ember.compiler.passes import infer_shapes, infer_types
 from ember.compiler.passes.infer_shapes import legacy_to_partial
 from ember.runtime.errors import MXNetError, ShapeError
+from ember.runtime.files import write_atomic
 
 
 class Symbol:
@@ -410,19 +410,5 @@ def _substitute(outputs, replacements: dict[str, Value]) -> list[Value]:
 
 
 def write_text_atomic(fname: str, text: str) -> None:
-    """Write `text` to `fname` through a temporary file in the same folder and a rename."""
-    if os.path.isdir(fname) or fname.endswith(os.sep):
-        raise MXNetError(f"cannot write {fname}: it names a folder, not a file")
-    folder = os.path.dirname(os.path.abspath(fname))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(fname))
-    except OSError as err:
-        raise MXNetError(f"cannot write {fname}: {err.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, fname)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write `text` (UTF-8) to `fname` atomically."""
+    write_atomic(fname, [text.encode("utf-8")], MXNetError)
