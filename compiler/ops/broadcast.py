@@ -12,7 +12,7 @@ import numpy as np
 from .elementwise import BINARY_FUNCTIONS, BINARY_GRADIENTS, apply_binary
 from .params import Param, optional, parse_axes, parse_tuple
 from .registry import FusionKind, define_op, grad_rule, no_gradient, reference, shape_rule, type_rule
-from .rules import RuleError, describe, normalize_axis, same_type_rule
+from .rules import RuleError, describe, forward_rank_shape, normalize_axis, same_type_rule
 
 BROADCAST_ALIASES = {"add": ("broadcast_plus",), "sub": ("broadcast_minus",)}
 
@@ -223,13 +223,8 @@ def _stretched(have, want):
     return None if have == 1 else have
 
 
-@shape_rule("broadcast_like")
-def broadcast_like_shape(params, in_shapes, out_shapes):
-    """The output is lhs with its (selected) dims replaced by rhs's; those lhs dims must be 1 or equal."""
-    lhs, rhs = in_shapes
-    if lhs is None or rhs is None:
-        return in_shapes, out_shapes
-    return in_shapes, [_like_shape(params, lhs, rhs)]
+# The output is lhs with its (selected) dims replaced by rhs's; those lhs dims must be 1 or equal.
+shape_rule("broadcast_like")(forward_rank_shape(_like_shape))
 
 
 type_rule("broadcast_like")(same_type_rule)

@@ -15,6 +15,7 @@ from .rules import (
     RuleError,
     describe,
     first_input_type_rule,
+    forward_rank_shape,
     normalize_axis,
     product_or_none,
     same_shape_rule,
@@ -184,13 +185,8 @@ def reshape_like_target(params, lhs: tuple, rhs: tuple) -> tuple:
     return out
 
 
-@shape_rule("reshape_like")
-def reshape_like_shape(params, in_shapes, out_shapes):
-    """lhs's leading and trailing dims around rhs's selected dims."""
-    lhs, rhs = in_shapes
-    if lhs is None or rhs is None:
-        return in_shapes, out_shapes
-    return in_shapes, [reshape_like_target(params, lhs, rhs)]
+# The output is lhs's leading and trailing dims around rhs's selected dims.
+shape_rule("reshape_like")(forward_rank_shape(reshape_like_target))
 
 
 type_rule("reshape_like")(first_input_type_rule)
@@ -246,13 +242,8 @@ def slice_like_shape_of(params, data: tuple, like: tuple) -> tuple:
     return tuple(out)
 
 
-@shape_rule("slice_like")
-def slice_like_shape(params, in_shapes, out_shapes):
-    """data's shape with the sliced axes taken from shape_like."""
-    data, like = in_shapes
-    if data is None or like is None:
-        return in_shapes, out_shapes
-    return in_shapes, [slice_like_shape_of(params, data, like)]
+# The output is data's shape with the sliced axes taken from shape_like.
+shape_rule("slice_like")(forward_rank_shape(slice_like_shape_of))
 
 
 type_rule("slice_like")(first_input_type_rule)

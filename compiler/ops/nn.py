@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from .elementwise import UNARY_DERIVATIVES, UNARY_FUNCTIONS
 from .params import Param, enum, parse_bool, parse_dtype, parse_float, parse_int
 from .registry import FusionKind, define_op, grad_rule, reference, shape_rule, type_rule
 from .rules import (
@@ -106,16 +107,10 @@ def fc_reference(params, inputs, ctx):
 # Activation
 
 
-def _softrelu(x):
-    return np.logaddexp(0, x)
-
-
-ACTIVATIONS = {
-    "relu": lambda x: np.maximum(x, 0),
-    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
-    "tanh": np.tanh,
-    "softrelu": _softrelu,
-    "softsign": lambda x: x / (1 + np.abs(x)),
+# relu, sigmoid, tanh and softsign are the element-wise ops of the same names; softrelu is log(1+e^x).
+SHARED_ACTIVATIONS = ("relu", "sigmoid", "tanh", "softsign")
+ACTIVATIONS = {name: UNARY_FUNCTIONS[name] for name in SHARED_ACTIVATIONS} | {
+    "softrelu": lambda x: np.logaddexp(0, x),
 }
 
 define_op(
@@ -139,14 +134,8 @@ def activation_reference(params, inputs, ctx):
 
 
 # act_type -> d(activation)/dx written with ops, from the builder g, input x and output y
-ACTIVATION_DERIVATIVES = {
-    "relu": lambda g, x, y: g.op("_greater_scalar", y, scalar=0.0),  # 0 at x = 0, as MXNet
-    "sigmoid": lambda g, x, y: g.op("elemwise_mul", y, g.op("_rminus_scalar", y, scalar=1.0)),  # y(1-y)
-    "tanh": lambda g, x, y: g.op("_rminus_scalar", g.op("square", y), scalar=1.0),  # 1 - y^2
+ACTIVATION_DERIVATIVES = {name: UNARY_DERIVATIVES[name] for name in SHARED_ACTIVATIONS} | {
     "softrelu": lambda g, x, y: g.op("sigmoid", x),  # d log(1+e^x) = sigmoid(x)
-    "softsign": lambda g, x, y: g.op(
-        "reciprocal", g.op("square", g.op("_plus_scalar", g.op("abs", x), scalar=1.0))
-    ),
 }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
+
 from ember.runtime.errors import GraphError
 
 from ..dtypes import dtype_name

@@ -75,6 +75,20 @@ def forward_shape(fn: Callable) -> Callable:
     return rule
 
 
+def forward_rank_shape(fn: Callable) -> Callable:
+    """A shape rule from `fn(params, *input_shapes) -> output shape`, run once every input's rank is
+    known (dims may still be None); inputs are never refined."""
+
+    def rule(params, in_shapes, out_shapes):
+        if any(s is None for s in in_shapes):
+            return in_shapes, out_shapes
+        return in_shapes, [fn(params, *in_shapes)]
+
+    rule.__name__ = fn.__name__
+    rule.__doc__ = fn.__doc__
+    return rule
+
+
 def same_shape_rule(params, in_shapes, out_shapes):
     """Every input and output has one shape (MXNet's ElemwiseShape; no broadcasting)."""
     merged = None
