@@ -587,3 +587,28 @@ def test_random_graphs_fuse_into_sound_partitions_that_compute_the_same(case):
     check_partition(graph, result.groups, shapes, bound)
     assert len(result.groups) <= sum(not n.is_variable for n in graph.nodes)
     run_groups(result, random_feeds(graph, weights))
+
+
+def test_a_merge_that_would_cycle_through_a_third_group_without_a_node_path_is_refused():
+    """Found by the property test: groups A and B may not merge when A feeds a group C whose other
+    nodes feed B, even though no single path of nodes runs from A to B through C."""
+    x = variable("x0")
+    n3 = op(
+        "relu",
+        op("relu", op("transpose", op("relu", x.output(), name="n0"), name="n1"), name="n2"),
+        name="n3",
+    )
+    n8 = n3
+    for name in ("n5", "n6", "n7", "n8"):
+        n8 = op("relu", n8, name=name)
+    n4 = op("broadcast_add", n3, n3, name="n4")
+    n9 = op("elemwise_add", n8, n4, name="n9")
+    n12 = op("relu", op("relu", op("elemwise_add", n8, n4, name="n10"), name="n11"), name="n12")
+    result, _ = fused(Graph([n9, n12]), {"x0": (2, 1)}, max_group_size=3)
+    assert [[n.name for n in g.nodes] for g in result.groups] == [
+        ["n0", "n1", "n2"],
+        ["n3", "n5", "n6"],
+        ["n4"],
+        ["n7", "n8", "n9"],
+        ["n10", "n11", "n12"],
+    ]

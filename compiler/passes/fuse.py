@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from math import prod
@@ -292,24 +292,32 @@ class _Partition:
         nodes = sorted(self.members[a] + self.members[b], key=self.facts.position.__getitem__)
         if group_violation(nodes, self.facts, self.max_size) is not None:
             return False
-        one, other = set(self.members[a]), set(self.members[b])
-        return not (self._detour(one, other) or self._detour(other, one))
+        return not (self._detour(a, b) or self._detour(b, a))
 
-    def _detour(self, source: set[Node], target: set[Node]) -> bool:
-        """Whether a path from `source` reaches `target` through another group (merging them would then
-        make the groups cyclic). Searched forward from `source` and backward from `target` in turns, so
-        the cost is that of the shorter search; nodes outside the span of the two sets lie on no such path."""
+    def _detour(self, source: int, target: int) -> bool:
+        """Whether group `source` reaches group `target` through a third group (merging them would then
+        make the groups cyclic). The search is over groups, not nodes: a group reached from `source` and
+        reaching `target` closes a cycle even when no single path of nodes runs through it. Edges go
+        forward in topological order, so a group starting at or after `target`'s last node is skipped."""
         position = self.facts.position
-        first, last = min(position[n] for n in source), max(position[n] for n in target)
-        searches = [
-            _search(source, target, self.facts.node_readers, lambda n: position[n] < last),
-            _search(target, source, self.facts.node_producers, lambda n: position[n] > first),
-        ]
-        while True:
-            for search in searches:
-                found = next(search)
-                if found is not None:
-                    return found
+        last = max(position[n] for n in self.members[target])
+        stack = [g for g in self._successors(source) if g != target]
+        seen: set[int] = set()
+        while stack:
+            gid = stack.pop()
+            if gid in seen or min(position[n] for n in self.members[gid]) >= last:
+                continue
+            seen.add(gid)
+            successors = self._successors(gid)
+            if target in successors:
+                return True
+            stack.extend(successors)
+        return False
+
+    def _successors(self, gid: int) -> set[int]:
+        """Placed groups reading a value that group `gid` writes (nodes not yet placed form no group)."""
+        readers = (r for n in self.members[gid] for r in self.facts.node_readers(n))
+        return {self.group_of[r] for r in readers if r in self.group_of} - {gid}
 
     def _merge(self, a: int, b: int) -> int:
         for node in self.members[b]:
@@ -338,27 +346,9 @@ class _Partition:
                 waiting[later] -= 1
                 if waiting[later] == 0:
                     heapq.heappush(ready, (first[later], later))
+        if len(order) != len(self.members):
+            raise CompileError("fusion made the kernels depend on each other in a cycle (a bug in fuse)")
         return order
-
-
-def _search(start: set[Node], goal: set[Node], step: Callable[[Node], tuple[Node, ...]], within) -> Iterator:
-    """Walk `step` from `start` through nodes in neither set and `within` the span; yields None after
-    each node, then whether `goal` was reached."""
-    stack = [n for s in start for n in step(s) if n not in start and n not in goal]
-    seen: set[Node] = set()
-    while stack:
-        node = stack.pop()
-        if node in seen or not within(node):
-            continue
-        seen.add(node)
-        for next_node in step(node):
-            if next_node in goal:
-                yield True
-            if next_node not in start:
-                stack.append(next_node)
-        yield None
-    while True:
-        yield False
 
 
 def make_group(name: str, nodes: Sequence[Node], facts: GraphFacts) -> FusionGroup:
