@@ -9,7 +9,7 @@ function:
     fusion_kinds[op]     FusionKind
     reference_rules[op]  (params, inputs, ctx) -> list of outputs (NumPy; hidden outputs too)
     grad_rules[op]       (g: GradBuilder, node, out_grads) -> input grads   (passes/autodiff.py)
-    lower_rules[op]      filled by the compiler issue
+    lower_rules[op]      (ctx, node, input tensors) -> output tensors   (compiler/lowering)
 
 `REQUIRED_TABLES` lists the tables every op must have an entry in; a test enforces it.
 """
@@ -151,6 +151,11 @@ def type_rule(*ops: str):
 def reference(*ops: str):
     """Register the decorated function as the NumPy reference of `ops`."""
     return _registrar(reference_rules, *ops)
+
+
+def lowering(*ops: str):
+    """Register the decorated function as the lowering rule of `ops` (see `compiler/lowering`)."""
+    return _registrar(lower_rules, *ops)
 
 
 def grad_rule(*ops: str, loss: bool = False):

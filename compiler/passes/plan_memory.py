@@ -215,8 +215,8 @@ class _Planner:
     """Walks the steps once: pinned slots first, then each step's outputs placed (or taken over in
     place) before the inputs dying there and the outputs nobody reads are freed."""
 
-    def __init__(self, types: Mapping[Value, TensorType], alignment: int):
-        self.types, self.alignment = types, alignment
+    def __init__(self, types: Mapping[Value, TensorType], alignment: int, inplace: InPlaceRule = inplace_inputs):
+        self.types, self.alignment, self.inplace = types, alignment, inplace
         self.slots: list[_Slot] = []
         self.slot_of: dict[Value, int] = {}
 
@@ -259,7 +259,7 @@ class _Planner:
     def donor(self, node: Node, out: int, dying: list[Value]) -> Value | None:
         """A dying temporary input of `node` whose buffer output `out` may take over, if any."""
         value = node.output(out)
-        for position in inplace_inputs(node, out, self.types):
+        for position in self.inplace(node, out, self.types):
             candidate = node.inputs[position]
             if candidate in dying and self.nbytes(candidate) == self.nbytes(value):
                 return candidate
@@ -314,6 +314,64 @@ def plan_memory(
     arena = _Arena(planner.pin(roles))
     planner.run(steps, roles, arena)
     naive_bytes = sum(planner.reserved(v) for v in types)  # every value in a buffer of its own
+    return BufferPlan(
+        buffers=planner.buffers(),
+        value_to_buffer=tuple(planner.slot_of.items()),
+        arena_bytes=arena.peak,
+        naive_bytes=naive_bytes,
+        alignment=alignment,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning at kernel granularity
+
+
+@dataclass(frozen=True)
+class KernelStep:
+    """A fusion group seen as one step of the plan: it reads `inputs` and writes `outputs`."""
+
+    inputs: tuple[Value, ...]
+    outputs: tuple[Value, ...]
+    pointwise: bool  # every read of every input is at the output element's own flat position
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.outputs)
+
+    def output(self, index: int) -> Value:
+        return self.outputs[index]
+
+
+def kernel_inplace_inputs(step: KernelStep, out: int, types: Mapping[Value, TensorType]) -> tuple[int, ...]:
+    """A kernel may write an output over an input only when it reads everything pointwise."""
+    if not step.pointwise:
+        return ()
+    target = types[step.outputs[out]]
+    return tuple(
+        p
+        for p, v in enumerate(step.inputs)
+        if types[v].shape == target.shape and _itemsize(types[v].dtype) == _itemsize(target.dtype)
+    )
+
+
+def plan_kernel_memory(
+    graph: Graph,
+    steps: Sequence[KernelStep],
+    shapes: Mapping[Value, tuple],
+    dtypes: Mapping[Value, str],
+    pinned: Mapping[Value, str] = _NOTHING_PINNED,
+    alignment: int = 64,
+) -> BufferPlan:
+    """Like `plan_memory`, but with fused kernels as the steps: only the values kernels exchange
+    (and pinned values) get buffers; values living inside one kernel need none."""
+    types = value_types(graph, shapes, dtypes)
+    roles = pinned_roles(graph, pinned)
+    exchanged = {v for step in steps for v in (*step.inputs, *step.outputs)} | set(roles)
+    planner = _Planner({v: t for v, t in types.items() if v in exchanged}, alignment, kernel_inplace_inputs)
+    arena = _Arena(planner.pin(roles))
+    planner.run(steps, roles, arena)
+    naive_bytes = sum(planner.reserved(v) for v in planner.types)
     return BufferPlan(
         buffers=planner.buffers(),
         value_to_buffer=tuple(planner.slot_of.items()),

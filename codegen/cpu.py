@@ -1,0 +1,122 @@
+"""CPU code generation: a `Program` -> LLVM IR -> optimized object code for this host -> a shared
+library (linked by the system C compiler) whose one exported function runs the whole program.
+
+`build_library` is the whole path; `llvm_ir` gives the textual IR (`ember inspect --llvm`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+
+from ember.compiler.program import Program
+from ember.runtime.errors import CompileError
+
+from .kernels import emit_program, entry_symbol
+
+LINKERS = ("cc", "gcc", "clang")
+
+
+@functools.cache
+def _initialize() -> None:
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+
+
+@functools.cache
+def host_machine() -> llvm.TargetMachine:
+    """A target machine for this CPU: its triple, model and every feature it has."""
+    _initialize()
+    triple = llvm.get_process_triple()
+    target = llvm.Target.from_triple(triple)
+    return target.create_target_machine(
+        cpu=llvm.get_host_cpu_name(),
+        features=llvm.get_host_cpu_features().flatten(),
+        opt=3,
+        reloc="pic",
+        codemodel="default",
+    )
+
+
+def llvm_module(program: Program) -> ir.Module:
+    """The program as an llvmlite IR module for the host."""
+    module = ir.Module(name=program.name)
+    machine = host_machine()
+    module.triple = machine.triple
+    module.data_layout = str(machine.target_data)
+    emit_program(program, module)
+    return module
+
+
+def llvm_ir(program: Program, optimized: bool = False) -> str:
+    """The program's LLVM IR as text, before or after optimization."""
+    text = str(llvm_module(program))
+    return str(optimize(text)) if optimized else text
+
+
+def optimize(text: str) -> llvm.ModuleRef:
+    """Parse and verify IR text, then run LLVM's -O3 pipeline (loop and SLP vectorization on)."""
+    _initialize()
+    try:
+        module = llvm.parse_assembly(text)
+        module.verify()
+    except RuntimeError as err:
+        raise CompileError(f"codegen produced invalid LLVM IR: {err}") from None
+    machine = host_machine()
+    tuning = llvm.create_pipeline_tuning_options(speed_level=3)
+    tuning.loop_vectorization = True
+    tuning.slp_vectorization = True
+    tuning.loop_unrolling = True
+    builder = llvm.create_pass_builder(machine, tuning)
+    manager = builder.getModulePassManager()
+    manager.run(module, builder)
+    return module
+
+
+def object_code(program: Program) -> bytes:
+    """Optimized host object code for the program."""
+    module = optimize(str(llvm_module(program)))
+    return host_machine().emit_object(module)
+
+
+def build_library(program: Program) -> bytes:
+    """The program as the bytes of a shared library exporting `entry_symbol(program)`."""
+    return link_shared(object_code(program))
+
+
+def find_linker() -> str:
+    """The system C compiler used to link; CompileError naming what to install when there is none."""
+    chosen = os.environ.get("EMBER_CC")
+    for name in ([chosen] if chosen else []) + list(LINKERS):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise CompileError(
+        "no C compiler to link the compiled program into a shared library: install gcc or clang "
+        "(or set EMBER_CC to one)"
+    )
+
+
+def link_shared(obj: bytes) -> bytes:
+    """Link one object file into a shared library (with the C math library) and return its bytes."""
+    linker = find_linker()
+    with tempfile.TemporaryDirectory(prefix="ember-link-") as folder:
+        source, target = os.path.join(folder, "program.o"), os.path.join(folder, "program.so")
+        with open(source, "wb") as f:
+            f.write(obj)
+        done = subprocess.run(
+            [linker, "-shared", "-o", target, source, "-lm"], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise CompileError(f"linking the compiled program with {linker} failed: {done.stderr.strip()}")
+        with open(target, "rb") as f:
+            return f.read()
+
+
+__all__ = ["build_library", "entry_symbol", "llvm_ir", "object_code", "host_machine"]

@@ -1,0 +1,184 @@
+"""A `Program`'s kernels as LLVM functions, and the one entry point that runs them in order.
+
+Each kernel becomes an internal function taking one `noalias` pointer per buffer it touches (two
+names never share memory while a kernel runs; an in-place output is the same name as its input), so
+LLVM may vectorize its loops. Loop stages become counted loop nests whose innermost body computes
+every store's value before storing any, which keeps in-place updates correct. GEMM stages become
+an i-p-j loop order whose inner loop runs along contiguous output and B elements.
+
+The entry, `int32_t <symbol>(uint8_t *arena)`, finds each buffer at its planned offset.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from ember.compiler.lowering.expr import Expr, Load, Reduce
+from ember.compiler.program import GemmStage, Kernel, LoopStage, Program
+from ember.compiler.lowering import expr as E
+
+from .llvm_types import I8, I32, I64, memory_type
+from .scalar import ExprEmitter
+
+ARENA = ir.PointerType(I8)
+
+
+def entry_symbol(program: Program) -> str:
+    """The C symbol of the program's entry point."""
+    return "ember_run_" + "".join(c if c.isalnum() else "_" for c in program.name)
+
+
+def emit_program(program: Program, module: ir.Module) -> None:
+    """Add the program's kernels and its entry to `module`."""
+    functions = []
+    for number, kernel in enumerate(program.kernels):
+        names = kernel_buffers(kernel)
+        functions.append((emit_kernel(module, f"k{number}_{_symbol(kernel.name)}", kernel, names), names))
+    entry = ir.Function(module, ir.FunctionType(I32, [ARENA]), entry_symbol(program))
+    entry.args[0].add_attribute("noalias")
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    for fn, names in functions:
+        pointers = [b.gep(entry.args[0], [ir.Constant(I64, program.buffers[n].offset)], inbounds=True) for n in names]
+        b.call(fn, pointers)
+    b.ret(ir.Constant(I32, 0))
+
+
+def kernel_buffers(kernel: Kernel) -> list[str]:
+    """Every buffer name the kernel's stages read or write, in first-use order."""
+    names: dict[str, None] = {}
+    for stage in kernel.stages:
+        if isinstance(stage, GemmStage):
+            for operand in (stage.a, stage.b, stage.c):
+                names[operand.buffer] = None
+            continue
+        for store in stage.stores:
+            for e in (store.index, store.value):
+                _collect_loads(e, names)
+            names[store.target] = None
+    return list(names)
+
+
+def _collect_loads(e: Expr, names: dict, seen: set | None = None) -> None:
+    seen = set() if seen is None else seen
+    if id(e) in seen:
+        return
+    seen.add(id(e))
+    if isinstance(e, Load):
+        names[e.buffer] = None
+    for field in e._key:
+        if isinstance(field, Expr):
+            _collect_loads(field, names, seen)
+        elif isinstance(field, tuple):
+            for item in field:
+                if isinstance(item, Expr):
+                    _collect_loads(item, names, seen)
+
+
+def emit_kernel(module: ir.Module, symbol: str, kernel: Kernel, names: list[str]) -> ir.Function:
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ARENA] * len(names)), symbol)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    for arg in fn.args:
+        arg.add_attribute("noalias")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    base = dict(zip(names, fn.args))
+    typed: dict[tuple[str, str], ir.Value] = {}
+
+    def pointer(buffer: str, dtype: str) -> ir.Value:
+        key = (buffer, dtype)
+        if key not in typed:
+            with b.goto_block(fn.entry_basic_block):
+                b.position_at_start(fn.entry_basic_block)
+                typed[key] = b.bitcast(base[buffer], ir.PointerType(memory_type(dtype)))
+        return typed[key]
+
+    for stage in kernel.stages:
+        if isinstance(stage, GemmStage):
+            emit_gemm(b, stage, pointer)
+        else:
+            emit_loop_stage(b, stage, pointer)
+    b.ret_void()
+    return fn
+
+
+def emit_loop_stage(b: ir.IRBuilder, stage: LoopStage, pointer) -> None:
+    vars: dict = {}
+    emitter = ExprEmitter(b, pointer, vars)
+
+    def body():
+        emitter.push()
+        values = [emitter.emit(s.value) for s in stage.stores]
+        positions = [emitter.emit(s.index) for s in stage.stores]
+        for s, value, position in zip(stage.stores, values, positions):
+            emitter.store(s.target, position, value, s.value.dtype, s.mode)
+        emitter.pop()
+
+    counted_loops(b, [(v.name, n) for v, n in zip(stage.vars, stage.domain)], vars, emitter, body)
+
+
+def counted_loops(b: ir.IRBuilder, loops: list[tuple[str, int]], vars: dict, emitter, body) -> None:
+    """Nested `for name in range(n)` loops around `body()`; each level opens a cache scope."""
+    if not loops:
+        body()
+        return
+    (name, extent), rest = loops[0], loops[1:]
+    if extent == 0:
+        return
+    pre = b.block
+    header = b.append_basic_block(f"{name}.head")
+    inner = b.append_basic_block(f"{name}.body")
+    done = b.append_basic_block(f"{name}.done")
+    b.branch(header)
+    b.position_at_end(header)
+    i = b.phi(I64, name)
+    i.add_incoming(ir.Constant(I64, 0), pre)
+    b.cbranch(b.icmp_signed("<", i, ir.Constant(I64, extent)), inner, done)
+    b.position_at_end(inner)
+    vars[name] = i
+    if emitter is not None:
+        emitter.push()
+    counted_loops(b, rest, vars, emitter, body)
+    if emitter is not None:
+        emitter.pop()
+    i.add_incoming(b.add(i, ir.Constant(I64, 1)), b.block)
+    b.branch(header)
+    b.position_at_end(done)
+
+
+def emit_gemm(b: ir.IRBuilder, g: GemmStage, pointer) -> None:
+    """c[bi, i, j] (+)= sum_p a[bi, i, p] * b[bi, p, j], loops bi, i, (zero j), p, j."""
+    vars: dict = {}
+    emitter = ExprEmitter(b, pointer, vars)
+    dtype = g.dtype
+    zero = emitter.constant(0, dtype)
+
+    def at(operand, d0, d1, d2):
+        s0, s1, s2 = operand.strides
+        position = b.add(ir.Constant(I64, operand.offset), b.mul(vars[d0], ir.Constant(I64, s0)))
+        position = b.add(position, b.mul(vars[d1], ir.Constant(I64, s1)))
+        position = b.add(position, b.mul(vars[d2], ir.Constant(I64, s2)))
+        return b.gep(pointer(operand.buffer, dtype), [position], inbounds=True)
+
+    def zero_row():
+        b.store(zero, at(g.c, "gb", "gi", "gz"))
+
+    def update():
+        a = b.load(at(g.a, "gb", "gi", "gp"))
+        c_ptr = at(g.c, "gb", "gi", "gj")
+        product = b.fmul(a, b.load(at(g.b, "gb", "gp", "gj"))) if dtype in ("float16", "float32", "float64") else b.mul(a, b.load(at(g.b, "gb", "gp", "gj")))
+        old = b.load(c_ptr)
+        b.store(b.fadd(old, product) if dtype.startswith("float") else b.add(old, product), c_ptr)
+
+    def row():
+        if not g.accumulate:
+            counted_loops(b, [("gz", g.n)], vars, None, zero_row)
+        counted_loops(b, [("gp", g.k), ("gj", g.n)], vars, None, update)
+
+    counted_loops(b, [("gb", g.batch), ("gi", g.m)], vars, None, row)
+
+
+def _symbol(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+__all__ = ["emit_program", "entry_symbol", "E", "Reduce"]

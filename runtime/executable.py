@@ -1,0 +1,148 @@
+"""Running compiled programs: a shared library loaded with ctypes, one arena, one native call per run.
+
+An `Executable` is built from the library's bytes and the program's layout (plain JSON data: the
+entry symbol, the arena size, every buffer's offset/shape/dtype/role, and which buffers are the
+inputs, outputs, parameters and state). It owns the arena, so parameters, optimizer state and
+BatchNorm statistics stay in place between calls; `exe(data=x)` copies the inputs in, makes one
+call into native code and returns copies of the outputs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import tempfile
+import threading
+from collections.abc import Mapping
+
+import numpy as np
+
+from .errors import MXNetError, ShapeError
+
+ALIGNMENT = 64
+_LOAD_LOCK = threading.Lock()
+
+
+def load_library(data: bytes, entry: str, what: str = "the program"):
+    """dlopen a shared library given as bytes (through a private temporary file, removed at once) and
+    return its entry function `int32_t entry(uint8_t *arena)`."""
+    with _LOAD_LOCK:
+        handle, path = tempfile.mkstemp(prefix="ember-", suffix=".so")
+        try:
+            with os.fdopen(handle, "wb") as f:
+                f.write(data)
+            try:
+                library = ctypes.CDLL(path, mode=getattr(os, "RTLD_LOCAL", 0))
+            except OSError as err:
+                raise MXNetError(f"cannot load the native code of {what}: {err}") from None
+        finally:
+            os.unlink(path)
+    try:
+        function = getattr(library, entry)
+    except AttributeError:
+        raise MXNetError(f"the native code of {what} has no entry point {entry!r}") from None
+    function.argtypes = [ctypes.c_void_p]
+    function.restype = ctypes.c_int32
+    return library, function
+
+
+class Executable:
+    """A loaded program: call it with its inputs by name; its parameters and state live inside it."""
+
+    def __init__(self, library: bytes, layout: Mapping, params: Mapping[str, np.ndarray] | None = None, what: str = "the program"):
+        self.layout = layout
+        self.what = what
+        self._library, self._entry = load_library(library, layout["entry"], what)
+        self._storage = np.zeros(int(layout["arena_bytes"]) + ALIGNMENT, dtype=np.uint8)
+        start = (-self._storage.ctypes.data) % ALIGNMENT
+        self.arena = self._storage[start : start + int(layout["arena_bytes"])]
+        self._address = self.arena.ctypes.data
+        self.buffers = layout["buffers"]
+        self.input_names = tuple(layout["inputs"])
+        self.output_names = tuple(name for name, _ in layout["outputs"])
+        self._views = {name: self._make_view(spec) for name, spec in self.buffers.items()}
+        for name, value in (params or {}).items():
+            self.set_param(name, value)
+
+    def _make_view(self, spec) -> np.ndarray:
+        dtype = np.dtype(spec["dtype"])
+        count = int(np.prod(spec["shape"], dtype=np.int64))
+        raw = self.arena[spec["offset"] : spec["offset"] + count * dtype.itemsize]
+        return raw.view(dtype).reshape(spec["shape"])
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def view(self, buffer: str) -> np.ndarray:
+        """The live array of one buffer (writes go straight into the program's memory)."""
+        return self._views[buffer]
+
+    def _named(self, name: str) -> str:
+        for table in ("parameters", "states", "inputs"):
+            if name in self.layout.get(table, {}):
+                return self.layout[table][name]
+        raise MXNetError(f"{self.what} has no parameter, state or input named {name!r}")
+
+    def set_param(self, name: str, value) -> None:
+        """Copy `value` into the parameter, state or input `name` (its shape must match)."""
+        self._fill(self._named(name), name, value)
+
+    def get(self, name: str) -> np.ndarray:
+        """A copy of the current value of a parameter, state or input."""
+        return self._views[self._named(name)].copy()
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(self.layout.get("parameters", {}))
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(self.layout.get("states", {}))
+
+    def _fill(self, buffer: str, name: str, value) -> None:
+        target = self._views[buffer]
+        array = np.asarray(value)
+        if array.shape != target.shape:
+            if array.size == target.size and array.ndim == 0 or array.shape == () and target.shape == (1,):
+                array = array.reshape(target.shape)
+            else:
+                raise ShapeError(
+                    f"{self.what}: {name!r} has shape {target.shape}, got an array of shape {array.shape}"
+                )
+        if array.dtype != target.dtype:
+            if array.dtype.kind == "f" and target.dtype.kind in "iub" and not np.all(np.isfinite(array)):
+                raise MXNetError(f"{self.what}: {name!r} is {target.dtype}, got non-finite values")
+            array = array.astype(target.dtype)
+        target[...] = array
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """One native call over the arena as it is."""
+        status = self._entry(self._address)
+        if status != 0:
+            raise MXNetError(f"{self.what} failed with status {status}")
+
+    def __call__(self, *args, **inputs) -> list[np.ndarray]:
+        """Copy the inputs in (positionally in `input_names` order, or by name), run, return copies
+        of the outputs in order."""
+        if len(args) > len(self.input_names):
+            raise MXNetError(f"{self.what} takes {len(self.input_names)} inputs, got {len(args)}")
+        given = dict(zip(self.input_names, args))
+        for name, value in inputs.items():
+            if name in given:
+                raise MXNetError(f"{self.what}: input {name!r} given twice")
+            given[name] = value
+        unknown = sorted(set(given) - set(self.input_names))
+        if unknown:
+            raise MXNetError(f"{self.what} has no input {unknown[0]!r}; its inputs are {list(self.input_names)}")
+        missing = [n for n in self.input_names if n not in given]
+        if missing:
+            raise MXNetError(f"{self.what}: no value given for input {missing[0]!r}")
+        for name, value in given.items():
+            self._fill(self.layout["inputs"][name], name, value)
+        self.run()
+        return [self._views[buffer].copy() for _, buffer in self.layout["outputs"]]
+
+    def outputs_view(self) -> list[np.ndarray]:
+        """The outputs of the last run as live views (valid until the next run)."""
+        return [self._views[buffer] for _, buffer in self.layout["outputs"]]

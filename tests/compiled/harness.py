@@ -1,0 +1,27 @@
+"""Compile a graph to native code and run it: the shared helper of the compiled-vs-reference tests."""
+
+from __future__ import annotations
+
+import numpy as np
+from ember.codegen.cpu import build_library, entry_symbol
+from ember.compiler.build import build_program, program_layout
+from ember.runtime.executable import Executable
+
+
+def compile_graph(graph, shapes, dtypes=None, *, optimize=False, is_train=False, roles=None):
+    """(Executable, Built) for `graph` with the variables' shapes (and dtypes) by name."""
+    built = build_program(graph, shapes, dtypes or {}, optimize=optimize, is_train=is_train, roles=roles)
+    library = build_library(built.program)
+    return Executable(library, program_layout(built.program, entry_symbol(built.program))), built
+
+
+def assert_close(got: np.ndarray, want: np.ndarray, rtol: float = 1e-5, atol: float = 1e-6, what: str = ""):
+    """Same shape and dtype, and equal within rtol/atol (NaNs in the same places; exact for integers)."""
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    assert got.dtype == want.dtype, f"{what}: dtype {got.dtype} != {want.dtype}"
+    if want.dtype.kind in "iub":
+        np.testing.assert_array_equal(got, want, err_msg=what)
+    else:
+        if want.dtype == np.float16:
+            rtol, atol = max(rtol, 1e-3), max(atol, 1e-3)
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
