@@ -25,6 +25,7 @@ from . import initializer as init  # noqa: E402,F401
 from . import module as mod  # noqa: E402,F401
 from . import ndarray as nd  # noqa: E402,F401
 from . import symbol as sym  # noqa: E402,F401
+from .compiling import compile  # noqa: E402,F401
 from .attribute import AttrScope  # noqa: E402,F401
 from .base import MXNetError  # noqa: E402,F401
 from .context import Context, cpu, cpu_pinned, current_context, gpu  # noqa: E402,F401

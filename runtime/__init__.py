@@ -3,7 +3,8 @@
 It depends on numpy and ctypes only (pycuda when a CUDA artifact is loaded), never on the compiler,
 so that an artifact runs where the compiler is not installed. It holds the exception hierarchy shared
 by the whole package (`errors`), the one-file artifact format (`artifact`, `manifest`) and the host
-checks an artifact needs (`host`); loading and launching programs arrives with the compiler issue.
+checks an artifact needs (`host`), and the loading and running of compiled programs (`executable`,
+`model`: `ember.runtime.load(path)`).
 """
 
 from .artifact import (  # noqa: E402,F401
@@ -25,3 +26,5 @@ from .errors import (  # noqa: F401
     TypeInferenceError,
 )
 from .host import check_cpu_features, check_target, host_cpu_features, host_target  # noqa: E402,F401
+from .executable import Executable  # noqa: E402,F401
+from .model import CompiledModel, load  # noqa: E402,F401

@@ -25,6 +25,7 @@ from . import (  # noqa: F401  (each rules module registers its ops' lowering ru
     rules_elementwise,
     rules_matmul,
     rules_nn,
+    rules_norm_pool,
     rules_reduce,
     rules_shape,
 )

@@ -253,10 +253,9 @@ def lower_cast(ctx, node, inputs):
 def lower_where(ctx, node, inputs):
     condition, x, y = inputs
     if condition.ndim != x.ndim:  # 1-D over x's rows
-        condition = broadcast_to(
-            Tensor((x.shape[0],) + (1,) * (x.ndim - 1), condition.dtype, lambda idx: condition.flat(idx.dims[0])),
-            x.shape,
-        )
+        rows = condition
+        column = Tensor((x.shape[0],) + (1,) * (x.ndim - 1), rows.dtype, lambda idx: rows.flat(idx.dims[0]))
+        condition = broadcast_to(column, x.shape)
     return [pointwise(lambda k, a, b: E.select(_boolean(k), a, b), condition, x, y, dtype=x.dtype)]
 
 

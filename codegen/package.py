@@ -1,0 +1,98 @@
+"""From a built program to runnable bytes and artifacts: the compile cache, the CPU features the code
+needs, and the `Artifact` (manifest + graph JSON + parameters + shared library) the runtime loads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+import llvmlite.binding as llvm
+import numpy as np
+
+from ember.compiler.build import Built, program_layout
+from ember.compiler.cache import CompileCache, cache_enabled, cache_key
+from ember.runtime.artifact import Artifact
+from ember.runtime.host import host_cpu_features
+from ember.runtime.manifest import ember_version
+
+from .cpu import build_library, entry_symbol, host_machine
+
+log = logging.getLogger(__name__)
+
+CODEGEN_VERSION = 1  # bump when generated code changes for the same program
+LIBRARY = "library"  # the artifact binary holding the shared library
+
+
+def required_cpu_features() -> list[str]:
+    """The CPU features the generated code may use that this runtime can check on another machine:
+    LLVM's enabled host features that /proc/cpuinfo also names (others are implied by these)."""
+    enabled = [f[1:] for f in llvm.get_host_cpu_features().flatten().split(",") if f.startswith("+")]
+    checkable = host_cpu_features()
+    if checkable is None:
+        return sorted(enabled)
+    return sorted(f for f in enabled if f in checkable)
+
+
+def library_for(built: Built, cache: CompileCache | None = None) -> bytes:
+    """The program's shared library: from the compile cache when an identical program was compiled for
+    this CPU by this Ember before (unless EMBER_CACHE=0), else compiled now and cached."""
+    program = built.program
+    machine = host_machine()
+    key = cache_key(
+        program_text=str(program),
+        target=machine.triple,
+        cpu_features=llvm.get_host_cpu_features().flatten().split(","),
+        ember_version=ember_version(),
+        extra={"codegen": CODEGEN_VERSION, "cpu": llvm.get_host_cpu_name()},
+    )
+
+    def compile_now() -> bytes:
+        start = time.perf_counter()
+        data = build_library(program)
+        log.info("compiled %s: %d kernels in %.2f s", program.name, len(program.kernels), time.perf_counter() - start)
+        return data
+
+    if not cache_enabled():
+        return compile_now()
+    return (cache or CompileCache()).get_or_build(key, compile_now)
+
+
+def layout_of(built: Built) -> dict:
+    """The runtime's view of the program (buffers, inputs, outputs, parameters, state, entry)."""
+    return program_layout(built.program, entry_symbol(built.program))
+
+
+def make_artifact(
+    built: Built, library: bytes, graph_json: str, params: Mapping[str, np.ndarray], name: str = "model"
+) -> Artifact:
+    """An artifact holding everything needed to run `built` without the compiler."""
+    program, layout = built.program, layout_of(built)
+
+    def specs(pairs):
+        return [
+            {"name": user, "shape": list(program.buffers[b].shape), "dtype": program.buffers[b].dtype}
+            for user, b in pairs
+        ]
+
+    manifest = {
+        "name": name,
+        "ember_version": ember_version(),
+        "target": host_machine().triple,
+        "cpu": llvm.get_host_cpu_name(),
+        "cpu_features": required_cpu_features(),
+        "inputs": specs(program.inputs.items()),
+        "outputs": specs(program.outputs),
+        "buffer_plan": {
+            "arena_bytes": program.arena_bytes,
+            "alignment": built.plan.alignment,
+            "buffers": [
+                {"name": n, "offset": b.offset, "nbytes": b.nbytes, "shape": list(b.shape), "dtype": b.dtype, "role": b.role}
+                for n, b in program.buffers.items()
+            ],
+        },
+        "layout": layout,
+        "kernels": str(program),
+    }
+    return Artifact(manifest, graph_json, dict(params), {LIBRARY: library})

@@ -1,0 +1,1 @@
+"""Lowering rules: placeholder, filled by the pooling/normalization/embedding family work."""

@@ -1,0 +1,76 @@
+"""`ember.compile`: a symbol, its input shapes and its parameters -> a `CompiledModel`.
+
+The model runs as native code generated through LLVM (target 'llvm', the host CPU) and can be saved
+as one artifact file that `ember.runtime.load` runs without the compiler.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from .base import MXNetError
+from .ndarray import NDArray
+from .ndarray import load as load_params
+
+TARGETS = ("llvm", "cpu")
+
+
+def compile(symbol, shapes: Mapping[str, tuple], params=None, target: str = "llvm", dtypes=None, name: str = "model"):
+    """Compile `symbol` for `target` with input `shapes` (name -> shape) and `params`.
+
+    `params` is a dict of arrays (NumPy or NDArray, names optionally prefixed `arg:`/`aux:` as in a
+    `.params` file) or the path of a `.params` file; every variable that is neither an input in
+    `shapes` nor a parameter is an error. `dtypes` gives input dtypes (float32 by default). The result
+    is called as `model(data=x)` and returns a list of NumPy arrays; `model.save(path)` writes it.
+    """
+    from ember.codegen.package import library_for, make_artifact  # the compiler, on demand
+    from ember.compiler.build import build_program
+    from ember.runtime.model import CompiledModel
+
+    if target not in TARGETS:
+        raise MXNetError(f"unknown compile target {target!r}; this build supports {', '.join(TARGETS)}")
+    arrays = _param_arrays(params)
+    arguments, aux = symbol.list_arguments(), symbol.list_auxiliary_states()
+    _check_names(shapes, arrays, arguments + aux)
+    all_shapes = {**{k: a.shape for k, a in arrays.items()}, **{k: tuple(v) for k, v in shapes.items()}}
+    all_dtypes = {**{k: a.dtype.name for k, a in arrays.items()}, **dict(dtypes or {})}
+    roles = {k: ("state" if k in aux else "parameter") for k in arrays}
+    built = build_program(symbol._graph, all_shapes, all_dtypes, name=name, roles=roles)
+    library = library_for(built)
+    used = {k: a for k, a in arrays.items() if k in built.program.parameters or k in built.program.states}
+    artifact = make_artifact(built, library, symbol.tojson(), used, name)
+    return CompiledModel(artifact, source=f"compiled model {name!r}")
+
+
+def _param_arrays(params) -> dict[str, np.ndarray]:
+    if params is None:
+        return {}
+    if isinstance(params, (str, os.PathLike)):
+        params = load_params(params)
+        if isinstance(params, list):
+            raise MXNetError("the .params file holds unnamed arrays; compile needs them by name")
+    if not isinstance(params, Mapping):
+        raise MXNetError(f"params must be a dict of arrays or a .params file path, not {type(params).__name__}")
+    arrays = {}
+    for key, value in params.items():
+        name = key.split(":", 1)[1] if key.startswith(("arg:", "aux:")) else key
+        arrays[name] = value.asnumpy() if isinstance(value, NDArray) else np.asarray(value)
+    return arrays
+
+
+def _check_names(shapes, arrays, variables) -> None:
+    unknown = [n for n in list(shapes) + list(arrays) if n not in variables]
+    if unknown:
+        raise MXNetError(f"compile: {unknown[0]!r} is not a variable of the symbol; its variables are {variables}")
+    both = [n for n in shapes if n in arrays]
+    if both:
+        raise MXNetError(f"compile: {both[0]!r} is given both as an input shape and as a parameter")
+    missing = [n for n in variables if n not in shapes and n not in arrays]
+    if missing:
+        raise MXNetError(
+            f"compile: no shape and no parameter value for {', '.join(repr(m) for m in missing)}; "
+            "give input shapes in `shapes` and parameter arrays in `params`"
+        )
