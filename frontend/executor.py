@@ -4,7 +4,8 @@ The forward graph is the symbol's; the backward graph is built once by the autod
 (`ember.compiler.passes.autodiff`) and reuses the forward pass's values, so random masks (Dropout)
 and batch statistics (BatchNorm) are those the forward pass used. A training backward also applies
 each op's auxiliary-state update (BatchNorm's moving statistics), as MXNet 1.9.1 does. Execution is
-the NumPy reference interpreter for now; compiled programs replace it behind the same interface.
+compiled native code (`compiled_runner.py`) unless EMBER_EXECUTOR=reference selects the NumPy
+reference interpreter, which runs the same graphs op by op for debugging.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ember.compiler.ops import aux_update_rules, grad_rules
 from ember.compiler.passes.autodiff import GradBuilder, gradients
 from ember.runtime.errors import MXNetError
 
+from .compiled_runner import CompiledRunner, executor_kind
 from .context import current_context
 from .ndarray import NDArray
 from .ndarray import register as nd_register
@@ -45,6 +47,7 @@ class Executor:
         self._forward_was_train = False
         self._backward_plan = None
         self._monitor = None
+        self._runner = CompiledRunner(self) if executor_kind() == "compiled" else None
         # As MXNet, outputs are allocated at bind and overwritten in place by every forward.
         self.outputs: list[NDArray] = [
             NDArray(np.zeros(shapes[v], dtypes.get(v, "float32")), self._ctx) for v in self._graph.outputs
@@ -77,11 +80,16 @@ class Executor:
             if name not in arg_dict:
                 raise TypeError(f"forward: {name!r} is not an argument; arguments are {list(arg_dict)}")
             _copy_into(arg_dict[name], value, name)
-        ctx = RefContext(bool(is_train), nd_register.RNG)
-        self._forward_values = evaluate(self._graph, self._feeds(), ctx)
         self._forward_was_train = bool(is_train)
-        for output, value in zip(self.outputs, self._graph.outputs):
-            output._data[...] = self._forward_values[value]  # a copy: never aliases an argument
+        if self._runner is not None:
+            self._forward_values = {}
+            for output, value in zip(self.outputs, self._runner.forward(bool(is_train))):
+                output._data[...] = value
+        else:
+            ctx = RefContext(bool(is_train), nd_register.RNG)
+            self._forward_values = evaluate(self._graph, self._feeds(), ctx)
+            for output, value in zip(self.outputs, self._graph.outputs):
+                output._data[...] = self._forward_values[value]  # a copy: never aliases an argument
         if self._monitor is not None:
             for name, array in self.output_dict.items():
                 self._monitor(name, array)
@@ -96,16 +104,21 @@ class Executor:
         if self._forward_values is None:
             raise MXNetError("backward called before forward")
         plan = self._plan_backward()
-        feeds = self._feeds()
-        feeds.update(self._head_grad_feeds(out_grads))
-        ctx = RefContext(self._forward_was_train, nd_register.RNG)
-        values = evaluate(plan.graph, feeds, ctx, self._forward_values)
-        for index, value in plan.grads.items():
-            self._write_grad(index, values[value] if value is not None else None)
+        head_grads = self._head_grad_feeds(out_grads)
+        if self._runner is not None:
+            grads, aux_updates = self._runner.backward(self._forward_was_train, head_grads)
+        else:
+            feeds = {**self._feeds(), **head_grads}
+            ctx = RefContext(self._forward_was_train, nd_register.RNG)
+            values = evaluate(plan.graph, feeds, ctx, self._forward_values)
+            grads = {i: values[v] for i, v in plan.grads.items() if v is not None}
+            aux_updates = {name: values[v] for name, v in plan.aux_updates.items()}
+        for index in plan.grads:
+            self._write_grad(index, grads.get(index))
         if self._forward_was_train:
             targets = {**self.arg_dict, **self.aux_dict}
-            for name, value in plan.aux_updates.items():
-                targets[name]._data[...] = values[value]
+            for name, value in aux_updates.items():
+                targets[name]._data[...] = value
 
     def _feeds(self) -> dict[str, np.ndarray]:
         names = self._arg_names + self._aux_names
@@ -130,10 +143,10 @@ class Executor:
                     "(or wrap it in MakeLoss)"
                 )
             array = given.asnumpy() if isinstance(given, NDArray) else np.asarray(given)
-            if array.shape != self._forward_values[head].shape:
+            if array.shape != self.outputs[i].shape:
                 raise MXNetError(
                     f"backward: head gradient for {name!r} has shape {array.shape}, the output "
-                    f"{self._forward_values[head].shape}"
+                    f"{self.outputs[i].shape}"
                 )
             feeds[f"__head_grad{i}__"] = array
         return feeds

@@ -167,7 +167,9 @@ class KernelContext:
             raise ValueError("this program was built without a random stream")
         self.uses_random = True
         seed = E.Load(self._rng_buffer, E.index(0), "int64")
-        salt = E.index(zlib.crc32((self.name + "/" + (self.node.name if self.node else "")).encode()) & 0xFFFFFFF)
+        # The stream depends on the node's name only, so every program containing this node (a forward
+        # pass, a forward+backward step) draws the same numbers from the same seed.
+        salt = E.index(zlib.crc32((self.node.name if self.node else self.name).encode()) & 0xFFFFFFF)
         return E.Random(seed, E.add(E.mul(counter, E.index(1)), E.mul(salt, E.index(1 << 32))))
 
 

@@ -26,6 +26,7 @@ from . import (  # noqa: F401  (each rules module registers its ops' lowering ru
     rules_matmul,
     rules_nn,
     rules_norm_pool,
+    rules_optimizer,
     rules_reduce,
     rules_shape,
 )
@@ -109,16 +110,32 @@ def lower_group(
         ctx.destination = _destination(node, single_output, types, value_buffer)
         results = _run_rule(ctx, node, [tensors[v] for v in node.inputs], outputs, types)
         anchored = fusion_kinds[node.schema.name] not in CHAIN_KINDS
-        for value, result in zip(outputs, results):
-            if anchored and value in writes and result.buffer != value_buffer[value]:
-                result = ctx.store(result, value_buffer[value])
-            elif anchored and readers[value] > 1 and result.buffer is None:
-                result = ctx.store(result)
-            tensors[value] = result
+        if anchored:
+            results = _materialize(ctx, outputs, results, writes, readers, value_buffer)
+        tensors.update(zip(outputs, results))
     pending = [(tensors[v], value_buffer[v]) for v in group.outputs if tensors[v].buffer != value_buffer[v]]
     for shape in dict.fromkeys(t.shape for t, _ in pending):
         ctx.store_many([(t, b) for t, b in pending if t.shape == shape])
     return Kernel(group.name, tuple(ctx.stages), tuple(n.op for n in group.nodes))
+
+
+def _materialize(ctx, outputs, results, writes, readers, value_buffer) -> list[Tensor]:
+    """An anchor's results stored where they must be: into the group's output buffers when the
+    group writes them (all results of one shape in one loop), into scratch when several ops of the
+    group read them; the rest stay lazy, computed where their single reader reads them."""
+    results = list(results)
+    stores = {}
+    for k, (value, result) in enumerate(zip(outputs, results)):
+        if value in writes and result.buffer != value_buffer[value]:
+            stores[k] = value_buffer[value]
+        elif readers[value] > 1 and result.buffer is None:
+            stores[k] = ctx.scratch_buffer(result.shape, result.dtype)
+    for shape in dict.fromkeys(results[k].shape for k in stores):
+        same = [k for k in stores if results[k].shape == shape]
+        ctx.store_many([(results[k], stores[k]) for k in same])
+        for k in same:
+            results[k] = from_buffer(stores[k], results[k].shape, results[k].dtype)
+    return results
 
 
 def _destination(node, single_output: Value | None, types, value_buffer) -> str | None:

@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     nn,
     nn_backward,
     norm,
+    optimizer,
     reduce,
     shape,
     slicing,

@@ -38,6 +38,11 @@ class BaseModule:
     def symbol(self):
         return self._symbol
 
+    def _fit_step(self, data_batch) -> None:
+        """One training step of `fit`: forward, backward and update (modules may fuse them)."""
+        self.forward_backward(data_batch)
+        self.update()
+
     def forward_backward(self, data_batch) -> None:
         """A training forward pass and its backward pass."""
         self.forward(data_batch, is_train=True)
@@ -144,8 +149,7 @@ class BaseModule:
             data_batch = next_data_batch
             if monitor is not None:
                 monitor.tic()
-            self.forward_backward(data_batch)
-            self.update()
+            self._fit_step(data_batch)
             self.update_metric(eval_metric, data_batch.label)
             try:
                 next_data_batch = next(data_iter)

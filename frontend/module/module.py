@@ -22,6 +22,7 @@ from ..io import DataDesc
 from ..model import load_checkpoint, save_checkpoint
 from ..symbol.binding import simple_bind
 from .base_module import BaseModule
+from .fused_step import FusedStep
 
 _PARAM_SUFFIXES = ("_weight", "_bias", "_gamma", "_beta")
 
@@ -320,6 +321,24 @@ class Module(BaseModule):
     def backward(self, out_grads=None) -> None:
         self._require(binded=True, params=True)
         self._exec.backward(out_grads=out_grads)
+
+    def _fit_step(self, data_batch) -> None:
+        """fit's step: one native call (fused_step.py) where the step compiles as a whole, else
+        forward_backward and update."""
+        fused = self._fused_step()
+        shapes = [tuple(a.shape) for a in data_batch.data]
+        if fused is None or shapes != [tuple(d.shape) for d in self._data_shapes]:
+            super()._fit_step(data_batch)
+            return
+        self._params_dirty = True
+        fused.run(data_batch)
+
+    def _fused_step(self):
+        key = (id(self._exec), id(self._optimizer))
+        if getattr(self, "_fused_key", None) != key:
+            self._fused_key = key
+            self._fused = FusedStep.build(self)
+        return self._fused
 
     def update(self) -> None:
         """Apply the optimizer to every parameter that has a gradient."""
