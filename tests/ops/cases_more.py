@@ -85,3 +85,31 @@ CASES += [
     OpCase("slice_like", [INTS, np.zeros((1, 2), np.float64)]),
     OpCase("slice_like", [FLOAT64, (3,)], {"axes": (0,)}),
 ]
+
+
+def _update_case(rule: str, shape: tuple, **scalars) -> OpCase:
+    """One `_optimizer_update` application: random weight/grad, non-negative states, given scalars."""
+    from ember.compiler.ops.optimizer import UPDATE_RULES
+
+    spec = UPDATE_RULES[rule]
+    rng = np.random.default_rng(len(shape) + spec.states)
+    arrays = [rng.standard_normal(shape).astype(np.float32) for _ in range(2)]
+    arrays += [np.abs(rng.standard_normal(shape)).astype(np.float32) + 0.5 for _ in range(spec.states)]
+    defaults = {"lr": 0.1, "wd": 0.01, "rescale_grad": 0.5, "clip_gradient": -1.0, "momentum": 0.9, "beta1": 0.9,
+                "beta2": 0.999, "epsilon": 1e-8, "gamma1": 0.9, "gamma2": 0.9, "clip_weights": -1.0, "lamda1": 0.01,
+                "beta": 1.0, "wd_lh": 0.0, "eps": 1e-7, "rho": 0.9, "momentum_t": 0.5, "momentum_t_1": 0.6,
+                "m_schedule": 0.5, "m_schedule_next": 0.3, "v_correction": 0.001}  # fmt: skip
+    values = {**defaults, **scalars}
+    arrays += [np.array([values[name]], np.float32) for name in spec.scalars]
+    return OpCase("_optimizer_update", arrays, {"rule": rule}, id=f"_optimizer_update[{rule}-{shape}-{scalars}]")
+
+
+def _update_cases() -> list[OpCase]:
+    from ember.compiler.ops.optimizer import UPDATE_RULES
+
+    cases = [_update_case(rule, (3, 1, 5)) for rule in UPDATE_RULES]
+    cases += [_update_case("sgd", (7,), clip_gradient=0.1), _update_case("rmsprop", (2, 3), clip_weights=0.2)]
+    return cases
+
+
+CASES += _update_cases()
