@@ -10,11 +10,13 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from ember.compiler.passes.pipeline import debug_level
 from ember.compiler.program import Program
 from ember.runtime.errors import CompileError
 
@@ -80,8 +82,12 @@ def optimize(text: str) -> llvm.ModuleRef:
 
 
 def object_code(program: Program) -> bytes:
-    """Optimized host object code for the program."""
-    module = optimize(str(llvm_module(program)))
+    """Optimized host object code for the program (EMBER_DEBUG=3 prints the LLVM IR before and after
+    optimization to stderr)."""
+    text = str(llvm_module(program))
+    module = optimize(text)
+    if debug_level() >= 3:
+        print(f"# LLVM IR of {program.name}\n{text}\n# optimized\n{module}", file=sys.stderr)
     return host_machine().emit_object(module)
 
 
