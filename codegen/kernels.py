@@ -18,6 +18,7 @@ from ember.compiler.program import GemmStage, Kernel, LoopStage, Program
 from ember.compiler.lowering import expr as E
 
 from .llvm_types import I8, I32, I64, memory_type
+from .gemm import emit_blocked_gemm
 from .scalar import ExprEmitter
 
 ARENA = ir.PointerType(I8)
@@ -146,35 +147,8 @@ def counted_loops(b: ir.IRBuilder, loops: list[tuple[str, int]], vars: dict, emi
 
 
 def emit_gemm(b: ir.IRBuilder, g: GemmStage, pointer) -> None:
-    """c[bi, i, j] (+)= sum_p a[bi, i, p] * b[bi, p, j], loops bi, i, (zero j), p, j."""
-    vars: dict = {}
-    emitter = ExprEmitter(b, pointer, vars)
-    dtype = g.dtype
-    zero = emitter.constant(0, dtype)
-
-    def at(operand, d0, d1, d2):
-        s0, s1, s2 = operand.strides
-        position = b.add(ir.Constant(I64, operand.offset), b.mul(vars[d0], ir.Constant(I64, s0)))
-        position = b.add(position, b.mul(vars[d1], ir.Constant(I64, s1)))
-        position = b.add(position, b.mul(vars[d2], ir.Constant(I64, s2)))
-        return b.gep(pointer(operand.buffer, dtype), [position], inbounds=True)
-
-    def zero_row():
-        b.store(zero, at(g.c, "gb", "gi", "gz"))
-
-    def update():
-        a = b.load(at(g.a, "gb", "gi", "gp"))
-        c_ptr = at(g.c, "gb", "gi", "gj")
-        product = b.fmul(a, b.load(at(g.b, "gb", "gp", "gj"))) if dtype in ("float16", "float32", "float64") else b.mul(a, b.load(at(g.b, "gb", "gp", "gj")))
-        old = b.load(c_ptr)
-        b.store(b.fadd(old, product) if dtype.startswith("float") else b.add(old, product), c_ptr)
-
-    def row():
-        if not g.accumulate:
-            counted_loops(b, [("gz", g.n)], vars, None, zero_row)
-        counted_loops(b, [("gp", g.k), ("gj", g.n)], vars, None, update)
-
-    counted_loops(b, [("gb", g.batch), ("gi", g.m)], vars, None, row)
+    """The GEMM stage as register-blocked explicit vector code (gemm.py)."""
+    emit_blocked_gemm(b, g, pointer)
 
 
 def _symbol(name: str) -> str:

@@ -1,0 +1,170 @@
+"""GEMM stages as register-blocked vector code: C[b, i, j] (+)= sum_p A[b, i, p] * B[b, p, j].
+
+C is cut into blocks of `ROWS` rows by `cols` columns (`cols` = four of the host's vectors). A block's
+accumulators are LLVM vector values carried around the p loop in registers (phi nodes), so each step
+of p loads one row slice of B once, broadcasts one element of A per row, and multiplies-adds into
+every accumulator; C is read (when accumulating) and written once per block. Column tails use a
+narrower vector of the exact remaining width and row tails a one-row block, so any size is exact.
+B's rows must be contiguous (unit column stride), as `KernelContext.gemm` guarantees; A may have
+any strides. This is the simple blocked kernel of the CPU compiler issue; packing, cache blocking and
+threads belong to the fast-GEMM work.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+
+from ember.compiler.program import GemmStage, Operand
+
+from .llvm_types import I32, I64, is_float, memory_type
+
+ROWS = 4  # rows of C per block
+
+
+@functools.cache
+def vector_bytes() -> int:
+    """The widest SIMD register of this CPU, in bytes (64 with AVX-512, else 32)."""
+    features = llvm.get_host_cpu_features()
+    return 64 if features.get("avx512f") else 32
+
+
+def block_columns(dtype: str) -> int:
+    """Columns of C per block: four vectors' worth of elements."""
+    return 4 * vector_bytes() // (memory_type(dtype).width // 8 if hasattr(memory_type(dtype), "width") else _float_bytes(dtype))
+
+
+def _float_bytes(dtype: str) -> int:
+    return {"float16": 2, "float32": 4, "float64": 8}[dtype]
+
+
+def emit_blocked_gemm(b: ir.IRBuilder, g: GemmStage, pointer) -> None:
+    element = memory_type(g.dtype)
+    cols = block_columns(g.dtype)
+    base = {name: pointer(name, g.dtype) for name in (g.a.buffer, g.b.buffer, g.c.buffer)}
+    kernel = _Gemm(b, g, base, element)
+
+    def per_batch(batch):
+        full_rows = g.m - g.m % ROWS
+
+        def row_block(i):
+            kernel.row_blocks(batch, i, ROWS, cols)
+
+        _loop(b, range_of(0, full_rows, ROWS), row_block)
+        _loop(b, range_of(full_rows, g.m, 1), lambda i: kernel.row_blocks(batch, i, 1, cols))
+
+    _loop(b, range_of(0, g.batch, 1), per_batch)
+
+
+def range_of(start: int, stop: int, step: int) -> tuple[int, int, int]:
+    return (start, stop, step)
+
+
+def _loop(b: ir.IRBuilder, bounds: tuple[int, int, int], body) -> None:
+    """`for i in range(start, stop, step): body(i)` with i an i64 value; nothing when empty."""
+    start, stop, step = bounds
+    if start >= stop:
+        return
+    pre = b.block
+    header = b.append_basic_block("g.head")
+    inner = b.append_basic_block("g.body")
+    done = b.append_basic_block("g.done")
+    b.branch(header)
+    b.position_at_end(header)
+    i = b.phi(I64)
+    i.add_incoming(ir.Constant(I64, start), pre)
+    b.cbranch(b.icmp_signed("<", i, ir.Constant(I64, stop)), inner, done)
+    b.position_at_end(inner)
+    body(i)
+    i.add_incoming(b.add(i, ir.Constant(I64, step)), b.block)
+    b.branch(header)
+    b.position_at_end(done)
+
+
+class _Gemm:
+    """Emits the blocks of one GEMM stage."""
+
+    def __init__(self, b: ir.IRBuilder, g: GemmStage, base: dict, element: ir.Type):
+        self.b, self.g, self.base, self.element = b, g, base, element
+        self.float = is_float(g.dtype)
+
+    def at(self, operand: Operand, d0, d1, d2) -> ir.Value:
+        """Pointer to element (d0, d1, d2) of a strided operand (d* are i64 values or ints)."""
+        b = self.b
+        position = ir.Constant(I64, operand.offset)
+        for d, stride in zip((d0, d1, d2), operand.strides):
+            if stride == 0:
+                continue
+            d = ir.Constant(I64, d) if isinstance(d, int) else d
+            position = b.add(position, b.mul(d, ir.Constant(I64, stride)))
+        return b.gep(self.base[operand.buffer], [position], inbounds=True)
+
+    def row_blocks(self, batch, i, rows: int, cols: int) -> None:
+        """Every column block of `rows` rows starting at row i: full blocks, then the column tail."""
+        n = self.g.n
+        full = n - n % cols
+        _loop(self.b, range_of(0, full, cols), lambda j: self.block(batch, i, j, rows, cols))
+        if n % cols:
+            self.block(batch, i, ir.Constant(I64, full), rows, n % cols)
+
+    def block(self, batch, i, j, rows: int, width: int) -> None:
+        """C[batch, i:i+rows, j:j+width] (+)= A[batch, i:i+rows, :] @ B[batch, :, j:j+width]."""
+        b, g = self.b, self.g
+        vector = ir.VectorType(self.element, width)
+        zero = ir.Constant(vector, [ir.Constant(self.element, 0.0 if self.float else 0)] * width)
+        row_index = [b.add(i, ir.Constant(I64, r)) for r in range(rows)]
+        pre = b.block
+        header = b.append_basic_block("gp.head")
+        inner = b.append_basic_block("gp.body")
+        done = b.append_basic_block("gp.done")
+        b.branch(header)
+        b.position_at_end(header)
+        p = b.phi(I64)
+        p.add_incoming(ir.Constant(I64, 0), pre)
+        accumulators = [b.phi(vector) for _ in range(rows)]
+        for acc in accumulators:
+            acc.add_incoming(zero, pre)
+        b.cbranch(b.icmp_signed("<", p, ir.Constant(I64, g.k)), inner, done)
+        b.position_at_end(inner)
+        b_row = b.load(b.bitcast(self.at(g.b, batch, p, j), ir.PointerType(vector)), align=self.element_bytes)
+        updated = []
+        for r, acc in enumerate(accumulators):
+            a = b.load(self.at(g.a, batch, row_index[r], p))
+            product = self.mul(self.splat(a, width), b_row)
+            updated.append(self.add(acc, product))
+        end = b.block
+        p.add_incoming(b.add(p, ir.Constant(I64, 1)), end)
+        for acc, value in zip(accumulators, updated):
+            acc.add_incoming(value, end)
+        b.branch(header)
+        b.position_at_end(done)
+        for r, acc in enumerate(accumulators):
+            target = b.bitcast(self.at(g.c, batch, row_index[r], j), ir.PointerType(vector))
+            result = self.add(b.load(target, align=self.element_bytes), acc) if g.accumulate else acc
+            b.store(result, target, align=self.element_bytes)
+
+    @property
+    def element_bytes(self) -> int:
+        return {"half": 2, "float": 4, "double": 8}.get(str(self.element), getattr(self.element, "width", 8) // 8)
+
+    def splat(self, value: ir.Value, width: int) -> ir.Value:
+        b = self.b
+        vector = ir.VectorType(self.element, width)
+        one = b.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(I32, 0))
+        return b.shuffle_vector(one, ir.Constant(vector, ir.Undefined), ir.Constant(ir.VectorType(I32, width), [0] * width))
+
+    def mul(self, x, y):
+        if not self.float:
+            return self.b.mul(x, y)
+        result = self.b.fmul(x, y)
+        result.flags.append("contract")
+        return result
+
+    def add(self, x, y):
+        if not self.float:
+            return self.b.add(x, y)
+        result = self.b.fadd(x, y)
+        result.flags.append("contract")
+        return result
