@@ -125,4 +125,4 @@ def link_shared(obj: bytes) -> bytes:
             return f.read()
 
 
-__all__ = ["build_library", "entry_symbol", "llvm_ir", "object_code", "host_machine"]
+__all__ = ["build_library", "entry_symbol", "host_machine", "llvm_ir", "object_code"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 
 import llvmlite.binding as llvm
+import numpy as np
 from llvmlite import ir
 
 from ember.compiler.program import GemmStage, Operand
@@ -33,11 +34,7 @@ def vector_bytes() -> int:
 
 def block_columns(dtype: str) -> int:
     """Columns of C per block: four vectors' worth of elements."""
-    return 4 * vector_bytes() // (memory_type(dtype).width // 8 if hasattr(memory_type(dtype), "width") else _float_bytes(dtype))
-
-
-def _float_bytes(dtype: str) -> int:
-    return {"float16": 2, "float32": 4, "float64": 8}[dtype]
+    return 4 * vector_bytes() // np.dtype(dtype).itemsize
 
 
 def emit_blocked_gemm(b: ir.IRBuilder, g: GemmStage, pointer) -> None:
@@ -147,13 +144,15 @@ class _Gemm:
 
     @property
     def element_bytes(self) -> int:
-        return {"half": 2, "float": 4, "double": 8}.get(str(self.element), getattr(self.element, "width", 8) // 8)
+        return np.dtype(self.g.dtype).itemsize
 
     def splat(self, value: ir.Value, width: int) -> ir.Value:
         b = self.b
         vector = ir.VectorType(self.element, width)
         one = b.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(I32, 0))
-        return b.shuffle_vector(one, ir.Constant(vector, ir.Undefined), ir.Constant(ir.VectorType(I32, width), [0] * width))
+        return b.shuffle_vector(
+            one, ir.Constant(vector, ir.Undefined), ir.Constant(ir.VectorType(I32, width), [0] * width)
+        )
 
     def mul(self, x, y):
         if not self.float:

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from ember.compiler.lowering.expr import Expr, Load, Reduce
+from ember.compiler.lowering.expr import Expr, Load
 from ember.compiler.program import GemmStage, Kernel, LoopStage, Program
-from ember.compiler.lowering import expr as E
 
-from .llvm_types import I8, I32, I64, memory_type
 from .gemm import emit_blocked_gemm
+from .llvm_types import I8, I32, I64, memory_type
 from .scalar import ExprEmitter
 
 ARENA = ir.PointerType(I8)
@@ -39,7 +38,9 @@ def emit_program(program: Program, module: ir.Module) -> None:
     entry.args[0].add_attribute("noalias")
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     for fn, names in functions:
-        pointers = [b.gep(entry.args[0], [ir.Constant(I64, program.buffers[n].offset)], inbounds=True) for n in names]
+        pointers = [
+            b.gep(entry.args[0], [ir.Constant(I64, program.buffers[n].offset)], inbounds=True) for n in names
+        ]
         b.call(fn, pointers)
     b.ret(ir.Constant(I32, 0))
 
@@ -155,4 +156,4 @@ def _symbol(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
 
 
-__all__ = ["emit_program", "entry_symbol", "E", "Reduce"]
+__all__ = ["emit_program", "entry_symbol"]

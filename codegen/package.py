@@ -51,7 +51,12 @@ def library_for(built: Built, cache: CompileCache | None = None) -> bytes:
     def compile_now() -> bytes:
         start = time.perf_counter()
         data = build_library(program)
-        log.info("compiled %s: %d kernels in %.2f s", program.name, len(program.kernels), time.perf_counter() - start)
+        log.info(
+            "compiled %s: %d kernels in %.2f s",
+            program.name,
+            len(program.kernels),
+            time.perf_counter() - start,
+        )
         return data
 
     if not cache_enabled():
@@ -88,7 +93,14 @@ def make_artifact(
             "arena_bytes": program.arena_bytes,
             "alignment": built.plan.alignment,
             "buffers": [
-                {"name": n, "offset": b.offset, "nbytes": b.nbytes, "shape": list(b.shape), "dtype": b.dtype, "role": b.role}
+                {
+                    "name": n,
+                    "offset": b.offset,
+                    "nbytes": b.nbytes,
+                    "shape": list(b.shape),
+                    "dtype": b.dtype,
+                    "role": b.role,
+                }
                 for n, b in program.buffers.items()
             ],
         },

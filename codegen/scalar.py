@@ -15,7 +15,7 @@ from llvmlite import ir
 from ember.compiler.lowering import expr as E
 from ember.runtime.errors import CompileError
 
-from .llvm_types import F32, F64, I1, I64, is_float, is_unsigned, memory_type, register_type
+from .llvm_types import F32, I1, I64, is_float, is_unsigned, memory_type, register_type
 
 # Float functions with an LLVM intrinsic, and those only the C library has (name for float64).
 INTRINSICS = {
@@ -98,7 +98,9 @@ class ExprEmitter:
         value = self.b.load(ptr)
         return self.b.trunc(value, I1) if dtype == "bool" else value
 
-    def store(self, buffer: str, position: ir.Value, value: ir.Value, dtype: str, mode: str = "store") -> None:
+    def store(
+        self, buffer: str, position: ir.Value, value: ir.Value, dtype: str, mode: str = "store"
+    ) -> None:
         ptr = self.b.gep(self.pointers(buffer, dtype), [position], inbounds=True)
         if mode != "store":
             old = self.b.load(ptr)
@@ -114,7 +116,11 @@ class ExprEmitter:
         b, to = self.b, register_type(target)
         if target == "bool":
             zero = self.constant(0, source)
-            return b.fcmp_unordered("!=", value, zero) if is_float(source) else b.icmp_unsigned("!=", value, zero)
+            return (
+                b.fcmp_unordered("!=", value, zero)
+                if is_float(source)
+                else b.icmp_unsigned("!=", value, zero)
+            )
         if is_float(source) and is_float(target):
             return b.fpext(value, to) if _bits(source) < _bits(target) else b.fptrunc(value, to)
         if is_float(source):
@@ -313,6 +319,3 @@ def _declare(module: ir.Module, name: str, kind: ir.Type, arity: int) -> ir.Func
     fn = ir.Function(module, ir.FunctionType(kind, [kind] * arity), name)
     fn.attributes.add("nounwind")
     return fn
-
-
-__all__ = ["ExprEmitter", "F64"]

@@ -44,11 +44,15 @@ def typed(graph: Graph, shapes: Mapping[str, tuple], dtypes: Mapping[str, str]) 
     known_shapes = infer_shapes(graph, shapes)
     missing = unknown_shapes(graph, known_shapes)
     if missing:
-        raise CompileError(f"cannot compile: the shapes of {', '.join(missing[:5])} are not known; give input shapes")
+        raise CompileError(
+            f"cannot compile: the shapes of {', '.join(missing[:5])} are not known; give input shapes"
+        )
     known_types = infer_types(graph, dtypes, default="float32")
     untyped = [value_name(v) for v in known_shapes if v not in known_types]
     if untyped:
-        raise CompileError(f"cannot compile: the dtypes of {', '.join(untyped[:5])} are not known; give input dtypes")
+        raise CompileError(
+            f"cannot compile: the dtypes of {', '.join(untyped[:5])} are not known; give input dtypes"
+        )
     return {v: TensorType(tuple(int(d) for d in known_shapes[v]), known_types[v]) for v in known_shapes}
 
 
@@ -74,7 +78,9 @@ def build_program(
     level = debug_level(debug)
     types = typed(graph, shapes, dtypes)
     if optimize:
-        graph = simplify(graph, {v: t.shape for v, t in types.items()}, {v: t.dtype for v, t in types.items()}, debug)
+        graph = simplify(
+            graph, {v: t.shape for v, t in types.items()}, {v: t.dtype for v, t in types.items()}, debug
+        )
         types = typed(graph, shapes, dtypes)
     fused = fuse(graph, {v: t.shape for v, t in types.items()})
     pinned = {}
@@ -85,7 +91,8 @@ def build_program(
         if not value.node.is_variable:
             pinned.setdefault(value, "output")
     steps = [
-        KernelStep(g.inputs, g.outputs, pointwise=g.kind.value == "elementwise" and g.anchor is None) for g in fused.groups
+        KernelStep(g.inputs, g.outputs, pointwise=g.kind.value == "elementwise" and g.anchor is None)
+        for g in fused.groups
     ]
     plan = plan_kernel_memory(
         graph, steps, {v: t.shape for v, t in types.items()}, {v: t.dtype for v, t in types.items()}, pinned
@@ -109,7 +116,13 @@ def program_layout(program: Program, entry: str) -> dict:
         "arena_bytes": program.arena_bytes,
         "plan_bytes": program.plan_bytes,
         "buffers": {
-            name: {"offset": b.offset, "nbytes": b.nbytes, "shape": list(b.shape), "dtype": b.dtype, "role": b.role}
+            name: {
+                "offset": b.offset,
+                "nbytes": b.nbytes,
+                "shape": list(b.shape),
+                "dtype": b.dtype,
+                "role": b.role,
+            }
             for name, b in program.buffers.items()
         },
         "inputs": dict(program.inputs),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+
 from ember.compiler import Graph, Value
 
 from .ndarray import register as nd_register
@@ -67,8 +68,16 @@ class CompiledRunner:
             roles["aux"] = [name for name, _ in aux]
             outputs += [v for _, v in grads] + [v for _, v in aux]
         shapes, dtypes = self._facts(kind)
-        built = build_program(Graph(outputs), shapes, dtypes, name=f"{kind}_{'train' if is_train else 'infer'}", is_train=is_train)
-        exe = Executable(library_for(built), layout_of(built), what=f"the {kind} program of {ex._symbol.name}")
+        built = build_program(
+            Graph(outputs),
+            shapes,
+            dtypes,
+            name=f"{kind}_{'train' if is_train else 'infer'}",
+            is_train=is_train,
+        )
+        exe = Executable(
+            library_for(built), layout_of(built), what=f"the {kind} program of {ex._symbol.name}"
+        )
         return exe, roles
 
     def _facts(self, kind: str):
@@ -134,4 +143,4 @@ class CompiledRunner:
             exe.view("rng")[...] = self.seed
 
 
-__all__ = ["CompiledRunner", "executor_kind", "Value"]
+__all__ = ["CompiledRunner", "Value", "executor_kind"]

@@ -18,7 +18,9 @@ from .ndarray import load as load_params
 TARGETS = ("llvm", "cpu")
 
 
-def compile(symbol, shapes: Mapping[str, tuple], params=None, target: str = "llvm", dtypes=None, name: str = "model"):
+def compile(
+    symbol, shapes: Mapping[str, tuple], params=None, target: str = "llvm", dtypes=None, name: str = "model"
+):
     """Compile `symbol` for `target` with input `shapes` (name -> shape) and `params`.
 
     `params` is a dict of arrays (NumPy or NDArray, names optionally prefixed `arg:`/`aux:` as in a
@@ -53,7 +55,9 @@ def _param_arrays(params) -> dict[str, np.ndarray]:
         if isinstance(params, list):
             raise MXNetError("the .params file holds unnamed arrays; compile needs them by name")
     if not isinstance(params, Mapping):
-        raise MXNetError(f"params must be a dict of arrays or a .params file path, not {type(params).__name__}")
+        raise MXNetError(
+            f"params must be a dict of arrays or a .params file path, not {type(params).__name__}"
+        )
     arrays = {}
     for key, value in params.items():
         name = key.split(":", 1)[1] if key.startswith(("arg:", "aux:")) else key
@@ -64,7 +68,9 @@ def _param_arrays(params) -> dict[str, np.ndarray]:
 def _check_names(shapes, arrays, variables) -> None:
     unknown = [n for n in list(shapes) + list(arrays) if n not in variables]
     if unknown:
-        raise MXNetError(f"compile: {unknown[0]!r} is not a variable of the symbol; its variables are {variables}")
+        raise MXNetError(
+            f"compile: {unknown[0]!r} is not a variable of the symbol; its variables are {variables}"
+        )
     both = [n for n in shapes if n in arrays]
     if both:
         raise MXNetError(f"compile: {both[0]!r} is given both as an input shape and as a parameter")

@@ -7,7 +7,7 @@ checks an artifact needs (`host`), and the loading and running of compiled progr
 `model`: `ember.runtime.load(path)`).
 """
 
-from .artifact import (  # noqa: E402,F401
+from .artifact import (  # noqa: F401
     FORMAT_VERSION,
     Artifact,
     decode_artifact,
@@ -25,6 +25,6 @@ from .errors import (  # noqa: F401
     ShapeError,
     TypeInferenceError,
 )
-from .host import check_cpu_features, check_target, host_cpu_features, host_target  # noqa: E402,F401
-from .executable import Executable  # noqa: E402,F401
-from .model import CompiledModel, load  # noqa: E402,F401
+from .executable import Executable  # noqa: F401
+from .host import check_cpu_features, check_target, host_cpu_features, host_target  # noqa: F401
+from .model import CompiledModel, load  # noqa: F401

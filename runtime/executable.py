@@ -49,7 +49,13 @@ def load_library(data: bytes, entry: str, what: str = "the program"):
 class Executable:
     """A loaded program: call it with its inputs by name; its parameters and state live inside it."""
 
-    def __init__(self, library: bytes, layout: Mapping, params: Mapping[str, np.ndarray] | None = None, what: str = "the program"):
+    def __init__(
+        self,
+        library: bytes,
+        layout: Mapping,
+        params: Mapping[str, np.ndarray] | None = None,
+        what: str = "the program",
+    ):
         self.layout = layout
         self.what = what
         self._library, self._entry = load_library(library, layout["entry"], what)
@@ -134,7 +140,9 @@ class Executable:
             given[name] = value
         unknown = sorted(set(given) - set(self.input_names))
         if unknown:
-            raise MXNetError(f"{self.what} has no input {unknown[0]!r}; its inputs are {list(self.input_names)}")
+            raise MXNetError(
+                f"{self.what} has no input {unknown[0]!r}; its inputs are {list(self.input_names)}"
+            )
         missing = [n for n in self.input_names if n not in given]
         if missing:
             raise MXNetError(f"{self.what}: no value given for input {missing[0]!r}")

@@ -9,8 +9,8 @@ added to the kernel as stages through the methods below, in order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import zlib
+from collections.abc import Callable, Sequence
 from math import prod
 
 import numpy as np
@@ -144,7 +144,11 @@ class KernelContext:
         a, b = self.dense(a), self.dense(b)
         if b_strides[2] != 1 and n > 1:  # the inner loop runs along j: give it unit stride
             b = self.store(
-                Tensor((batch, k, n), b.dtype, lambda idx: E.Load(b.buffer, _strided(idx.dims, b_strides), b.dtype))
+                Tensor(
+                    (batch, k, n),
+                    b.dtype,
+                    lambda idx: E.Load(b.buffer, _strided(idx.dims, b_strides), b.dtype),
+                )
             )
             b_strides = (k * n, n, 1)
         dtype = a.dtype

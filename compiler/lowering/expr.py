@@ -33,7 +33,7 @@ REDUCE_OPS = ("sum", "prod", "max", "min", "argmax", "argmin")
 class Expr:
     """One scalar expression node; subclasses list their fields in `_fields`."""
 
-    __slots__ = ("_key", "_hash", "dtype")
+    __slots__ = ("_hash", "_key", "dtype")
     _fields: tuple[str, ...] = ()
 
     def __init__(self, *values):
@@ -45,7 +45,9 @@ class Expr:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __eq__(self, other) -> bool:
-        return self is other or (type(self) is type(other) and self._hash == other._hash and self._key == other._key)
+        return self is other or (
+            type(self) is type(other) and self._hash == other._hash and self._key == other._key
+        )
 
     def __hash__(self) -> int:
         return self._hash
@@ -191,7 +193,7 @@ def _cast_value(value, dtype):
         return int(bool(value))
     if dtype in FLOATS:
         return float(value)
-    return int(math.trunc(value)) if math.isfinite(value) else 0
+    return math.trunc(value) if math.isfinite(value) else 0
 
 
 def call(fn: str, *args: Expr) -> Call:

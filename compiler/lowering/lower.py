@@ -93,7 +93,10 @@ def lower_program(
 
 
 def lower_group(
-    ctx: KernelContext, group: FusionGroup, types: Mapping[Value, TensorType], value_buffer: Mapping[Value, str]
+    ctx: KernelContext,
+    group: FusionGroup,
+    types: Mapping[Value, TensorType],
+    value_buffer: Mapping[Value, str],
 ) -> Kernel:
     """One group's kernel: its nodes' rules in order, then the stores of what it writes."""
     tensors: dict[Value, Tensor] = {}

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import math
 
-from ..ops.elementwise import BINARY_FUNCTIONS, ELEMWISE_BINARY, EXACT_ON_INTEGERS, SCALAR_OPS, UNARY_FUNCTIONS
+from ..ops.elementwise import (
+    BINARY_FUNCTIONS,
+    ELEMWISE_BINARY,
+    EXACT_ON_INTEGERS,
+    SCALAR_OPS,
+    UNARY_FUNCTIONS,
+)
 from ..ops.registry import lowering
 from . import expr as E
 from .expr import Expr
@@ -34,7 +40,9 @@ def _sign(x):
     zero = c(0, x)
     if x.dtype not in E.FLOATS:
         return E.select(E.compare("gt", x, zero), c(1, x), E.select(E.compare("lt", x, zero), c(-1, x), zero))
-    return E.select(E.compare("gt", x, zero), c(1, x), E.select(E.compare("lt", x, zero), c(-1, x), E.mul(x, zero)))
+    return E.select(
+        E.compare("gt", x, zero), c(1, x), E.select(E.compare("lt", x, zero), c(-1, x), E.mul(x, zero))
+    )
 
 
 def _rint(x):
@@ -114,7 +122,9 @@ def _float_mod(a, b):
     """NumPy's mod: the sign follows the divisor; 0 for a zero divisor (MXNet)."""
     zero = c(0, a)
     r = E.call("mod", a, E.select(E.compare("eq", b, zero), c(1, b), b))
-    fix = E.call("and", E.compare("ne", r, zero), E.call("xor", E.compare("lt", r, zero), E.compare("lt", b, zero)))
+    fix = E.call(
+        "and", E.compare("ne", r, zero), E.call("xor", E.compare("lt", r, zero), E.compare("lt", b, zero))
+    )
     r = E.select(fix, E.add(r, b), r)
     return E.select(E.compare("eq", b, zero), zero, r)
 
@@ -123,7 +133,9 @@ def _int_mod(a, b):
     zero = c(0, a)
     safe = E.select(E.compare("eq", b, zero), c(1, b), b)
     r = E.call("mod", a, safe)
-    fix = E.call("and", E.compare("ne", r, zero), E.call("xor", E.compare("lt", r, zero), E.compare("lt", b, zero)))
+    fix = E.call(
+        "and", E.compare("ne", r, zero), E.call("xor", E.compare("lt", r, zero), E.compare("lt", b, zero))
+    )
     return E.select(E.compare("eq", b, zero), zero, E.select(fix, E.add(r, b), r))
 
 

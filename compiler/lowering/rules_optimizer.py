@@ -89,7 +89,7 @@ class ExprMath:
     @staticmethod
     def where(cond: Sym, a, b) -> Sym:
         dtype = a.e.dtype if isinstance(a, Sym) else b.e.dtype if isinstance(b, Sym) else "float32"
-        pick = (lambda v: v.e if isinstance(v, Sym) else E.const(v, dtype))
+        pick = lambda v: v.e if isinstance(v, Sym) else E.const(v, dtype)
         return Sym(E.select(cond.e, pick(a), pick(b)))
 
 
@@ -112,8 +112,7 @@ def lower_optimizer_update(ctx, node, inputs):
         new_w, new_states = step
         return [new_w.e, *(s.e for s in new_states)]
 
-    out_dtypes = [dtype for _, dtype in ctx.out_types]
-    return [
-        Tensor(shape, dtype, (lambda k: lambda idx: E.cast(results(idx)[k], out_dtypes[k]))(k))
-        for k, dtype in enumerate(out_dtypes)
-    ]
+    def output(k: int, dtype: str) -> Tensor:
+        return Tensor(shape, dtype, lambda idx: E.cast(results(idx)[k], dtype))
+
+    return [output(k, dtype) for k, (_, dtype) in enumerate(ctx.out_types)]

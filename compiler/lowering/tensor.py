@@ -19,7 +19,7 @@ from .expr import Expr
 class Index:
     """The position of one element of a tensor of `shape`: per-dimension `dims` and/or `flat`."""
 
-    __slots__ = ("shape", "_dims", "_flat")
+    __slots__ = ("_dims", "_flat", "shape")
 
     def __init__(self, shape: Sequence[int], dims: Sequence[Expr] | None = None, flat: Expr | None = None):
         if dims is None and flat is None:
@@ -68,9 +68,11 @@ def unravel(flat: Expr, shape: Sequence[int]) -> tuple[Expr, ...]:
 class Tensor:
     """`shape`, `dtype`, and `at(Index) -> Expr`; `buffer` names the buffer when it is one, dense."""
 
-    __slots__ = ("shape", "dtype", "at", "buffer")
+    __slots__ = ("at", "buffer", "dtype", "shape")
 
-    def __init__(self, shape: Sequence[int], dtype: str, at: Callable[[Index], Expr], buffer: str | None = None):
+    def __init__(
+        self, shape: Sequence[int], dtype: str, at: Callable[[Index], Expr], buffer: str | None = None
+    ):
         self.shape = tuple(int(d) for d in shape)
         self.dtype = dtype
         self.at = at

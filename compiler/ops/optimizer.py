@@ -32,8 +32,10 @@ class UpdateRule:
 
 def clip(m, x, bound):
     """x clipped to [-bound, bound]; unchanged where bound < 0."""
-    return m.where(bound >= 0, m.minimum(m.maximum(x, -bound), bound), x) if m.data_dependent else (
-        m.minimum(m.maximum(x, -bound), bound) if bound >= 0 else x
+    return (
+        m.where(bound >= 0, m.minimum(m.maximum(x, -bound), bound), x)
+        if m.data_dependent
+        else (m.minimum(m.maximum(x, -bound), bound) if bound >= 0 else x)
     )
 
 
@@ -42,7 +44,11 @@ def _sgd(m, w, g, st, s):
 
 
 def _sgd_mom(m, w, g, st, s):
-    mom = s["momentum"] * st[0] - s["lr"] * s["wd"] * w - s["lr"] * clip(m, s["rescale_grad"] * g, s["clip_gradient"])
+    mom = (
+        s["momentum"] * st[0]
+        - s["lr"] * s["wd"] * w
+        - s["lr"] * clip(m, s["rescale_grad"] * g, s["clip_gradient"])
+    )
     return w + mom, [mom]
 
 
@@ -142,7 +148,17 @@ UPDATE_RULES: dict[str, UpdateRule] = {
     "adamax": UpdateRule(2, _CLIPPED + ("beta1", "beta2"), _adamax),
     "nadam": UpdateRule(
         2,
-        _CLIPPED + ("beta1", "beta2", "epsilon", "momentum_t", "momentum_t_1", "m_schedule", "m_schedule_next", "v_correction"),
+        _CLIPPED
+        + (
+            "beta1",
+            "beta2",
+            "epsilon",
+            "momentum_t",
+            "momentum_t_1",
+            "m_schedule",
+            "m_schedule_next",
+            "v_correction",
+        ),
         _nadam,
     ),
 }

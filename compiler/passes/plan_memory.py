@@ -215,7 +215,9 @@ class _Planner:
     """Walks the steps once: pinned slots first, then each step's outputs placed (or taken over in
     place) before the inputs dying there and the outputs nobody reads are freed."""
 
-    def __init__(self, types: Mapping[Value, TensorType], alignment: int, inplace: InPlaceRule = inplace_inputs):
+    def __init__(
+        self, types: Mapping[Value, TensorType], alignment: int, inplace: InPlaceRule = inplace_inputs
+    ):
         self.types, self.alignment, self.inplace = types, alignment, inplace
         self.slots: list[_Slot] = []
         self.slot_of: dict[Value, int] = {}

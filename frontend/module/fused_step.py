@@ -17,6 +17,7 @@ import logging
 import math
 
 import numpy as np
+
 from ember.compiler import Graph, Node, variable
 from ember.compiler.ops.optimizer import UPDATE_RULES
 from ember.runtime.errors import MXNetError
@@ -42,7 +43,12 @@ def _python_clip(o) -> float:
 
 def _base(o, index) -> dict:
     o._update_count(index)
-    return {"lr": o._get_lr(index), "wd": o._get_wd(index), "rescale_grad": o.rescale_grad, "clip_gradient": _clip(o)}
+    return {
+        "lr": o._get_lr(index),
+        "wd": o._get_wd(index),
+        "rescale_grad": o.rescale_grad,
+        "clip_gradient": _clip(o),
+    }
 
 
 def _sgd(o, index, has_state):
@@ -82,7 +88,13 @@ def _adamax(o, index, has_state):
 
 
 def _nadam(o, index, has_state):
-    s = {**_base(o, index), "clip_gradient": _python_clip(o), "beta1": o.beta1, "beta2": o.beta2, "epsilon": o.epsilon}
+    s = {
+        **_base(o, index),
+        "clip_gradient": _python_clip(o),
+        "beta1": o.beta1,
+        "beta2": o.beta2,
+        "epsilon": o.epsilon,
+    }
     t = o._index_update_count[index]
     momentum_t = o.beta1 * (1.0 - 0.5 * pow(0.96, t * o.schedule_decay))
     momentum_t_1 = o.beta1 * (1.0 - 0.5 * pow(0.96, (t + 1) * o.schedule_decay))
@@ -119,7 +131,7 @@ class FusedStep:
     """The compiled training step of one Module's executor and optimizer."""
 
     @classmethod
-    def build(cls, module) -> "FusedStep | None":
+    def build(cls, module) -> FusedStep | None:
         """A fused step for `module`, or None (with the reason logged) when it cannot have one."""
         reason = cls._unsupported(module)
         if reason:
@@ -161,12 +173,16 @@ class FusedStep:
                 updater.states[index] = module._optimizer.create_state_multi_precision(index, weight)
                 updater.states_synced[index] = True
             states = _state_arrays(updater.states[index])
-            rule, scalars = STEP_SCALARS[type(module._optimizer)](_probe(module._optimizer), index, bool(states))
+            rule, scalars = STEP_SCALARS[type(module._optimizer)](
+                _probe(module._optimizer), index, bool(states)
+            )
             state_vars = [variable(f"__state_{name}_{k}") for k in range(len(states))]
             scalar_names = UPDATE_RULES[rule].scalars  # the op's input order
             missing = set(scalar_names) ^ set(scalars)
             if missing:
-                raise MXNetError(f"compiled {rule} update: hyper-parameters {sorted(missing)} do not match the rule")
+                raise MXNetError(
+                    f"compiled {rule} update: hyper-parameters {sorted(missing)} do not match the rule"
+                )
             scalar_vars = [variable(f"__{name}_{s}") for s in scalar_names]
             inputs = (variables[name].output(), grad, *(v.output() for v in state_vars + scalar_vars))
             node = Node("_optimizer_update", inputs, {"rule": rule}, f"{name}_update")
@@ -197,7 +213,9 @@ class FusedStep:
         shapes, dtypes = self.executor._runner._facts("forward")
         shapes.update(extra_shapes)
         dtypes.update(extra_dtypes)
-        built = build_program(graph, shapes, dtypes, name="train_step", roles=roles, is_train=True, updates=updates)
+        built = build_program(
+            graph, shapes, dtypes, name="train_step", roles=roles, is_train=True, updates=updates
+        )
         self.built = built
         return Executable(library_for(built), layout_of(built), what="the training step program")
 
@@ -210,7 +228,13 @@ class FusedStep:
             for k, state in enumerate(states):
                 arrays[f"__state_{name}_{k}"] = state
         for name, array in arrays.items():
-            table = "parameters" if name in exe.layout["parameters"] else "states" if name in exe.layout["states"] else None
+            table = (
+                "parameters"
+                if name in exe.layout["parameters"]
+                else "states"
+                if name in exe.layout["states"]
+                else None
+            )
             if table is None:
                 continue
             buffer = exe.layout[table][name]

@@ -10,6 +10,7 @@ and overwrites the weight and the states with the rule's results.
 from __future__ import annotations
 
 import numpy as np
+
 from ember.compiler.ops.optimizer import numpy_step
 
 # Kernel convention: a clip bound below zero means "no clipping" (the kernels' default is -1).
@@ -49,14 +50,18 @@ def nag_mom(weight, grad, mom, *, lr, wd, momentum, rescale_grad, clip_gradient=
            clip_gradient=clip_gradient)  # fmt: skip
 
 
-def adam(weight, grad, mean, var, *, lr, beta1, beta2, epsilon, wd, rescale_grad, clip_gradient=NO_CLIP) -> None:
+def adam(
+    weight, grad, mean, var, *, lr, beta1, beta2, epsilon, wd, rescale_grad, clip_gradient=NO_CLIP
+) -> None:
     """adam_update: g = clip(rescale*g + wd*w); mean, var moving averages of g and g^2;
     w -= lr*mean/(sqrt(var) + epsilon). Bias correction is folded into lr by the caller."""
     _apply("adam", weight, grad, [mean, var], lr=lr, wd=wd, rescale_grad=rescale_grad, clip_gradient=clip_gradient,
            beta1=beta1, beta2=beta2, epsilon=epsilon)  # fmt: skip
 
 
-def rmsprop(weight, grad, n, *, lr, gamma1, epsilon, wd, rescale_grad, clip_gradient=NO_CLIP, clip_weights=NO_CLIP) -> None:
+def rmsprop(
+    weight, grad, n, *, lr, gamma1, epsilon, wd, rescale_grad, clip_gradient=NO_CLIP, clip_weights=NO_CLIP
+) -> None:
     """rmsprop_update (Tieleman & Hinton): g = clip(rescale*g + wd*w); n = (1-gamma1)*g^2 + gamma1*n;
     w = clip_weights(w - lr*g/sqrt(n + epsilon))."""
     _apply("rmsprop", weight, grad, [n], lr=lr, wd=wd, rescale_grad=rescale_grad, clip_gradient=clip_gradient,

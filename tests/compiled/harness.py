@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from ember.codegen.cpu import build_library, entry_symbol
 from ember.compiler.build import build_program, program_layout
 from ember.runtime.executable import Executable

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from ember.compiler import RefContext, evaluate
 
 from ..ops.harness import input_dtypes, input_shapes

@@ -101,7 +101,9 @@ def _update_case(rule: str, shape: tuple, **scalars) -> OpCase:
                 "m_schedule": 0.5, "m_schedule_next": 0.3, "v_correction": 0.001}  # fmt: skip
     values = {**defaults, **scalars}
     arrays += [np.array([values[name]], np.float32) for name in spec.scalars]
-    return OpCase("_optimizer_update", arrays, {"rule": rule}, id=f"_optimizer_update[{rule}-{shape}-{scalars}]")
+    return OpCase(
+        "_optimizer_update", arrays, {"rule": rule}, id=f"_optimizer_update[{rule}-{shape}-{scalars}]"
+    )
 
 
 def _update_cases() -> list[OpCase]:
