@@ -70,10 +70,16 @@ def layout_of(built: Built) -> dict:
 
 
 def make_artifact(
-    built: Built, library: bytes, graph_json: str, params: Mapping[str, np.ndarray], name: str = "model"
+    built: Built,
+    library: bytes,
+    graph_json: str,
+    params: Mapping[str, np.ndarray],
+    name: str = "model",
+    optional_inputs: list[str] = (),
 ) -> Artifact:
-    """An artifact holding everything needed to run `built` without the compiler."""
-    program, layout = built.program, layout_of(built)
+    """An artifact holding everything needed to run `built` without the compiler; `optional_inputs`
+    may be left out of a call (they are zeros then: loss labels, which no output depends on)."""
+    program, layout = built.program, {**layout_of(built), "optional_inputs": list(optional_inputs)}
 
     def specs(pairs):
         return [

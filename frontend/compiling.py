@@ -36,14 +36,15 @@ def compile(
         raise MXNetError(f"unknown compile target {target!r}; this build supports {', '.join(TARGETS)}")
     arrays = _param_arrays(params)
     arguments, aux = symbol.list_arguments(), symbol.list_auxiliary_states()
-    _check_names(shapes, arrays, arguments + aux)
+    shapes = _complete_shapes(symbol, dict(shapes), arrays, arguments + aux)
     all_shapes = {**{k: a.shape for k, a in arrays.items()}, **{k: tuple(v) for k, v in shapes.items()}}
     all_dtypes = {**{k: a.dtype.name for k, a in arrays.items()}, **dict(dtypes or {})}
     roles = {k: ("state" if k in aux else "parameter") for k in arrays}
     built = build_program(symbol._graph, all_shapes, all_dtypes, name=name, roles=roles)
     library = library_for(built)
     used = {k: a for k, a in arrays.items() if k in built.program.parameters or k in built.program.states}
-    artifact = make_artifact(built, library, symbol.tojson(), used, name)
+    optional = sorted(loss_labels(symbol._graph) & set(built.program.inputs))
+    artifact = make_artifact(built, library, symbol.tojson(), used, name, optional_inputs=optional)
     return CompiledModel(artifact, source=f"compiled model {name!r}")
 
 
@@ -65,7 +66,41 @@ def _param_arrays(params) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _check_names(shapes, arrays, variables) -> None:
+def loss_labels(graph) -> set[str]:
+    """Variables read only as the label of loss heads (SoftmaxOutput, the regression outputs): their
+    forward outputs do not depend on them, so a compiled model may be called without them."""
+    from ember.compiler.ops import grad_rules
+
+    uses: dict[str, list[tuple[str, int]]] = {}
+    for node in graph.nodes:
+        for slot, value in enumerate(node.inputs):
+            if value.node.is_variable:
+                uses.setdefault(value.node.name, []).append((node.op, slot))
+    return {
+        name
+        for name, used in uses.items()
+        if all(getattr(grad_rules.get(op), "is_loss", False) and slot >= 1 for op, slot in used)
+    }
+
+
+def _complete_shapes(symbol, shapes: dict, arrays: dict, variables: list[str]) -> dict:
+    """`shapes` checked, and completed as MXNet's binding does with the shapes inference decides from
+    the others (a SoftmaxOutput's label from its data)."""
+    _check_names(shapes, arrays, variables, strict=False)
+    missing = [n for n in variables if n not in shapes and n not in arrays]
+    if missing:
+        known = {**{k: a.shape for k, a in arrays.items()}, **shapes}
+        arg_shapes, _, aux_shapes = symbol.infer_shape_partial(**known)
+        inferred = dict(zip(symbol.list_arguments() + symbol.list_auxiliary_states(), arg_shapes + aux_shapes))
+        for name in missing:
+            shape = tuple(inferred.get(name) or ())
+            if shape and all(shape):
+                shapes[name] = shape
+    _check_names(shapes, arrays, variables)
+    return shapes
+
+
+def _check_names(shapes, arrays, variables, strict: bool = True) -> None:
     unknown = [n for n in list(shapes) + list(arrays) if n not in variables]
     if unknown:
         raise MXNetError(
@@ -75,7 +110,7 @@ def _check_names(shapes, arrays, variables) -> None:
     if both:
         raise MXNetError(f"compile: {both[0]!r} is given both as an input shape and as a parameter")
     missing = [n for n in variables if n not in shapes and n not in arrays]
-    if missing:
+    if missing and strict:
         raise MXNetError(
             f"compile: no shape and no parameter value for {', '.join(repr(m) for m in missing)}; "
             "give input shapes in `shapes` and parameter arrays in `params`"

@@ -48,6 +48,12 @@ class CompiledModel:
         return int(self.manifest["layout"]["arena_bytes"])
 
     def __call__(self, *args, **inputs) -> list[np.ndarray]:
+        """The outputs for these inputs (by name, or by position in `input_names`); optional inputs
+        (loss labels, which no output depends on) left out are zeros."""
+        given = set(self.input_names[: len(args)]) | set(inputs)
+        for name in self.manifest["layout"].get("optional_inputs", ()):
+            if name not in given:
+                inputs[name] = self._exe.get(name) * 0
         return self._exe(*args, **inputs)
 
     def save(self, path) -> None:

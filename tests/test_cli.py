@@ -73,7 +73,7 @@ BIAS = np.array([[-1.0, 0.5, 2.0]], dtype=np.float32)
 
 def tiny_symbol():
     data, bias = mx.sym.Variable("data"), mx.sym.Variable("bias")
-    return mx.sym.relu(mx.sym.broadcast_add(data, bias))
+    return mx.sym.relu(mx.sym.broadcast_add(data, bias, name="broadcast_add0"), name="relu0")
 
 
 @pytest.fixture(scope="module")

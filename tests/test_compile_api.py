@@ -147,3 +147,18 @@ def test_wrong_inputs_at_call_time_say_what_is_wrong(compiled):
         compiled()
     with pytest.raises(MXNetError, match="unknown compile target"):
         mx.compile(_model(), {"data": (5, 7)}, _params(), target="tpu")
+
+
+def test_a_loss_label_needs_no_shape_and_no_value():
+    data = mx.sym.var("data")
+    net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(data, num_hidden=3, name="fc"), name="softmax")
+    rng = np.random.default_rng(4)
+    params = {"fc_weight": rng.standard_normal((3, 4)).astype(np.float32), "fc_bias": np.zeros(3, np.float32)}
+    model = mx.compile(net, {"data": (2, 4)}, params)
+    assert model.manifest["layout"]["optional_inputs"] == ["softmax_label"]
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    (got,) = model(data=x)
+    logits = x @ params["fc_weight"].T
+    want = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(got, want / want.sum(1, keepdims=True), rtol=1e-5, atol=1e-7)
+    assert model(data=x, softmax_label=np.ones(2, np.float32))[0].tolist() == got.tolist()
