@@ -4,9 +4,12 @@ needs, and the `Artifact` (manifest + graph JSON + parameters + shared library) 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -21,7 +24,14 @@ from .cpu import build_library, entry_symbol, host_machine
 
 log = logging.getLogger(__name__)
 
-CODEGEN_VERSION = 1  # bump when generated code changes for the same program
+@functools.cache
+def codegen_fingerprint() -> str:
+    """SHA-256 of this package's source: any change to code generation invalidates cached code."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
 LIBRARY = "library"  # the artifact binary holding the shared library
 
 
@@ -45,7 +55,7 @@ def library_for(built: Built, cache: CompileCache | None = None) -> bytes:
         target=machine.triple,
         cpu_features=llvm.get_host_cpu_features().flatten().split(","),
         ember_version=ember_version(),
-        extra={"codegen": CODEGEN_VERSION, "cpu": llvm.get_host_cpu_name()},
+        extra={"codegen": codegen_fingerprint(), "cpu": llvm.get_host_cpu_name()},
     )
 
     def compile_now() -> bytes:
