@@ -21,6 +21,7 @@ from llvmlite import ir
 from ember.compiler.program import GemmStage, Operand
 
 from .llvm_types import I32, I64, is_float, memory_type
+from .loops import counted_loop
 
 ROWS = 4  # rows of C per block
 
@@ -60,24 +61,7 @@ def range_of(start: int, stop: int, step: int) -> tuple[int, int, int]:
 
 
 def _loop(b: ir.IRBuilder, bounds: tuple[int, int, int], body) -> None:
-    """`for i in range(start, stop, step): body(i)` with i an i64 value; nothing when empty."""
-    start, stop, step = bounds
-    if start >= stop:
-        return
-    pre = b.block
-    header = b.append_basic_block("g.head")
-    inner = b.append_basic_block("g.body")
-    done = b.append_basic_block("g.done")
-    b.branch(header)
-    b.position_at_end(header)
-    i = b.phi(I64)
-    i.add_incoming(ir.Constant(I64, start), pre)
-    b.cbranch(b.icmp_signed("<", i, ir.Constant(I64, stop)), inner, done)
-    b.position_at_end(inner)
-    body(i)
-    i.add_incoming(b.add(i, ir.Constant(I64, step)), b.block)
-    b.branch(header)
-    b.position_at_end(done)
+    counted_loop(b, bounds, lambda i, _: body(i), name="g")
 
 
 class _Gemm:
@@ -112,33 +96,19 @@ class _Gemm:
         vector = ir.VectorType(self.element, width)
         zero = ir.Constant(vector, [ir.Constant(self.element, 0.0 if self.float else 0)] * width)
         row_index = [b.add(i, ir.Constant(I64, r)) for r in range(rows)]
-        pre = b.block
-        header = b.append_basic_block("gp.head")
-        inner = b.append_basic_block("gp.body")
-        done = b.append_basic_block("gp.done")
-        b.branch(header)
-        b.position_at_end(header)
-        p = b.phi(I64)
-        p.add_incoming(ir.Constant(I64, 0), pre)
-        accumulators = [b.phi(vector) for _ in range(rows)]
-        for acc in accumulators:
-            acc.add_incoming(zero, pre)
-        b.cbranch(b.icmp_signed("<", p, ir.Constant(I64, g.k)), inner, done)
-        b.position_at_end(inner)
-        b_row = b.load(b.bitcast(self.at(g.b, batch, p, j), ir.PointerType(vector)), align=self.element_bytes)
-        updated = []
-        for r, acc in enumerate(accumulators):
-            a = b.load(self.at(g.a, batch, row_index[r], p))
-            product = self.mul(self.splat(a, width), b_row)
-            updated.append(self.add(acc, product))
-        end = b.block
-        p.add_incoming(b.add(p, ir.Constant(I64, 1)), end)
-        for acc, value in zip(accumulators, updated):
-            acc.add_incoming(value, end)
-        b.branch(header)
-        b.position_at_end(done)
-        for r, acc in enumerate(accumulators):
-            target = b.bitcast(self.at(g.c, batch, row_index[r], j), ir.PointerType(vector))
+
+        def step(p, accumulators):
+            b_row = b.load(
+                b.bitcast(self.at(g.b, batch, p, j), ir.PointerType(vector)), align=self.element_bytes
+            )
+            products = [
+                self.mul(self.splat(b.load(self.at(g.a, batch, row, p)), width), b_row) for row in row_index
+            ]
+            return [self.add(acc, product) for acc, product in zip(accumulators, products)]
+
+        accumulators = counted_loop(b, (0, g.k, 1), step, [zero] * rows, name="gp")
+        for row, acc in zip(row_index, accumulators):
+            target = b.bitcast(self.at(g.c, batch, row, j), ir.PointerType(vector))
             result = self.add(b.load(target, align=self.element_bytes), acc) if g.accumulate else acc
             b.store(result, target, align=self.element_bytes)
 

@@ -18,6 +18,7 @@ from ember.compiler.program import GemmStage, Kernel, LoopStage, Program
 
 from .gemm import emit_blocked_gemm
 from .llvm_types import I8, I32, I64, memory_type
+from .loops import counted_loop
 from .scalar import ExprEmitter
 
 ARENA = ir.PointerType(I8)
@@ -124,27 +125,14 @@ def counted_loops(b: ir.IRBuilder, loops: list[tuple[str, int]], vars: dict, emi
         body()
         return
     (name, extent), rest = loops[0], loops[1:]
-    if extent == 0:
-        return
-    pre = b.block
-    header = b.append_basic_block(f"{name}.head")
-    inner = b.append_basic_block(f"{name}.body")
-    done = b.append_basic_block(f"{name}.done")
-    b.branch(header)
-    b.position_at_end(header)
-    i = b.phi(I64, name)
-    i.add_incoming(ir.Constant(I64, 0), pre)
-    b.cbranch(b.icmp_signed("<", i, ir.Constant(I64, extent)), inner, done)
-    b.position_at_end(inner)
-    vars[name] = i
-    if emitter is not None:
+
+    def level(i, _):
+        vars[name] = i
         emitter.push()
-    counted_loops(b, rest, vars, emitter, body)
-    if emitter is not None:
+        counted_loops(b, rest, vars, emitter, body)
         emitter.pop()
-    i.add_incoming(b.add(i, ir.Constant(I64, 1)), b.block)
-    b.branch(header)
-    b.position_at_end(done)
+
+    counted_loop(b, (0, extent, 1), level, name=name)
 
 
 def emit_gemm(b: ir.IRBuilder, g: GemmStage, pointer) -> None:

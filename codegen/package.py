@@ -24,6 +24,7 @@ from .cpu import build_library, entry_symbol, host_machine
 
 log = logging.getLogger(__name__)
 
+
 @functools.cache
 def codegen_fingerprint() -> str:
     """SHA-256 of this package's source: any change to code generation invalidates cached code."""
@@ -31,6 +32,7 @@ def codegen_fingerprint() -> str:
     for path in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
 
 LIBRARY = "library"  # the artifact binary holding the shared library
 

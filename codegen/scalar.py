@@ -16,6 +16,7 @@ from ember.compiler.lowering import expr as E
 from ember.runtime.errors import CompileError
 
 from .llvm_types import F32, I1, I64, is_float, is_unsigned, memory_type, register_type
+from .loops import counted_loop
 
 # Float functions with an LLVM intrinsic, and those only the C library has (name for float64).
 INTRINSICS = {
@@ -236,43 +237,23 @@ class ExprEmitter:
 
     def reduce(self, e: E.Reduce) -> ir.Value:
         """A loop over `e.var` carrying the accumulator (and the best position for argmax/argmin)."""
-        b, dtype = self.b, e.body.dtype
+        dtype = e.body.dtype
         arg = e.op in ("argmax", "argmin")
         base_op = e.op[3:] if arg else e.op
-        init = self.constant(_identity(base_op, dtype), dtype)
-        pre = b.block
-        header = b.append_basic_block("reduce.head")
-        body = b.append_basic_block("reduce.body")
-        done = b.append_basic_block("reduce.done")
-        b.branch(header)
-        b.position_at_end(header)
-        i = b.phi(I64)
-        acc = b.phi(register_type(dtype))
-        best = b.phi(I64) if arg else None
-        i.add_incoming(ir.Constant(I64, 0), pre)
-        acc.add_incoming(init, pre)
-        if arg:
-            best.add_incoming(ir.Constant(I64, 0), pre)
-        b.cbranch(b.icmp_signed("<", i, ir.Constant(I64, e.extent)), body, done)
-        b.position_at_end(body)
-        self.vars[e.var.name] = i
-        self.push()
-        value = self.emit(e.body)
-        self.pop()
-        if arg:
-            new_acc = self.combine(base_op, acc, value, dtype)
-            changed = self._differs(new_acc, acc, dtype)
-            new_best = b.select(changed, i, best)
-        else:
-            new_acc = self.combine(base_op, acc, value, dtype)
-        end = b.block
-        i.add_incoming(b.add(i, ir.Constant(I64, 1)), end)
-        acc.add_incoming(new_acc, end)
-        if arg:
-            best.add_incoming(new_best, end)
-        b.branch(header)
-        b.position_at_end(done)
-        return best if arg else acc
+        init = [self.constant(_identity(base_op, dtype), dtype)] + ([ir.Constant(I64, 0)] if arg else [])
+
+        def step(i, values):
+            self.vars[e.var.name] = i
+            self.push()
+            value = self.emit(e.body)
+            self.pop()
+            acc = self.combine(base_op, values[0], value, dtype)
+            if not arg:
+                return [acc]
+            return [acc, self.b.select(self._differs(acc, values[0], dtype), i, values[1])]
+
+        result = counted_loop(self.b, (0, e.extent, 1), step, init, name="reduce")
+        return result[1] if arg else result[0]
 
     def _differs(self, new: ir.Value, old: ir.Value, dtype: str) -> ir.Value:
         b = self.b
