@@ -12,12 +12,16 @@ from ..ops.harness import input_dtypes, input_shapes
 from ..ops.test_op_registry import ALL_CASES
 from .harness import assert_close, compile_graph
 
-# Ops whose outputs are random: compared by their own properties in test_random_ops.py.
-RANDOM_IN_TRAINING = {"Dropout"}
+# Cases whose outputs are random (the compiled stream differs from NumPy's): test_random_ops.py checks
+# them by their properties. Dropout draws in training, or always with mode="always"; rrelu in training.
+RANDOM_CASES = {
+    "Dropout": lambda case: case.is_train or case.attrs.get("mode") == "always",
+    "LeakyReLU": lambda case: case.is_train and case.attrs.get("act_type") == "rrelu",
+}
 
 
 def _deterministic(case) -> bool:
-    return not (case.is_train and case.op in RANDOM_IN_TRAINING)
+    return not RANDOM_CASES.get(case.op, lambda case: False)(case)
 
 
 @pytest.mark.parametrize("case", [c for c in ALL_CASES if _deterministic(c)], ids=lambda c: c.id)
