@@ -42,8 +42,12 @@ def timed(build):
 
 def report(name: str, make_built) -> None:
     os.environ["EMBER_CACHE_DIR"] = tempfile.mkdtemp(prefix="ember-bench-cache-")  # cold: an empty cache
-    (built, library), cold = timed(lambda: (lambda b: (b, library_for(b)))(make_built()))
-    _, cached = timed(lambda: library_for(make_built()))
+    def compile_once():
+        built = make_built()
+        return built, library_for(built)
+
+    (built, library), cold = timed(compile_once)
+    _, cached = timed(compile_once)
     program = built.program
     ops = sum(not n.is_variable for n in built.graph.nodes)
     print(
