@@ -165,16 +165,23 @@ class KernelContext:
 
     # -- randomness -----------------------------------------------------------------------------
 
-    def random(self, counter: Expr) -> Expr:
-        """A uniform float32 in [0, 1) for element `counter`, fresh on every run of the program."""
+    def random_stream(self):
+        """`draw(counter) -> Expr`: a uniform float32 in [0, 1) for element `counter`, fresh on every run
+        of the program. The stream belongs to the node being lowered now (bound here, since a lazy
+        tensor may be read later, while another node is current) and depends on the node's name only,
+        so every program holding the node (a forward pass, a forward+backward step) draws the same
+        numbers from the same seed."""
         if self._rng_buffer is None:
             raise ValueError("this program was built without a random stream")
         self.uses_random = True
         seed = E.Load(self._rng_buffer, E.index(0), "int64")
-        # The stream depends on the node's name only, so every program containing this node (a forward
-        # pass, a forward+backward step) draws the same numbers from the same seed.
-        salt = E.index(zlib.crc32((self.node.name if self.node else self.name).encode()) & 0xFFFFFFF)
-        return E.Random(seed, E.add(E.mul(counter, E.index(1)), E.mul(salt, E.index(1 << 32))))
+        owner = self.node.name if self.node is not None else self.name
+        salt = E.index(zlib.crc32(owner.encode()) & 0xFFFFFFF)
+
+        def draw(counter: Expr) -> Expr:
+            return E.Random(seed, E.add(counter, E.mul(salt, E.index(1 << 32))))
+
+        return draw
 
 
 def _strided(dims: Sequence[Expr], strides: Sequence[int]) -> Expr:
