@@ -15,7 +15,7 @@ from llvmlite import ir
 from ember.compiler.lowering import expr as E
 from ember.runtime.errors import CompileError
 
-from .llvm_types import F32, I1, I64, is_float, is_unsigned, memory_type, register_type
+from .llvm_types import F16, F32, I1, I64, is_float, is_unsigned, memory_type, register_type
 from .loops import counted_loop
 
 # Float functions with an LLVM intrinsic, and those only the C library has (name for float64).
@@ -139,6 +139,8 @@ class ExprEmitter:
         """C's conversion as x86 does it (and NumPy shows): NaN and out-of-range values give the most
         negative integer of 32 (or 64) bits; narrower types keep the low bits."""
         b = self.b
+        if value.type == F16:  # exact, and +-2^63 are representable in float32
+            value = b.fpext(value, F32)
         width = 64 if to.width == 64 else 32
         kind = ir.IntType(width)
         limit = float(1 << (width - 1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 
@@ -11,9 +12,10 @@ import numpy as np
 from .conftest import REPO
 
 
-def run_example(name: str, csv_path) -> str:
+def run_example(name: str, csv_path, executor: str = "compiled") -> str:
+    env = {**os.environ, "EMBER_EXECUTOR": executor}
     out = subprocess.run([sys.executable, str(REPO / "examples" / name), str(csv_path)], capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -36,6 +38,26 @@ def test_logistic_regression_separates_two_classes(tmp_path):
     np.savetxt(tmp_path / "log.csv", np.column_stack([features, labels]), delimiter=",")
     line = run_example("logistic_regression.py", tmp_path / "log.csv").strip()
     assert line.startswith("accuracy ") and float(line.split()[1]) > 0.95
+
+
+def test_regressions_train_to_the_same_results_compiled_and_on_the_reference(tmp_path):
+    """Compiled training (one native call per batch) ends where the NumPy reference path ends."""
+    rng = np.random.default_rng(2)
+    features = rng.uniform(-1, 1, (200, 2))
+    np.savetxt(tmp_path / "lin.csv", np.column_stack([features, features @ [1.0, 2.0] - 1]), delimiter=",")
+    labels = rng.integers(0, 2, 300)
+    points = rng.standard_normal((300, 3)) + np.where(labels[:, None] == 1, 1.0, -1.0)
+    np.savetxt(tmp_path / "log.csv", np.column_stack([points, labels]), delimiter=",")
+    for name, csv in (("linear_regression.py", "lin.csv"), ("logistic_regression.py", "log.csv")):
+        compiled = run_example(name, tmp_path / csv, "compiled").splitlines()
+        reference = run_example(name, tmp_path / csv, "reference").splitlines()
+        for got, want in zip(compiled, reference):
+            key, got_value = got.split(" ", 1)
+            assert key == want.split(" ", 1)[0]
+            np.testing.assert_allclose(
+                np.ravel(ast.literal_eval(got_value)), np.ravel(ast.literal_eval(want.split(" ", 1)[1])),
+                rtol=1e-4, atol=1e-6, err_msg=f"{name}: {key}",
+            )  # fmt: skip
 
 
 def test_examples_without_a_path_print_their_usage():
