@@ -15,7 +15,8 @@ import os
 
 import numpy as np
 
-from ember.compiler import Graph, Value
+from ember.compiler import Graph
+from ember.compiler.ops import grad_rules
 
 from .ndarray import register as nd_register
 
@@ -31,6 +32,11 @@ def executor_kind() -> str:
 
         raise MXNetError(f"{EXECUTOR_ENV} must be one of {', '.join(EXECUTORS)}, got {kind!r}")
     return kind
+
+
+def is_loss_head(value) -> bool:
+    """Whether `value` is the output of a loss head (its gradient rule needs no head gradient)."""
+    return getattr(grad_rules.get(value.node.op), "is_loss", False)
 
 
 class CompiledRunner:
@@ -114,10 +120,8 @@ class CompiledRunner:
 
     def _step_runs_at_forward(self) -> bool:
         ex = self.executor
-        from .executor import _is_loss
-
         wanted = any(req != "null" for req in ex._grad_reqs)
-        return wanted and all(_is_loss(v) for v in ex._graph.outputs)
+        return wanted and all(is_loss_head(v) for v in ex._graph.outputs)
 
     def _run_step(self, is_train: bool, head_grads: dict[str, np.ndarray]) -> list[np.ndarray]:
         exe, roles = self.program("step", is_train)
@@ -143,4 +147,4 @@ class CompiledRunner:
             exe.view("rng")[...] = self.seed
 
 
-__all__ = ["CompiledRunner", "Value", "executor_kind"]
+__all__ = ["CompiledRunner", "executor_kind"]

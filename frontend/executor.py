@@ -10,15 +10,16 @@ reference interpreter, which runs the same graphs op by op for debugging.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+
 from ember.compiler import Graph, RefContext, Value, evaluate, variable
-from ember.compiler.ops import aux_update_rules, grad_rules
+from ember.compiler.ops import aux_update_rules
 from ember.compiler.passes.autodiff import GradBuilder, gradients
 from ember.runtime.errors import MXNetError
 
-from .compiled_runner import CompiledRunner, executor_kind
+from .compiled_runner import CompiledRunner, executor_kind, is_loss_head
 from .context import current_context
 from .ndarray import NDArray
 from .ndarray import register as nd_register
@@ -135,7 +136,7 @@ class Executor:
         feeds = {}
         for i, (head, name) in enumerate(zip(self._graph.outputs, self._output_names)):
             given = out_grads[i] if i < len(out_grads) else None
-            if _is_loss(head):
+            if is_loss_head(head):
                 continue
             if given is None:
                 raise MXNetError(
@@ -163,7 +164,7 @@ class Executor:
         else:
             target._data[...] = grad
 
-    def _plan_backward(self) -> "_BackwardPlan":
+    def _plan_backward(self) -> _BackwardPlan:
         if self._backward_plan is None:
             self._backward_plan = _BackwardPlan.build(self)
         return self._backward_plan
@@ -179,7 +180,7 @@ class Executor:
                 elif not allow_extra_params:
                     raise ValueError(f"Find name \"{name}\" that is not in the arguments")
 
-    def reshape(self, partial_shaping: bool = False, allow_up_sizing: bool = False, **shapes) -> "Executor":
+    def reshape(self, partial_shaping: bool = False, allow_up_sizing: bool = False, **shapes) -> Executor:
         """A new executor for new input shapes, sharing arrays whose shapes did not change."""
         from .symbol.binding import simple_bind
 
@@ -207,21 +208,17 @@ class _BackwardPlan:
         self.graph, self.grads, self.aux_updates = graph, grads, aux_updates
 
     @classmethod
-    def build(cls, executor: Executor) -> "_BackwardPlan":
+    def build(cls, executor: Executor) -> _BackwardPlan:
         graph, symbol = executor._graph, executor._symbol
         wanted = [i for i, req in enumerate(executor._grad_reqs) if req != "null"]
         names = symbol.list_arguments()
         wrt = [Value(executor._variables[names[i]], 0) for i in wanted]
-        heads = [None if _is_loss(v) else variable(f"__head_grad{i}__").output() for i, v in enumerate(graph.outputs)]
+        heads = [None if is_loss_head(v) else variable(f"__head_grad{i}__").output() for i, v in enumerate(graph.outputs)]
         grad_values = gradients(graph, executor._shapes, wrt, heads, executor._dtypes) if wrt else []
         grads = dict(zip(wanted, grad_values))
         aux_updates = _aux_updates(graph, executor._shapes)
         outputs = [v for v in grad_values if v is not None] + list(aux_updates.values())
         return cls(Graph(outputs), grads, aux_updates)
-
-
-def _is_loss(value: Value) -> bool:
-    return getattr(grad_rules.get(value.node.op), "is_loss", False)
 
 
 def _aux_updates(graph: Graph, shapes) -> dict[str, Value]:

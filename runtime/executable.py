@@ -108,7 +108,7 @@ class Executable:
         target = self._views[buffer]
         array = np.asarray(value)
         if array.shape != target.shape:
-            if array.size == target.size and array.ndim == 0 or array.shape == () and target.shape == (1,):
+            if array.ndim == 0 and target.size == 1:  # a scalar for a one-element buffer
                 array = array.reshape(target.shape)
             else:
                 raise ShapeError(

@@ -19,7 +19,7 @@ from ..buffers import BufferSpec
 from ..program import GemmStage, LoopStage, Operand, Store
 from . import expr as E
 from .expr import Expr, Var
-from .tensor import Index, Tensor, from_buffer, ravel
+from .tensor import Index, Tensor, from_buffer
 
 SCRATCH_ALIGNMENT = 64
 
@@ -84,8 +84,7 @@ class KernelContext:
     def store_many(self, pairs: Sequence[tuple[Tensor, str]], mode: str = "store") -> None:
         """Write several tensors of one shape in a single loop nest (shared work computed once)."""
         shape = pairs[0][0].shape
-        flat_ok = all(self._flat_safe(t) for t, _ in pairs)
-        if flat_ok and len(shape) > 1:
+        if all(t.buffer is not None for t, _ in pairs) and len(shape) > 1:  # copies: one flat loop
             domain: tuple[int, ...] = (prod(shape),)
         else:
             domain = shape
@@ -95,10 +94,6 @@ class KernelContext:
             return [Store(target, idx.flat, t.at(idx), mode) for t, target in pairs]
 
         self.loop(domain, body)
-
-    @staticmethod
-    def _flat_safe(t: Tensor) -> bool:
-        return t.buffer is not None
 
     def fill(self, target: str, shape: Sequence[int], value, dtype: str) -> None:
         """Set every element of buffer `target` to `value`."""
@@ -189,7 +184,3 @@ def _strided(dims: Sequence[Expr], strides: Sequence[int]) -> Expr:
     for d, s in zip(dims, strides):
         flat = E.add(flat, E.mul(d, E.index(s)))
     return flat
-
-
-def flat_of(dims: Sequence[Expr], shape: Sequence[int]) -> Expr:
-    return ravel(dims, shape)
