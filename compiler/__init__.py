@@ -5,6 +5,7 @@ imports nothing else of Ember's except the shared exception hierarchy (`ember.ru
 """
 
 from . import ops  # noqa: F401  (registers every op)
+from .lowering import lower as _lower  # noqa: F401  (registers every op's lowering rule)
 from .interpreter import RefContext, evaluate, run  # noqa: F401
 from .ir import (  # noqa: F401
     VARIABLE,

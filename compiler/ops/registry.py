@@ -102,6 +102,7 @@ REQUIRED_TABLES: dict[str, dict] = {
     "fusion": fusion_kinds,
     "reference": reference_rules,
     "grad": grad_rules,
+    "lower": lower_rules,
 }
 
 
