@@ -312,17 +312,7 @@ def plan_memory(
     steps = execution_order(graph, order)
     types = value_types(graph, shapes, dtypes)
     roles = pinned_roles(graph, pinned)
-    planner = _Planner(types, alignment)
-    arena = _Arena(planner.pin(roles))
-    planner.run(steps, roles, arena)
-    naive_bytes = sum(planner.reserved(v) for v in types)  # every value in a buffer of its own
-    return BufferPlan(
-        buffers=planner.buffers(),
-        value_to_buffer=tuple(planner.slot_of.items()),
-        arena_bytes=arena.peak,
-        naive_bytes=naive_bytes,
-        alignment=alignment,
-    )
+    return _planned(_Planner(types, alignment), steps, roles)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,15 +361,19 @@ def plan_kernel_memory(
     roles = pinned_roles(graph, pinned)
     exchanged = {v for step in steps for v in (*step.inputs, *step.outputs)} | set(roles)
     planner = _Planner({v: t for v, t in types.items() if v in exchanged}, alignment, kernel_inplace_inputs)
+    return _planned(planner, steps, roles)
+
+
+def _planned(planner: _Planner, steps, roles: Mapping[Value, str]) -> BufferPlan:
+    """Run `planner` over `steps` after pinning `roles`; naive size: every value in a buffer of its own."""
     arena = _Arena(planner.pin(roles))
     planner.run(steps, roles, arena)
-    naive_bytes = sum(planner.reserved(v) for v in planner.types)
     return BufferPlan(
         buffers=planner.buffers(),
         value_to_buffer=tuple(planner.slot_of.items()),
         arena_bytes=arena.peak,
-        naive_bytes=naive_bytes,
-        alignment=alignment,
+        naive_bytes=sum(planner.reserved(v) for v in planner.types),
+        alignment=planner.alignment,
     )
 
 

@@ -106,16 +106,21 @@ def _feeds(shapes, seed):
     return {name: rng.uniform(-1, 1, shape).astype(np.float32) for name, shape in shapes.items()}
 
 
-@settings(max_examples=40, deadline=None)
-@given(random_graphs())
-def test_random_graphs_compile_to_the_reference_values(case):
-    graph, shapes, seed = case
+def _compare(graph, shapes, seed, what: str) -> None:
+    """Compile `graph` and check every output against the reference on uniform(-1, 1) feeds."""
     feeds = _feeds(shapes, seed)
     want = evaluate(graph, feeds)
     exe, _ = compile_graph(graph, shapes, optimize=True)
     got = exe(**{k: v for k, v in feeds.items() if k in exe.input_names})
     for position, value in enumerate(graph.outputs):
-        assert_close(got[position], want[value], rtol=1e-5, atol=1e-5, what=f"output {position}")
+        assert_close(got[position], want[value], rtol=1e-5, atol=1e-5, what=f"{what} {position}")
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_graphs())
+def test_random_graphs_compile_to_the_reference_values(case):
+    graph, shapes, seed = case
+    _compare(graph, shapes, seed, "output")
 
 
 @settings(max_examples=25, deadline=None)
@@ -131,9 +136,4 @@ def test_random_graphs_compile_to_the_reference_gradients(case):
         return
     step = Graph(present)
     all_shapes = {**shapes, **{h.name: tuple(value_shapes[v]) for h, v in zip(heads, graph.outputs)}}
-    feeds = _feeds(all_shapes, seed)
-    want = evaluate(step, feeds)
-    exe, _ = compile_graph(step, all_shapes, optimize=True)
-    got = exe(**{k: v for k, v in feeds.items() if k in exe.input_names})
-    for position, value in enumerate(step.outputs):
-        assert_close(got[position], want[value], rtol=1e-5, atol=1e-5, what=f"gradient {position}")
+    _compare(step, all_shapes, seed, "gradient")
