@@ -67,5 +67,8 @@ class CompiledModel:
 
 def load(path) -> CompiledModel:
     """The compiled model saved at `path`; ArtifactError (an MXNetError) when the file is missing,
-    truncated, corrupted, not an Ember artifact, or built for another machine."""
+    truncated, corrupted, not an Ember artifact, or built for another machine.
+
+    An artifact holds native code, which loading maps into this process: load only files you trust,
+    as you would a shared library."""
     return CompiledModel(read_artifact(path), source=str(path))
