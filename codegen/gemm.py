@@ -50,14 +50,10 @@ def emit_blocked_gemm(b: ir.IRBuilder, g: GemmStage, pointer) -> None:
         def row_block(i):
             kernel.row_blocks(batch, i, ROWS, cols)
 
-        _loop(b, range_of(0, full_rows, ROWS), row_block)
-        _loop(b, range_of(full_rows, g.m, 1), lambda i: kernel.row_blocks(batch, i, 1, cols))
+        _loop(b, (0, full_rows, ROWS), row_block)
+        _loop(b, (full_rows, g.m, 1), lambda i: kernel.row_blocks(batch, i, 1, cols))
 
-    _loop(b, range_of(0, g.batch, 1), per_batch)
-
-
-def range_of(start: int, stop: int, step: int) -> tuple[int, int, int]:
-    return (start, stop, step)
+    _loop(b, (0, g.batch, 1), per_batch)
 
 
 def _loop(b: ir.IRBuilder, bounds: tuple[int, int, int], body) -> None:
@@ -86,7 +82,7 @@ class _Gemm:
         """Every column block of `rows` rows starting at row i: full blocks, then the column tail."""
         n = self.g.n
         full = n - n % cols
-        _loop(self.b, range_of(0, full, cols), lambda j: self.block(batch, i, j, rows, cols))
+        _loop(self.b, (0, full, cols), lambda j: self.block(batch, i, j, rows, cols))
         if n % cols:
             self.block(batch, i, ir.Constant(I64, full), rows, n % cols)
 

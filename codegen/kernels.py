@@ -4,7 +4,7 @@ Each kernel becomes an internal function taking one `noalias` pointer per buffer
 names never share memory while a kernel runs; an in-place output is the same name as its input), so
 LLVM may vectorize its loops. Loop stages become counted loop nests whose innermost body computes
 every store's value before storing any, which keeps in-place updates correct. GEMM stages become
-an i-p-j loop order whose inner loop runs along contiguous output and B elements.
+register-blocked vector code (gemm.py).
 
 The entry, `int32_t <symbol>(uint8_t *arena)`, finds each buffer at its planned offset.
 """

@@ -206,10 +206,22 @@ class ExprEmitter:
             negative = b.icmp_signed("<", args[0], ir.Constant(args[0].type, 0))
             return b.select(negative, b.neg(args[0]), args[0]) if not is_unsigned(dtype) else args[0]
         if fn == "div":
-            return (b.udiv if is_unsigned(dtype) else b.sdiv)(*args)
+            return (b.udiv if is_unsigned(dtype) else b.sdiv)(args[0], self._nontrapping(args[1], dtype))
         if fn == "mod":
-            return (b.urem if is_unsigned(dtype) else b.srem)(*args)
+            return (b.urem if is_unsigned(dtype) else b.srem)(args[0], self._nontrapping(args[1], dtype))
         raise CompileError(f"codegen has no integer function {fn!r} (for {dtype})")
+
+    def _nontrapping(self, divisor: ir.Value, dtype: str) -> ir.Value:
+        """A divisor that cannot trap: x86 raises SIGFPE for 0 (and INT_MIN / -1), so a variable
+        divisor of 0 or -1 becomes 1. Lowering rules give those cases their meaning themselves;
+        this only guarantees a process is never killed."""
+        if isinstance(divisor, ir.Constant) and divisor.constant not in (0, -1):
+            return divisor
+        b, kind = self.b, divisor.type
+        risky = b.icmp_unsigned("==", divisor, ir.Constant(kind, 0))
+        if not is_unsigned(dtype):
+            risky = b.or_(risky, b.icmp_signed("==", divisor, ir.Constant(kind, -1)))
+        return b.select(risky, ir.Constant(kind, 1), divisor)
 
     def combine(self, op: str, acc: ir.Value, value: ir.Value, dtype: str) -> ir.Value:
         """One step of a reduction (or max/min of two values); max and min propagate NaN as NumPy."""

@@ -75,9 +75,13 @@ class GemmStage:
     def __str__(self) -> str:
         op = "+=" if self.accumulate else "="
         return (
-            f"gemm {self.c.buffer}[{self.batch}x{self.m}x{self.n}] {op} {self.a.buffer}{list(self.a.strides)} @ "
-            f"{self.b.buffer}{list(self.b.strides)} over k={self.k} ({self.dtype})"
+            f"gemm {_operand(self.c)}[{self.batch}x{self.m}x{self.n}] {op} {_operand(self.a)} @ {_operand(self.b)} "
+            f"over k={self.k} ({self.dtype})"
         )
+
+
+def _operand(o: Operand) -> str:
+    return f"{o.buffer}{'+' + str(o.offset) if o.offset else ''}{list(o.strides)}"
 
 
 Stage = LoopStage | GemmStage
@@ -114,6 +118,12 @@ class Program:
     plan_bytes: int = 0  # the memory plan's arena, before kernel scratch
 
     def __str__(self) -> str:
+        """The whole program as text: buffers (place, type, role), then kernels. Everything that changes
+        the generated code appears here, so the compile cache keys on it."""
         lines = [f"program {self.name}: {len(self.kernels)} kernels, arena {self.arena_bytes:,} bytes"]
+        lines += [
+            f"  buffer {name}: {b.dtype}{list(b.shape)} at {b.offset} ({b.nbytes} bytes, {b.role})"
+            for name, b in self.buffers.items()
+        ]
         lines += [str(k) for k in self.kernels]
         return "\n".join(lines)

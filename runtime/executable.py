@@ -9,10 +9,12 @@ call into native code and returns copies of the outputs.
 
 from __future__ import annotations
 
+import _ctypes
 import ctypes
 import os
 import tempfile
 import threading
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -46,6 +48,13 @@ def load_library(data: bytes, entry: str, what: str = "the program"):
     return library, function
 
 
+def _unload(handle: int) -> None:
+    """dlclose a library once nothing can call into it any more (its Executable is gone)."""
+    close = getattr(_ctypes, "dlclose", None) or getattr(_ctypes, "FreeLibrary", None)
+    if close is not None:
+        close(handle)
+
+
 class Executable:
     """A loaded program: call it with its inputs by name; its parameters and state live inside it."""
 
@@ -59,6 +68,8 @@ class Executable:
         self.layout = layout
         self.what = what
         self._library, self._entry = load_library(library, layout["entry"], what)
+        # ctypes never unloads a library; this does, when the Executable is collected.
+        weakref.finalize(self, _unload, self._library._handle)
         self._storage = np.zeros(int(layout["arena_bytes"]) + ALIGNMENT, dtype=np.uint8)
         start = (-self._storage.ctypes.data) % ALIGNMENT
         self.arena = self._storage[start : start + int(layout["arena_bytes"])]

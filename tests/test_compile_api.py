@@ -162,3 +162,30 @@ def test_a_loss_label_needs_no_shape_and_no_value():
     want = np.exp(logits - logits.max(1, keepdims=True))
     np.testing.assert_allclose(got, want / want.sum(1, keepdims=True), rtol=1e-5, atol=1e-7)
     assert model(data=x, softmax_label=np.ones(2, np.float32))[0].tolist() == got.tolist()
+
+
+def test_the_compile_cache_never_mixes_up_dtypes_of_one_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBER_CACHE_DIR", str(tmp_path / "cache"))
+    x = mx.sym.var("x")
+    square = x * x
+    values = {"float32": [1.5, 2, 3, 4], "int32": [1, 2, 3, 4], "int8": [1, 2, -3, 4], "uint8": [1, 2, 3, 4]}
+    for dtype, data in values.items():
+        model = mx.compile(square, {"x": (4,)}, dtypes={"x": dtype})
+        array = np.array(data, dtype)
+        assert model(x=array)[0].tolist() == (array * array).tolist(), dtype
+
+
+def test_dropped_models_unload_their_native_code():
+    import gc
+
+    def mapped() -> int:
+        with open("/proc/self/maps") as maps:
+            return sum(1 for line in maps if "/ember-" in line and ".so" in line)
+
+    x = mx.sym.var("x")
+    before = mapped()
+    models = [mx.compile(x * 2, {"x": (4,)}) for _ in range(5)]
+    assert mapped() > before
+    del models
+    gc.collect()
+    assert mapped() == before

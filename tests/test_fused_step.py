@@ -84,3 +84,103 @@ def test_optimizer_states_live_in_the_program_and_save(monkeypatch, tmp_path):
     mod.save_optimizer_states(str(tmp_path / "adam.states"))
     mod.load_optimizer_states(str(tmp_path / "adam.states"))
     np.testing.assert_array_equal(mod._updater.states[0][0].asnumpy(), mean.asnumpy())
+
+
+# -- state handling around the fused step (regressions found in review) ------------------------------
+
+
+def _classifier():
+    data = mx.sym.var("data")
+    return mx.sym.SoftmaxOutput(mx.sym.FullyConnected(data, num_hidden=3, name="fc"), name="softmax")
+
+
+def _class_data(dtype=np.float32):
+    rng = np.random.default_rng(0)
+    return rng.random((16, 4)).astype(dtype), rng.integers(0, 3, 16).astype(dtype)
+
+
+def _both(monkeypatch, script):
+    """`script()` run compiled and on the reference, from the same random state."""
+    results = []
+    for executor in ("compiled", "reference"):
+        monkeypatch.setenv("EMBER_EXECUTOR", executor)
+        mx.random.seed(3)
+        results.append(script())
+    return results
+
+
+@pytest.mark.parametrize("optimizer", ["adagrad", "adadelta", "ftrl", "adam"])
+def test_float64_parameters_with_float32_optimizer_states(monkeypatch, optimizer):
+    def script():
+        x, y = _class_data(np.float64)
+        it = mx.io.NDArrayIter(x, y, batch_size=4)
+        mod = mx.mod.Module(_classifier())
+        mod.bind(
+            [mx.io.DataDesc("data", (4, 4), np.float64)], [mx.io.DataDesc("softmax_label", (4,), np.float64)]
+        )
+        mod.init_params(mx.init.Constant(0.1))
+        mod.fit(it, num_epoch=2, optimizer=optimizer)
+        return mod.get_params()[0]["fc_weight"].asnumpy()
+
+    got, want = _both(monkeypatch, script)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+
+
+def test_loaded_optimizer_states_drive_the_next_fused_steps(monkeypatch, tmp_path):
+    def script():
+        x, y = _class_data()
+        it = mx.io.NDArrayIter(x, y, batch_size=4)
+        mod = mx.mod.Module(_classifier())
+        mod.bind(it.provide_data, it.provide_label)
+        mod.init_params(mx.init.Constant(0.1))
+        opt = {"optimizer": "sgd", "optimizer_params": (("learning_rate", 0.5), ("momentum", 0.9))}
+        mod.fit(it, num_epoch=1, **opt)
+        mod.save_optimizer_states(str(tmp_path / "s.states"))
+        it.reset()
+        mod.fit(it, num_epoch=1, **opt)
+        mod.load_optimizer_states(str(tmp_path / "s.states"))
+        it.reset()
+        mod.fit(it, num_epoch=1, **opt)
+        return mod.get_params()[0]["fc_weight"].asnumpy(), mod._updater.states[0].asnumpy()
+
+    (w, mom), (w_ref, mom_ref) = _both(monkeypatch, script)
+    np.testing.assert_allclose(w, w_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mom, mom_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("grad_req", ["write", "add"])
+def test_gradient_arrays_show_the_last_step(monkeypatch, grad_req):
+    def script():
+        x, y = _class_data()
+        it = mx.io.NDArrayIter(x, y, batch_size=4)
+        mod = mx.mod.Module(_classifier())
+        mod.bind(it.provide_data, it.provide_label, grad_req=grad_req)
+        mod.init_params(mx.init.Constant(0.1))
+        mod.fit(it, num_epoch=1, optimizer="sgd", optimizer_params=(("learning_rate", 0.5),))
+        return mod.get_params()[0]["fc_weight"].asnumpy(), mod._exec.grad_dict["fc_weight"].asnumpy()
+
+    (w, grad), (w_ref, grad_ref) = _both(monkeypatch, script)
+    np.testing.assert_allclose(w, w_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, grad_ref, rtol=1e-5, atol=1e-6)
+    assert np.abs(grad).sum() > 0
+
+
+def test_modules_sharing_parameters_each_keep_training_them(monkeypatch):
+    def script():
+        x, y = _class_data()
+        opt = {"optimizer": "sgd", "optimizer_params": (("learning_rate", 0.5), ("momentum", 0.9))}
+        it, it2 = mx.io.NDArrayIter(x, y, batch_size=4), mx.io.NDArrayIter(x[:8], y[:8], batch_size=2)
+        first = mx.mod.Module(_classifier())
+        first.bind(it.provide_data, it.provide_label)
+        first.init_params(mx.init.Constant(0.1))
+        first.fit(it, num_epoch=1, **opt)
+        second = mx.mod.Module(_classifier())
+        second.bind(it2.provide_data, it2.provide_label, shared_module=first)
+        second.fit(it2, num_epoch=1, **opt)
+        it.reset()
+        first.fit(it, num_epoch=1, **opt)
+        return first.get_params()[0]["fc_weight"].asnumpy()
+
+    got, want = _both(monkeypatch, script)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -285,8 +285,9 @@ def format_expr(e: Expr) -> str:
         return repr(e.value) if e.dtype in (INDEX, "float32") else f"{e.value!r}:{e.dtype}"
     if isinstance(e, Var):
         return e.name
-    if isinstance(e, Load):
-        return f"{e.buffer}[{format_expr(e.index)}]"
+    if isinstance(e, Load):  # a load is typed unless it reads float32 (so the text types every value)
+        suffix = "" if e.dtype == "float32" else f":{e.dtype}"
+        return f"{e.buffer}[{format_expr(e.index)}]{suffix}"
     if isinstance(e, Call):
         return f"{e.fn}({', '.join(format_expr(a) for a in e.args)})"
     if isinstance(e, Cast):

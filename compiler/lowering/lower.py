@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from math import prod
 
 from ember.runtime.errors import CompileError
 
@@ -178,19 +179,12 @@ def _update_stages(updates, value_buffer, types) -> list[LoopStage]:
         if target == source:
             continue
         t = types[state]
-        count = _count(t.shape)
+        count = prod(t.shape)
         if count == 0:
             continue
         i = E.Var("u")
         stages.append(LoopStage((i,), (count,), (Store(target, i, E.Load(source, i, t.dtype)),)))
     return stages
-
-
-def _count(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 def _roles(plan: BufferPlan, names: list[str]) -> dict[str, str]:

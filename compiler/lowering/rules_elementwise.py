@@ -129,10 +129,18 @@ def _float_mod(a, b):
     return E.select(E.compare("eq", b, zero), zero, r)
 
 
+def _safe_divisor(b):
+    """`b` with 0 (and, for signed types, -1: INT_MIN / -1 traps on x86) replaced by 1; callers
+    substitute the results for those divisors themselves."""
+    risky = E.compare("eq", b, c(0, b))
+    if b.dtype not in E.UNSIGNED:
+        risky = E.call("or", risky, E.compare("eq", b, c(-1, b)))
+    return E.select(risky, c(1, b), b)
+
+
 def _int_mod(a, b):
     zero = c(0, a)
-    safe = E.select(E.compare("eq", b, zero), c(1, b), b)
-    r = E.call("mod", a, safe)
+    r = E.call("mod", a, _safe_divisor(b))  # x mod -1 is 0, as x mod 1
     fix = E.call(
         "and", E.compare("ne", r, zero), E.call("xor", E.compare("lt", r, zero), E.compare("lt", b, zero))
     )
@@ -143,8 +151,10 @@ def _div(a, b):
     if a.dtype in E.FLOATS:
         return E.div(a, b)
     zero = c(0, a)
-    safe = E.select(E.compare("eq", b, zero), c(1, b), b)  # C division truncates toward zero
-    return E.select(E.compare("eq", b, zero), zero, E.call("div", a, safe))
+    quotient = E.call("div", a, _safe_divisor(b))  # C division truncates toward zero
+    if a.dtype not in E.UNSIGNED:
+        quotient = E.select(E.compare("eq", b, c(-1, b)), E.call("neg", a), quotient)  # wraps at INT_MIN
+    return E.select(E.compare("eq", b, zero), zero, quotient)
 
 
 def _through_float(fn):

@@ -88,9 +88,15 @@ class ExprMath:
 
     @staticmethod
     def where(cond: Sym, a, b) -> Sym:
-        dtype = a.e.dtype if isinstance(a, Sym) else b.e.dtype if isinstance(b, Sym) else "float32"
+        """`a` where `cond`, else `b`; at least one of them is a Sym, whose dtype numbers take."""
+        dtype = (a if isinstance(a, Sym) else b).e.dtype
         pick = lambda v: v.e if isinstance(v, Sym) else E.const(v, dtype)
         return Sym(E.select(cond.e, pick(a), pick(b)))
+
+    @staticmethod
+    def indicator(cond: Sym, like: Sym) -> Sym:
+        """1 where `cond` holds, else 0, in `like`'s dtype."""
+        return Sym(E.cast(cond.e, like.e.dtype))
 
 
 @lowering("_optimizer_update")
@@ -101,13 +107,20 @@ def lower_optimizer_update(ctx, node, inputs):
     scalars = [broadcast_to(t, weight.shape) for t in inputs[2 + rule.states :]]
     shape = weight.shape
 
+    dtype = weight.dtype
+
+    def operand(t: Tensor, idx) -> Sym:
+        """An input element in the weight's dtype (AdaGrad keeps float32 states for any weight; the
+        reference computes in the promoted type and casts each result back, as here)."""
+        return Sym(E.cast(t.at(idx), dtype))
+
     def results(idx):
         step = rule.step(
             ExprMath,
-            Sym(weight.at(idx)),
-            Sym(grad.at(idx)),
-            [Sym(s.at(idx)) for s in states],
-            {name: Sym(t.at(idx)) for name, t in zip(rule.scalars, scalars)},
+            operand(weight, idx),
+            operand(grad, idx),
+            [operand(s, idx) for s in states],
+            {name: operand(t, idx) for name, t in zip(rule.scalars, scalars)},
         )
         new_w, new_states = step
         return [new_w.e, *(s.e for s in new_states)]

@@ -83,7 +83,7 @@ def _ftrl(m, w, g, st, s):
     g = clip(m, g * s["rescale_grad"], s["clip_gradient"])
     z = st[0] + g - (m.sqrt(st[1] + g * g) - m.sqrt(st[1])) * w / s["lr"]
     n = st[1] + g * g
-    keep = m.where(m.abs(z) > s["lamda1"], 1, 0)
+    keep = m.indicator(m.abs(z) > s["lamda1"], z)
     return (m.sign(z) * s["lamda1"] - z) / ((s["beta"] + m.sqrt(n)) / s["lr"] + s["wd"]) * keep, [z, n]
 
 
@@ -173,6 +173,11 @@ class NumpyMath:
     @staticmethod
     def where(cond, a, b):
         return np.where(cond, a, b)
+
+    @staticmethod
+    def indicator(cond, like):
+        """1 where `cond` holds, else 0, in `like`'s dtype."""
+        return np.asarray(cond).astype(np.result_type(like))
 
 
 def numpy_step(rule: str, weight: np.ndarray, grad: np.ndarray, states: list, scalars: dict):

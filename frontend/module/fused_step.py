@@ -152,6 +152,9 @@ class FusedStep:
             return "an output is not a loss head"
         if any(a._data.dtype == np.float16 for a in ex.arg_arrays):
             return "float16 parameters"
+        reqs = dict(zip(ex._arg_names, ex._grad_reqs))
+        if any(reqs.get(name) not in ("write", "null") for name in module._param_names):
+            return "a parameter's grad_req is 'add'"
         return None
 
     def __init__(self, module):
@@ -163,7 +166,8 @@ class FusedStep:
         graph = ex._graph
         variables = {v.name: v for v in graph.variables}
         outputs, updates, roles, extra_shapes, extra_dtypes = list(graph.outputs), {}, {}, {}, {}
-        self.params = []  # (updater index, name, rule, scalar input names)
+        self.params = []  # (updater index, name, {hyper-parameter: input variable name}, state arrays)
+        self.grads = []  # (executor argument index, position of the gradient among the outputs)
         for index, name in enumerate(module._param_names):
             grad = plan.grads.get(arg_index[name])
             if grad is None:
@@ -186,6 +190,8 @@ class FusedStep:
             scalar_vars = [variable(f"__{name}_{s}") for s in scalar_names]
             inputs = (variables[name].output(), grad, *(v.output() for v in state_vars + scalar_vars))
             node = Node("_optimizer_update", inputs, {"rule": rule}, f"{name}_update")
+            self.grads.append((arg_index[name], len(outputs)))
+            outputs.append(grad)  # also an output, so the executor's gradient arrays can show it
             updates[name] = len(outputs)
             outputs.append(node.output(0))
             for k, (var, array) in enumerate(zip(state_vars, states)):
@@ -227,19 +233,26 @@ class FusedStep:
         for _, name, _, states in self.params:
             for k, state in enumerate(states):
                 arrays[f"__state_{name}_{k}"] = state
+        self.adopted = []  # (array, the view it was given): still ours while array._data is view
         for name, array in arrays.items():
-            table = (
-                "parameters"
-                if name in exe.layout["parameters"]
-                else "states"
-                if name in exe.layout["states"]
-                else None
-            )
+            table = next((t for t in ("parameters", "states") if name in exe.layout[t]), None)
             if table is None:
                 continue
-            buffer = exe.layout[table][name]
-            exe.view(buffer)[...] = array._data
-            array._data = exe.view(buffer)
+            view = exe.view(exe.layout[table][name])
+            view[...] = array._data
+            array._data = view
+            self.adopted.append((array, view))
+        outputs = exe.layout["outputs"]
+        for arg, position in self.grads:
+            grad_array = ex.grad_arrays[arg]
+            if grad_array is not None:  # the last step's gradient, without a copy
+                grad_array._data = exe.view(outputs[position][1])
+                self.adopted.append((grad_array, grad_array._data))
+
+    def owns_memory(self) -> bool:
+        """Whether every array this step adopted still lives in its program (another module sharing
+        the parameters may have adopted them since)."""
+        return all(array._data is view for array, view in self.adopted)
 
     def run(self, data_batch) -> None:
         """One training step on `data_batch`: one native call; the outputs land in the executor's."""

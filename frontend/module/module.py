@@ -325,18 +325,23 @@ class Module(BaseModule):
     def _fit_step(self, data_batch) -> None:
         """fit's step: one native call (fused_step.py) where the step compiles as a whole, else
         forward_backward and update."""
-        fused = self._fused_step()
         shapes = [tuple(a.shape) for a in data_batch.data]
-        if fused is None or shapes != [tuple(d.shape) for d in self._data_shapes]:
+        fused = self._fused_step() if shapes == [tuple(d.shape) for d in self._data_shapes] else None
+        if fused is None:
             super()._fit_step(data_batch)
             return
         self._params_dirty = True
         fused.run(data_batch)
 
     def _fused_step(self):
-        key = (id(self._exec), id(self._optimizer))
-        if getattr(self, "_fused_key", None) != key:
+        """The fused step for the current executor, optimizer and optimizer states, built (or rebuilt)
+        when any of them changed or another module took over the shared parameters' memory."""
+        key = (self._exec, self._optimizer, self._updater, self._updater.states)
+        stale = getattr(self, "_fused_key", None)
+        if stale is None or any(a is not b for a, b in zip(stale, key)):
             self._fused_key = key
+            self._fused = FusedStep.build(self)
+        elif self._fused is not None and not self._fused.owns_memory():
             self._fused = FusedStep.build(self)
         return self._fused
 

@@ -46,8 +46,28 @@ def test_float16_converts_to_integers_as_numpy_does(target):
     graph = Graph([node.output()])
     exe, _ = compile_graph(graph, {"data": x.shape}, {"data": "float16"})
     with np.errstate(invalid="ignore"):
-        want = x.astype(np.float32).astype(np.int64 if target == "int64" else target) if target != "bool" else x != 0
+        want = (
+            x.astype(np.float32).astype(np.int64 if target == "int64" else target)
+            if target != "bool"
+            else x != 0
+        )
     if target in ("int8", "uint8", "int32"):  # x86 converts through 32 bits: NaN and overflow give INT32_MIN
-        want = np.where(np.isfinite(x) & (np.abs(x.astype(np.float64)) < 2**31), x.astype(np.float64), -(2**31))
+        want = np.where(
+            np.isfinite(x) & (np.abs(x.astype(np.float64)) < 2**31), x.astype(np.float64), -(2**31)
+        )
         want = want.astype(np.int64).astype(target)
     assert exe(data=x)[0].tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("op", ["broadcast_div", "broadcast_mod", "elemwise_div", "_mod"])
+@pytest.mark.parametrize("dtype", ["int32", "int64", "int8"])
+def test_integer_division_by_zero_and_minus_one_never_traps(op, dtype):
+    from ember.compiler import Graph, Node, run, variable
+
+    low = np.iinfo(dtype).min
+    lhs = np.array([low, low, 7, -7, 5, 0], dtype)
+    rhs = np.array([-1, 0, -1, 2, 0, -1], dtype)
+    node = Node(op, (variable("lhs").output(), variable("rhs").output()), {}, "node")
+    graph = Graph([node.output()])
+    exe, _ = compile_graph(graph, {"lhs": (6,), "rhs": (6,)}, {"lhs": dtype, "rhs": dtype})
+    assert exe(lhs=lhs, rhs=rhs)[0].tolist() == run(graph, {"lhs": lhs, "rhs": rhs})[0].tolist()
