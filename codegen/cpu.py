@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import llvmlite.binding as llvm
 from llvmlite import ir
@@ -20,6 +22,7 @@ from ember.compiler.passes.pipeline import debug_level
 from ember.compiler.program import Program
 from ember.runtime.errors import CompileError
 
+from .gemm import vector_bytes
 from .kernels import emit_program, entry_symbol
 
 LINKERS = ("cc", "gcc", "clang")
@@ -56,9 +59,20 @@ def llvm_module(program: Program) -> ir.Module:
     return module
 
 
+def module_text(program: Program) -> str:
+    """The program's LLVM IR as text, every function asking for the host's full vector width (LLVM
+    otherwise prefers 256-bit vectors on AVX-512 CPUs)."""
+    text = str(llvm_module(program))
+    width = vector_bytes() * 8
+    text = re.sub(r"^(define [^\n]*\))([^\n]*)$", r"\1\2 #0", text, flags=re.MULTILINE)
+    return (
+        text + f'\nattributes #0 = {{ "prefer-vector-width"="{width}" "min-legal-vector-width"="{width}" }}\n'
+    )
+
+
 def llvm_ir(program: Program, optimized: bool = False) -> str:
     """The program's LLVM IR as text, before or after optimization."""
-    text = str(llvm_module(program))
+    text = module_text(program)
     return str(optimize(text)) if optimized else text
 
 
@@ -84,7 +98,7 @@ def optimize(text: str) -> llvm.ModuleRef:
 def object_code(program: Program) -> bytes:
     """Optimized host object code for the program (EMBER_DEBUG=3 prints the LLVM IR before and after
     optimization to stderr)."""
-    text = str(llvm_module(program))
+    text = module_text(program)
     module = optimize(text)
     if debug_level() >= 3:
         print(f"# LLVM IR of {program.name}\n{text}\n# optimized\n{module}", file=sys.stderr)
@@ -109,20 +123,50 @@ def find_linker() -> str:
     )
 
 
-def link_shared(obj: bytes) -> bytes:
-    """Link one object file into a shared library (with the C math library) and return its bytes."""
-    linker = find_linker()
-    with tempfile.TemporaryDirectory(prefix="ember-link-") as folder:
-        source, target = os.path.join(folder, "program.o"), os.path.join(folder, "program.so")
-        with open(source, "wb") as f:
-            f.write(obj)
-        done = subprocess.run(
-            [linker, "-shared", "-o", target, source, "-lm"], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise CompileError(f"linking the compiled program with {linker} failed: {done.stderr.strip()}")
+THREAD_POOL_SOURCE = Path(__file__).parent / "native" / "threadpool.c"
+
+
+@functools.cache
+def thread_pool_object() -> bytes:
+    """The thread pool (native/threadpool.c) compiled once per process with the system C compiler."""
+    compiler = find_linker()
+    with tempfile.TemporaryDirectory(prefix="ember-pool-") as folder:
+        target = os.path.join(folder, "threadpool.o")
+        command = [compiler, "-O2", "-fPIC", "-pthread", "-c", str(THREAD_POOL_SOURCE), "-o", target]
+        _run(command, "compiling the thread pool")
         with open(target, "rb") as f:
             return f.read()
+
+
+def link_shared(obj: bytes) -> bytes:
+    """Link the program's object file and the thread pool into a shared library (with the C math
+    library and pthreads) and return its bytes."""
+    linker = find_linker()
+    pool = thread_pool_object()
+    with tempfile.TemporaryDirectory(prefix="ember-link-") as folder:
+        paths = {name: os.path.join(folder, name) for name in ("program.o", "threadpool.o", "program.so")}
+        for name, data in (("program.o", obj), ("threadpool.o", pool)):
+            with open(paths[name], "wb") as f:
+                f.write(data)
+        command = [
+            linker,
+            "-shared",
+            "-o",
+            paths["program.so"],
+            paths["program.o"],
+            paths["threadpool.o"],
+            "-lm",
+            "-pthread",
+        ]
+        _run(command, "linking the compiled program")
+        with open(paths["program.so"], "rb") as f:
+            return f.read()
+
+
+def _run(command: list[str], what: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise CompileError(f"{what} with {command[0]} failed: {done.stderr.strip()}")
 
 
 __all__ = ["build_library", "entry_symbol", "host_machine", "llvm_ir", "object_code"]

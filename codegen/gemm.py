@@ -38,22 +38,41 @@ def block_columns(dtype: str) -> int:
     return 4 * vector_bytes() // np.dtype(dtype).itemsize
 
 
-def emit_blocked_gemm(b: ir.IRBuilder, g: GemmStage, pointer) -> None:
+def tail_blocks(start: int, stop: int) -> list[tuple[int, int]]:
+    """Columns [start, stop) as blocks of power-of-two widths, widest first (vectors of other widths
+    split badly)."""
+    blocks, width = [], 1 << max(stop - start, 1).bit_length()
+    while start < stop:
+        while width > stop - start:
+            width //= 2
+        blocks.append((start, width))
+        start += width
+    return blocks
+
+
+def emit_blocked_gemm(b: ir.IRBuilder, g: GemmStage, pointer, bounds) -> None:
+    """The GEMM's items [start, end) of `bounds`: item t is row block t % blocks of batch t // blocks,
+    rows [ROWS * block, ROWS * block + ROWS) cut at m (the last block of a batch may be short)."""
     element = memory_type(g.dtype)
     cols = block_columns(g.dtype)
     base = {name: pointer(name, g.dtype) for name in (g.a.buffer, g.b.buffer, g.c.buffer)}
     kernel = _Gemm(b, g, base, element)
+    blocks, full = -(-g.m // ROWS), g.m // ROWS
 
-    def per_batch(batch):
-        full_rows = g.m - g.m % ROWS
+    def item(t):
+        batch = b.udiv(t, ir.Constant(I64, blocks))
+        block = b.urem(t, ir.Constant(I64, blocks))
+        first = b.mul(block, ir.Constant(I64, ROWS))
+        if full == blocks:  # every block is whole
+            kernel.row_blocks(batch, first, ROWS, cols)
+            return
+        with b.if_else(b.icmp_unsigned("<", block, ir.Constant(I64, full))) as (whole, short):
+            with whole:
+                kernel.row_blocks(batch, first, ROWS, cols)
+            with short:  # the last m % ROWS rows, one at a time
+                _loop(b, (0, g.m % ROWS, 1), lambda r: kernel.row_blocks(batch, b.add(first, r), 1, cols))
 
-        def row_block(i):
-            kernel.row_blocks(batch, i, ROWS, cols)
-
-        _loop(b, (0, full_rows, ROWS), row_block)
-        _loop(b, (full_rows, g.m, 1), lambda i: kernel.row_blocks(batch, i, 1, cols))
-
-    _loop(b, (0, g.batch, 1), per_batch)
+    _loop(b, (bounds[0], bounds[1], 1), item)
 
 
 def _loop(b: ir.IRBuilder, bounds: tuple[int, int, int], body) -> None:
@@ -83,8 +102,8 @@ class _Gemm:
         n = self.g.n
         full = n - n % cols
         _loop(self.b, (0, full, cols), lambda j: self.block(batch, i, j, rows, cols))
-        if n % cols:
-            self.block(batch, i, ir.Constant(I64, full), rows, n % cols)
+        for start, width in tail_blocks(full, n):
+            self.block(batch, i, ir.Constant(I64, start), rows, width)
 
     def block(self, batch, i, j, rows: int, width: int) -> None:
         """C[batch, i:i+rows, j:j+width] (+)= A[batch, i:i+rows, :] @ B[batch, :, j:j+width]."""

@@ -4,7 +4,8 @@ Each kernel becomes an internal function taking one `noalias` pointer per buffer
 names never share memory while a kernel runs; an in-place output is the same name as its input), so
 LLVM may vectorize its loops. Loop stages become counted loop nests whose innermost body computes
 every store's value before storing any, which keeps in-place updates correct. GEMM stages become
-register-blocked vector code (gemm.py).
+register-blocked vector code (gemm.py). Each stage is its own function over a range of one axis, so
+parallel.py can hand the range out to threads.
 
 The entry, `int32_t <symbol>(uint8_t *arena)`, finds each buffer at its planned offset.
 """
@@ -19,6 +20,7 @@ from ember.compiler.program import GemmStage, Kernel, LoopStage, Program
 from .gemm import emit_blocked_gemm
 from .llvm_types import I8, I32, I64, memory_type
 from .loops import counted_loop
+from .parallel import Split, call_stage, stage_split
 from .scalar import ExprEmitter
 
 ARENA = ir.PointerType(I8)
@@ -78,13 +80,43 @@ def _collect_loads(e: Expr, names: dict, seen: set | None = None) -> None:
 
 
 def emit_kernel(module: ir.Module, symbol: str, kernel: Kernel, names: list[str]) -> ir.Function:
+    """The kernel as a function of its buffers' pointers: each stage is a function of the pointers and
+    a range of its parallel axis, called directly or through `ember_parallel_for` (parallel.py)."""
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ARENA] * len(names)), symbol)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
     for arg in fn.args:
         arg.add_attribute("noalias")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    base = dict(zip(names, fn.args))
+    for number, stage in enumerate(kernel.stages):
+        split = stage_split(stage)
+        body = _stage_function(module, f"{symbol}_s{number}", stage, names, split)
+        call_stage(b, body, list(fn.args), split)
+    b.ret_void()
+    return fn
+
+
+def _stage_function(module, symbol: str, stage, names: list[str], split: Split) -> ir.Function:
+    """`void f(buffers..., i64 start, i64 end)`: the stage over items [start, end) of its split axis."""
+    kind = ir.FunctionType(ir.VoidType(), [ARENA] * len(names) + [I64, I64])
+    fn = ir.Function(module, kind, symbol)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    for arg in fn.args[: len(names)]:
+        arg.add_attribute("noalias")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    pointer = _typed_pointers(fn, b, dict(zip(names, fn.args)))
+    start, end = fn.args[len(names) :]
+    if isinstance(stage, GemmStage):
+        emit_gemm(b, stage, pointer, (start, end))
+    else:
+        emit_loop_stage(b, stage, pointer, (start, end))
+    b.ret_void()
+    return fn
+
+
+def _typed_pointers(fn: ir.Function, b: ir.IRBuilder, base: dict):
+    """`pointer(buffer, dtype)`: the buffer's pointer cast to the element type, made once per function."""
     typed: dict[tuple[str, str], ir.Value] = {}
 
     def pointer(buffer: str, dtype: str) -> ir.Value:
@@ -95,16 +127,11 @@ def emit_kernel(module: ir.Module, symbol: str, kernel: Kernel, names: list[str]
                 typed[key] = b.bitcast(base[buffer], ir.PointerType(memory_type(dtype)))
         return typed[key]
 
-    for stage in kernel.stages:
-        if isinstance(stage, GemmStage):
-            emit_gemm(b, stage, pointer)
-        else:
-            emit_loop_stage(b, stage, pointer)
-    b.ret_void()
-    return fn
+    return pointer
 
 
-def emit_loop_stage(b: ir.IRBuilder, stage: LoopStage, pointer) -> None:
+def emit_loop_stage(b: ir.IRBuilder, stage: LoopStage, pointer, bounds) -> None:
+    """The loop nest, its outermost loop over [start, end) of `bounds`."""
     vars: dict = {}
     emitter = ExprEmitter(b, pointer, vars)
 
@@ -116,15 +143,18 @@ def emit_loop_stage(b: ir.IRBuilder, stage: LoopStage, pointer) -> None:
             emitter.store(s.target, position, value, s.value.dtype, s.mode)
         emitter.pop()
 
-    counted_loops(b, [(v.name, n) for v, n in zip(stage.vars, stage.domain)], vars, emitter, body)
+    loops = [(v.name, (0, n, 1)) for v, n in zip(stage.vars, stage.domain)]
+    if loops:
+        loops[0] = (loops[0][0], (bounds[0], bounds[1], 1))
+    counted_loops(b, loops, vars, emitter, body)
 
 
-def counted_loops(b: ir.IRBuilder, loops: list[tuple[str, int]], vars: dict, emitter, body) -> None:
-    """Nested `for name in range(n)` loops around `body()`; each level opens a cache scope."""
+def counted_loops(b: ir.IRBuilder, loops: list, vars: dict, emitter, body) -> None:
+    """Nested `for name in range(start, stop, step)` loops around `body()`; each opens a cache scope."""
     if not loops:
         body()
         return
-    (name, extent), rest = loops[0], loops[1:]
+    (name, bounds), rest = loops[0], loops[1:]
 
     def level(i, _):
         vars[name] = i
@@ -132,12 +162,12 @@ def counted_loops(b: ir.IRBuilder, loops: list[tuple[str, int]], vars: dict, emi
         counted_loops(b, rest, vars, emitter, body)
         emitter.pop()
 
-    counted_loop(b, (0, extent, 1), level, name=name)
+    counted_loop(b, bounds, level, name=name)
 
 
-def emit_gemm(b: ir.IRBuilder, g: GemmStage, pointer) -> None:
-    """The GEMM stage as register-blocked explicit vector code (gemm.py)."""
-    emit_blocked_gemm(b, g, pointer)
+def emit_gemm(b: ir.IRBuilder, g: GemmStage, pointer, bounds) -> None:
+    """The GEMM stage as register-blocked explicit vector code (gemm.py) over its row blocks in `bounds`."""
+    emit_blocked_gemm(b, g, pointer, bounds)
 
 
 def _symbol(name: str) -> str:

@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 
 @functools.cache
 def codegen_fingerprint() -> str:
-    """SHA-256 of this package's source: any change to code generation invalidates cached code."""
+    """SHA-256 of this package's sources (Python and the C thread pool): any change to code generation
+    invalidates cached code."""
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    folder = Path(__file__).parent
+    for path in sorted([*folder.glob("*.py"), *folder.glob("native/*.c")]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 

@@ -2,7 +2,8 @@
 
 `ExprEmitter.emit` walks a tree and caches what it has emitted in scopes that follow the loop
 nesting, so a subexpression shared by several stores of a loop body is computed once, and a value
-computed outside a reduction loop is reused inside it. Math with no LLVM instruction calls the
+computed outside a reduction loop is reused inside it. Math with no LLVM instruction uses mathlib.py's
+branch-free polynomials where it has them (exp, log, tanh, ...: loops stay vectorizable), else LLVM
 intrinsics or the C math library (linked with -lm); float16 math runs in float32.
 """
 
@@ -15,6 +16,7 @@ from llvmlite import ir
 from ember.compiler.lowering import expr as E
 from ember.runtime.errors import CompileError
 
+from . import mathlib
 from .llvm_types import F16, F32, I1, I64, is_float, is_unsigned, memory_type, register_type
 from .loops import counted_loop
 
@@ -187,6 +189,8 @@ class ExprEmitter:
             return b.fptrunc(self.float_call(fn, wide, "float32"), args[0].type)
         if fn == "mod":
             return b.frem(*args)
+        if len(args) == 1 and mathlib.supports(fn, dtype):  # branch-free, so loops using it vectorize
+            return mathlib.emit(b, fn, args[0])
         kind = args[0].type
         if fn in INTRINSICS:
             callee = b.module.declare_intrinsic(INTRINSICS[fn], [kind])

@@ -414,6 +414,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- ember bench ----------------------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark suite (ember.bench): print the machine and the table, optionally write JSON."""
+    from ember.bench import run_and_report
+
+    run_and_report(quick=args.quick, json_path=args.json, only=args.only, numpy_threads=args.numpy_threads)
+    return 0
+
+
 def _version() -> str:
     from . import __version__
 
@@ -476,6 +487,22 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--ir", action="store_true", help="rebuild and print the graph after each pass")
     inspect.add_argument("--llvm", action="store_true", help="also print the program's LLVM IR")
     inspect.set_defaults(handler=cmd_inspect)
+
+    bench = commands.add_parser(
+        "bench", help="run the benchmark suite against NumPy (and PyTorch if installed)"
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="small sizes and few repeats (seconds, for tests)"
+    )
+    bench.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    bench.add_argument("--only", nargs="+", metavar="NAME", help="run only these workloads")
+    bench.add_argument(
+        "--numpy-threads",
+        type=int,
+        metavar="N",
+        help="NumPy's BLAS threads (default: Ember's; 0: NumPy's default)",
+    )
+    bench.set_defaults(handler=cmd_bench)
     return parser
 
 

@@ -48,11 +48,16 @@ def load_library(data: bytes, entry: str, what: str = "the program"):
     return library, function
 
 
-def _unload(handle: int) -> None:
-    """dlclose a library once nothing can call into it any more (its Executable is gone)."""
+def _unload(library) -> None:
+    """Unload a library once nothing can call into it any more (its Executable is gone): first stop
+    and join its thread pool's workers, which run its code, then dlclose it."""
+    shutdown = getattr(library, "ember_pool_shutdown", None)
+    if shutdown is not None:
+        shutdown.restype = None
+        shutdown()
     close = getattr(_ctypes, "dlclose", None) or getattr(_ctypes, "FreeLibrary", None)
     if close is not None:
-        close(handle)
+        close(library._handle)
 
 
 class Executable:
@@ -69,7 +74,7 @@ class Executable:
         self.what = what
         self._library, self._entry = load_library(library, layout["entry"], what)
         # ctypes never unloads a library; this does, when the Executable is collected.
-        weakref.finalize(self, _unload, self._library._handle)
+        weakref.finalize(self, _unload, self._library)
         self._storage = np.zeros(int(layout["arena_bytes"]) + ALIGNMENT, dtype=np.uint8)
         start = (-self._storage.ctypes.data) % ALIGNMENT
         self.arena = self._storage[start : start + int(layout["arena_bytes"])]

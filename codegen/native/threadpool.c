@@ -1,0 +1,130 @@
+/* Ember's thread pool, compiled into every generated shared library (codegen/cpu.py links it).
+ *
+ * ember_parallel_for(body, ctx, n, grain) runs body(ctx, start, end) over [0, n) in static contiguous
+ * chunks, one per thread (the caller takes chunk 0), with at least `grain` items per chunk; each item
+ * is computed by exactly one thread with the same code, so results do not depend on the thread
+ * count. Threads: EMBER_NUM_THREADS, else every online CPU, read when the pool starts. Workers spin
+ * briefly for the next job (kernels follow one another closely) and then sleep on a condition
+ * variable. ember_pool_shutdown() stops and joins them; the runtime calls it before unloading the
+ * library, and a forked child starts its own pool. Concurrent callers are serialized.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define MAX_THREADS 256
+#define SPIN_ROUNDS 20000
+
+typedef void (*ember_body)(void *ctx, int64_t start, int64_t end);
+
+static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_t workers[MAX_THREADS];
+static int pool_size = 0; /* threads including the caller; 0: not started */
+static pid_t pool_pid = 0;
+static atomic_uint_fast64_t generation;
+static atomic_int pending;
+static atomic_int stopping;
+static ember_body job_body;
+static void *job_ctx;
+static int64_t job_n;
+static int job_threads;
+static uint_fast64_t pool_generation;
+
+static void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static int threads_wanted(void) {
+    const char *text = getenv("EMBER_NUM_THREADS");
+    long n = text && *text ? strtol(text, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) n = 1;
+    if (n > MAX_THREADS) n = MAX_THREADS;
+    return (int)n;
+}
+
+static void run_chunk(int t) {
+    int64_t start = job_n * t / job_threads, end = job_n * (t + 1) / job_threads;
+    if (start < end) job_body(job_ctx, start, end);
+}
+
+static void *worker(void *arg) {
+    int t = (int)(intptr_t)arg;
+    uint_fast64_t seen = pool_generation; /* no job can have been published before the pool started */
+    for (;;) {
+        int spins = 0;
+        while (atomic_load_explicit(&generation, memory_order_acquire) == seen) {
+            if (++spins < SPIN_ROUNDS) {
+                relax();
+                continue;
+            }
+            pthread_mutex_lock(&wake_lock);
+            while (atomic_load(&generation) == seen) pthread_cond_wait(&wake, &wake_lock);
+            pthread_mutex_unlock(&wake_lock);
+        }
+        seen = atomic_load_explicit(&generation, memory_order_acquire);
+        if (atomic_load(&stopping)) return NULL;
+        if (t < job_threads) run_chunk(t);
+        atomic_fetch_sub_explicit(&pending, 1, memory_order_acq_rel);
+    }
+}
+
+static void start_pool(void) {
+    pool_size = threads_wanted();
+    pool_pid = getpid();
+    pool_generation = atomic_load(&generation);
+    atomic_store(&stopping, 0);
+    for (int t = 1; t < pool_size; t++) {
+        if (pthread_create(&workers[t], NULL, worker, (void *)(intptr_t)t) != 0) {
+            pool_size = t; /* run with the threads we got */
+            break;
+        }
+    }
+}
+
+static void publish(void) {
+    pthread_mutex_lock(&wake_lock);
+    atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&wake_lock);
+}
+
+void ember_parallel_for(ember_body body, void *ctx, int64_t n, int64_t grain) {
+    pthread_mutex_lock(&call_lock);
+    if (pool_size == 0 || pool_pid != getpid()) start_pool();
+    int64_t chunks = grain > 0 ? n / grain : n;
+    int threads = pool_size < chunks ? pool_size : (int)(chunks > 1 ? chunks : 1);
+    if (threads <= 1) {
+        body(ctx, 0, n);
+    } else {
+        job_body = body;
+        job_ctx = ctx;
+        job_n = n;
+        job_threads = threads;
+        atomic_store(&pending, pool_size - 1);
+        publish();
+        run_chunk(0);
+        while (atomic_load_explicit(&pending, memory_order_acquire) > 0) relax();
+    }
+    pthread_mutex_unlock(&call_lock);
+}
+
+int ember_pool_threads(void) {
+    return pool_size ? pool_size : threads_wanted();
+}
+
+void ember_pool_shutdown(void) {
+    pthread_mutex_lock(&call_lock);
+    if (pool_size > 1 && pool_pid == getpid()) {
+        atomic_store(&stopping, 1);
+        publish();
+        for (int t = 1; t < pool_size; t++) pthread_join(workers[t], NULL);
+    }
+    pool_size = 0;
+    pthread_mutex_unlock(&call_lock);
+}
