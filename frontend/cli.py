@@ -1,9 +1,11 @@
-"""The `ember` command line: compile an MXNet model to an artifact, run an artifact, inspect one.
+"""The `ember` command line: compile an MXNet model to an artifact, run an artifact, inspect one,
+benchmark the compiler against NumPy.
 
     ember compile mlp-symbol.json --params mlp-0010.params --shape data=1,784 [--dtype data=float32]
                   [-o mlp.ember] [--name mlp]
     ember run mlp.ember --input data=x.npy [--input ...] [--output out.npy ...]
     ember inspect mlp.ember [--ir] [--llvm]
+    ember bench [--quick] [--json PATH] [--only NAME ...]
 
 `compile` loads the symbol JSON and the `.params` file, calls `ember.compile` and saves the artifact
 (by default `<name>.ember`, the name being the symbol file's name less `-symbol.json`); it prints one
