@@ -54,10 +54,12 @@ def test_regressions_train_to_the_same_results_compiled_and_on_the_reference(tmp
         for got, want in zip(compiled, reference):
             key, got_value = got.split(" ", 1)
             assert key == want.split(" ", 1)[0]
-            np.testing.assert_allclose(
-                np.ravel(ast.literal_eval(got_value)), np.ravel(ast.literal_eval(want.split(" ", 1)[1])),
-                rtol=1e-4, atol=1e-6, err_msg=f"{name}: {key}",
-            )  # fmt: skip
+            got_array = np.ravel(ast.literal_eval(got_value))
+            want_array = np.ravel(ast.literal_eval(want.split(" ", 1)[1]))
+            if key == "accuracy":  # a point within rounding of the decision boundary may flip: one of 300
+                assert abs(got_array[0] - want_array[0]) <= 1 / 300 + 1e-9, f"{name}: {got} vs {want}"
+            else:
+                np.testing.assert_allclose(got_array, want_array, rtol=1e-4, atol=1e-6, err_msg=f"{name}: {key}")
 
 
 def test_examples_without_a_path_print_their_usage():

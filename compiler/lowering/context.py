@@ -22,6 +22,8 @@ from .expr import Expr, Var
 from .tensor import Index, Tensor, from_buffer
 
 SCRATCH_ALIGNMENT = 64
+# Fewer rows of A than this multiply a column-strided B as dot products rather than packing B.
+DOT_FORM_ROWS = 8
 
 
 class KernelContext:
@@ -137,6 +139,14 @@ class KernelContext:
         """`out[b, i, j] = sum_p a[b, i, p] * b[b, p, j]`, with `a` and `b` dense buffers read through
         the given (batch, row, col) element strides; the result is dense (batch, m, n)."""
         a, b = self.dense(a), self.dense(b)
+        if (
+            b_strides[2] != 1
+            and n > 1
+            and batch * m < DOT_FORM_ROWS
+            and b_strides[1] == 1
+            and a_strides[2] == 1
+        ):
+            return self._dot_form(a, b, batch, m, n, k, a_strides, b_strides, out, accumulate)
         if b_strides[2] != 1 and n > 1:  # the inner loop runs along j: give it unit stride
             b = self.store(
                 Tensor(
@@ -156,6 +166,29 @@ class KernelContext:
                 batch, m, n, k, dtype, accumulate,
             )
         )  # fmt: skip
+        return from_buffer(out, (batch, m, n), dtype)
+
+    def _dot_form(self, a, b, batch, m, n, k, a_strides, b_strides, out, accumulate) -> Tensor:
+        """A few rows against a B whose columns are contiguous (x @ W.T): one dot product per output
+        element, both operands read along p, instead of packing all of B for a few rows."""
+        dtype = a.dtype
+        out = out or self.scratch_buffer((batch, m, n), dtype)
+
+        def value(dims):
+            bi, i, j = dims
+            total = self.reduce(
+                "sum",
+                k,
+                lambda p: E.mul(
+                    E.Load(a.buffer, _strided((bi, i, p), a_strides), dtype),
+                    E.Load(b.buffer, _strided((bi, p, j), b_strides), dtype),
+                ),
+            )
+            if accumulate:
+                total = E.add(E.Load(out, _strided(dims, (m * n, n, 1)), dtype), total)
+            return total
+
+        self.loop((batch, m, n), lambda dims: [Store(out, _strided(dims, (m * n, n, 1)), value(dims))])
         return from_buffer(out, (batch, m, n), dtype)
 
     # -- randomness -----------------------------------------------------------------------------
