@@ -72,7 +72,74 @@ def emit_blocked_gemm(b: ir.IRBuilder, g: GemmStage, pointer, bounds) -> None:
             with short:  # the last m % ROWS rows, one at a time
                 _loop(b, (0, g.m % ROWS, 1), lambda r: kernel.row_blocks(batch, b.add(first, r), 1, cols))
 
+    if packs_b(g, cols):
+        _emit_packed(b, g, kernel, bounds, cols)
+        return
     _loop(b, (bounds[0], bounds[1], 1), item)
+
+
+# B panels up to this size are packed (per thread, on its stack) before the row blocks sweep them.
+MAX_PANEL_BYTES = 1 << 20
+
+
+def packs_b(g: GemmStage, cols: int) -> bool:
+    """Whether to copy each k x cols panel of B contiguously first: worth it for many rows of A, and
+    needed when B's rows lie a multiple of 4 KiB apart (every row of a panel then maps to the same
+    L1 cache sets). One batch only (B's panels would differ per batch)."""
+    itemsize = np.dtype(g.dtype).itemsize
+    return (
+        g.batch == 1 and g.m >= 4 * ROWS and g.n >= cols and g.k >= 64
+        and g.k * cols * itemsize <= MAX_PANEL_BYTES
+    )  # fmt: skip
+
+
+def _emit_packed(b: ir.IRBuilder, g: GemmStage, kernel: _Gemm, bounds, cols: int) -> None:
+    """For each full column panel: pack B[:, j:j+cols] into a contiguous stack buffer, then run this
+    thread's row blocks against it; the column tail (narrow) reads B directly."""
+    element = kernel.element
+    with b.goto_entry_block():
+        panel = b.alloca(ir.ArrayType(element, g.k * cols))
+        panel.align = 64
+    base = b.bitcast(panel, ir.PointerType(element))
+    blocks, full = -(-g.m // ROWS), g.m // ROWS
+    zero = ir.Constant(I64, 0)
+    full_cols = g.n - g.n % cols
+
+    def rows_of(block_of):
+        def item(t):
+            first = b.mul(t, ir.Constant(I64, ROWS))
+            if full == blocks:
+                block_of(first, ROWS)
+                return
+            with b.if_else(b.icmp_unsigned("<", t, ir.Constant(I64, full))) as (whole, short):
+                with whole:
+                    block_of(first, ROWS)
+                with short:
+                    _loop(b, (0, g.m % ROWS, 1), lambda r: block_of(b.add(first, r), 1))
+
+        _loop(b, (bounds[0], bounds[1], 1), item)
+
+    def panel_row(p):
+        return b.gep(base, [b.mul(p, ir.Constant(I64, cols))], inbounds=True)
+
+    def pack_and_sweep(j):
+        vector = ir.PointerType(ir.VectorType(element, cols))
+
+        def pack(p):
+            source = b.bitcast(kernel.at(g.b, zero, p, j), vector)
+            b.store(
+                b.load(source, align=kernel.element_bytes),
+                b.bitcast(panel_row(p), vector),
+                align=kernel.element_bytes,
+            )
+
+        _loop(b, (0, g.k, 1), pack)
+        rows_of(lambda i, rows: kernel.block(zero, i, j, rows, cols, panel_row))
+
+    _loop(b, (0, full_cols, cols), pack_and_sweep)
+    for start, width in tail_blocks(full_cols, g.n):
+        j = ir.Constant(I64, start)
+        rows_of(lambda i, rows, j=j, width=width: kernel.block(zero, i, j, rows, width))
 
 
 def _loop(b: ir.IRBuilder, bounds: tuple[int, int, int], body) -> None:
@@ -105,17 +172,17 @@ class _Gemm:
         for start, width in tail_blocks(full, n):
             self.block(batch, i, ir.Constant(I64, start), rows, width)
 
-    def block(self, batch, i, j, rows: int, width: int) -> None:
-        """C[batch, i:i+rows, j:j+width] (+)= A[batch, i:i+rows, :] @ B[batch, :, j:j+width]."""
+    def block(self, batch, i, j, rows: int, width: int, b_row_at=None) -> None:
+        """C[batch, i:i+rows, j:j+width] (+)= A[batch, i:i+rows, :] @ B[batch, :, j:j+width];
+        `b_row_at(p)` points at B[batch, p, j] (a packed panel's row, when given)."""
         b, g = self.b, self.g
+        b_row_at = b_row_at or (lambda p: self.at(g.b, batch, p, j))
         vector = ir.VectorType(self.element, width)
         zero = ir.Constant(vector, [ir.Constant(self.element, 0.0 if self.float else 0)] * width)
         row_index = [b.add(i, ir.Constant(I64, r)) for r in range(rows)]
 
         def step(p, accumulators):
-            b_row = b.load(
-                b.bitcast(self.at(g.b, batch, p, j), ir.PointerType(vector)), align=self.element_bytes
-            )
+            b_row = b.load(b.bitcast(b_row_at(p), ir.PointerType(vector)), align=self.element_bytes)
             products = [
                 self.mul(self.splat(b.load(self.at(g.a, batch, row, p)), width), b_row) for row in row_index
             ]

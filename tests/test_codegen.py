@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 import ember as mx
@@ -53,3 +54,21 @@ def test_no_c_compiler_is_one_clear_error(monkeypatch):
     x = mx.sym.var("x")
     with pytest.raises(CompileError, match="no C compiler"):
         build_library(build_program(mx.sym.exp(x)._graph, {"x": (3,)}).program)
+
+
+@pytest.mark.parametrize("m,k,n", [(64, 1024, 200), (19, 64, 130), (256, 300, 64)])
+def test_packed_gemm_is_within_the_float32_error_bound(m, k, n):
+    """Large GEMMs pack B's panels first (codegen/gemm.py packs_b); every element stays within the
+    standard bound k * eps * (|A| @ |B|) of the exact product."""
+    from ember.codegen.gemm import block_columns, packs_b
+    from ember.compiler.program import GemmStage, Operand
+
+    assert packs_b(GemmStage(Operand("a", (0, k, 1)), Operand("b", (0, n, 1)), Operand("c", (0, n, 1)), 1, m, n, k,
+                             "float32"), block_columns("float32"))  # fmt: skip
+    rng = np.random.default_rng(m)
+    a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+    x, w = mx.sym.var("x"), mx.sym.var("w")
+    (got,) = mx.compile(mx.sym.dot(x, w), {"x": (m, k)}, {"w": b})(x=a)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    bound = k * np.finfo(np.float32).eps * (np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64))
+    assert np.all(np.abs(got - exact) <= bound)
