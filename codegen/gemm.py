@@ -1,4 +1,4 @@
-"""GEMM stages as register-blocked vector code: C[b, i, j] (+)= sum_p A[b, i, p] * B[b, p, j].
+"""GEMM stages as register-blocked vector code: C[b, i, j] = sum_p A[b, i, p] * B[b, p, j].
 
 C is cut into blocks of `ROWS` rows by `cols` columns (`cols` = four of the host's vectors). A block's
 accumulators are LLVM vector values carried around the p loop in registers (phi nodes), so each step
@@ -173,7 +173,7 @@ class _Gemm:
             self.block(batch, i, ir.Constant(I64, start), rows, width)
 
     def block(self, batch, i, j, rows: int, width: int, b_row_at=None) -> None:
-        """C[batch, i:i+rows, j:j+width] (+)= A[batch, i:i+rows, :] @ B[batch, :, j:j+width];
+        """C[batch, i:i+rows, j:j+width] = A[batch, i:i+rows, :] @ B[batch, :, j:j+width];
         `b_row_at(p)` points at B[batch, p, j] (a packed panel's row, when given)."""
         b, g = self.b, self.g
         b_row_at = b_row_at or (lambda p: self.at(g.b, batch, p, j))
@@ -191,8 +191,7 @@ class _Gemm:
         accumulators = counted_loop(b, (0, g.k, 1), step, [zero] * rows, name="gp")
         for row, acc in zip(row_index, accumulators):
             target = b.bitcast(self.at(g.c, batch, row, j), ir.PointerType(vector))
-            result = self.add(b.load(target, align=self.element_bytes), acc) if g.accumulate else acc
-            b.store(result, target, align=self.element_bytes)
+            b.store(acc, target, align=self.element_bytes)
 
     @property
     def element_bytes(self) -> int:

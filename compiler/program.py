@@ -6,7 +6,7 @@ A kernel is a list of stages:
 
 - `LoopStage`: a loop nest over `domain`; at each point every `Store` writes (or accumulates) its
   scalar `value` at flat `index` of its target buffer. Values are `lowering.expr` trees.
-- `GemmStage`: `C[b, i, j] += sum_p A[b, i, p] * B[b, p, j]` over strided views of buffers, the
+- `GemmStage`: `C[b, i, j] = sum_p A[b, i, p] * B[b, p, j]` over strided views of buffers, the
   contraction every matmul-like op lowers to (codegen picks the loop order and blocking).
 
 Codegen turns each kernel into one function and the program into one entry that calls them all.
@@ -60,7 +60,7 @@ class Operand:
 
 @dataclass(frozen=True)
 class GemmStage:
-    """`c[b, i, j] (+)= sum_p a[b, i, p] * b[b, p, j]` for b < batch, i < m, j < n, p < k."""
+    """`c[b, i, j] = sum_p a[b, i, p] * b[b, p, j]` for b < batch, i < m, j < n, p < k."""
 
     a: Operand
     b: Operand
@@ -70,12 +70,10 @@ class GemmStage:
     n: int
     k: int
     dtype: str
-    accumulate: bool = False  # False: c is overwritten
 
     def __str__(self) -> str:
-        op = "+=" if self.accumulate else "="
         return (
-            f"gemm {_operand(self.c)}[{self.batch}x{self.m}x{self.n}] {op} {_operand(self.a)} @ {_operand(self.b)} "
+            f"gemm {_operand(self.c)}[{self.batch}x{self.m}x{self.n}] = {_operand(self.a)} @ {_operand(self.b)} "
             f"over k={self.k} ({self.dtype})"
         )
 

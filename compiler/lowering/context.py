@@ -134,7 +134,6 @@ class KernelContext:
         a_strides: tuple[int, int, int],
         b_strides: tuple[int, int, int],
         out: str | None = None,
-        accumulate: bool = False,
     ) -> Tensor:
         """`out[b, i, j] = sum_p a[b, i, p] * b[b, p, j]`, with `a` and `b` dense buffers read through
         the given (batch, row, col) element strides; the result is dense (batch, m, n)."""
@@ -146,7 +145,7 @@ class KernelContext:
             and b_strides[1] == 1
             and a_strides[2] == 1
         ):
-            return self._dot_form(a, b, batch, m, n, k, a_strides, b_strides, out, accumulate)
+            return self._dot_form(a, b, batch, m, n, k, a_strides, b_strides, out)
         if b_strides[2] != 1 and n > 1:  # the inner loop runs along j: give it unit stride
             b = self.store(
                 Tensor(
@@ -163,12 +162,12 @@ class KernelContext:
                 Operand(a.buffer, a_strides),
                 Operand(b.buffer, b_strides),
                 Operand(out, (m * n, n, 1)),
-                batch, m, n, k, dtype, accumulate,
+                batch, m, n, k, dtype,
             )
         )  # fmt: skip
         return from_buffer(out, (batch, m, n), dtype)
 
-    def _dot_form(self, a, b, batch, m, n, k, a_strides, b_strides, out, accumulate) -> Tensor:
+    def _dot_form(self, a, b, batch, m, n, k, a_strides, b_strides, out) -> Tensor:
         """A few rows against a B whose columns are contiguous (x @ W.T): one dot product per output
         element, both operands read along p, instead of packing all of B for a few rows."""
         dtype = a.dtype
@@ -176,7 +175,7 @@ class KernelContext:
 
         def value(dims):
             bi, i, j = dims
-            total = self.reduce(
+            return self.reduce(
                 "sum",
                 k,
                 lambda p: E.mul(
@@ -184,9 +183,6 @@ class KernelContext:
                     E.Load(b.buffer, _strided((bi, p, j), b_strides), dtype),
                 ),
             )
-            if accumulate:
-                total = E.add(E.Load(out, _strided(dims, (m * n, n, 1)), dtype), total)
-            return total
 
         self.loop((batch, m, n), lambda dims: [Store(out, _strided(dims, (m * n, n, 1)), value(dims))])
         return from_buffer(out, (batch, m, n), dtype)
