@@ -130,23 +130,25 @@ def _typed_pointers(fn: ir.Function, b: ir.IRBuilder, base: dict):
     return pointer
 
 
-def emit_loop_stage(b: ir.IRBuilder, stage: LoopStage, pointer, bounds) -> None:
+def emit_loop_stage(b: ir.IRBuilder, stage: LoopStage, pointer, bounds, library_call=None) -> None:
     """The loop nest, its outermost loop over [start, end) of `bounds`."""
     vars: dict = {}
-    emitter = ExprEmitter(b, pointer, vars)
-
-    def body():
-        emitter.push()
-        values = [emitter.emit(s.value) for s in stage.stores]
-        positions = [emitter.emit(s.index) for s in stage.stores]
-        for s, value, position in zip(stage.stores, values, positions):
-            emitter.store(s.target, position, value, s.value.dtype, s.mode)
-        emitter.pop()
-
+    emitter = ExprEmitter(b, pointer, vars, library_call)
     loops = [(v.name, (0, n, 1)) for v, n in zip(stage.vars, stage.domain)]
     if loops:
         loops[0] = (loops[0][0], (bounds[0], bounds[1], 1))
-    counted_loops(b, loops, vars, emitter, body)
+    counted_loops(b, loops, vars, emitter, lambda: emit_stores(emitter, stage))
+
+
+def emit_stores(emitter: ExprEmitter, stage: LoopStage) -> None:
+    """One point of a loop stage (its variables bound in `emitter.vars`): every store's value is
+    computed before any is stored."""
+    emitter.push()
+    values = [emitter.emit(s.value) for s in stage.stores]
+    positions = [emitter.emit(s.index) for s in stage.stores]
+    for s, value, position in zip(stage.stores, values, positions):
+        emitter.store(s.target, position, value, s.value.dtype, s.mode)
+    emitter.pop()
 
 
 def counted_loops(b: ir.IRBuilder, loops: list, vars: dict, emitter, body) -> None:

@@ -1,7 +1,7 @@
 """The one loop shape all generated code uses: a counted loop that may carry values around.
 
 `counted_loop(b, (start, stop, step), body, carried)` emits `for i in range(start, stop, step)` at the
-builder's position (start and stop are ints or i64 values); `body(i, values)` emits one iteration and returns the next values of the
+builder's position (start, stop and a positive step are ints or i64 values); `body(i, values)` emits one iteration and returns the next values of the
 `carried` ones (accumulators live in registers as phi nodes, never in memory). It returns the carried
 values after the loop (their initial values when the loop runs zero times).
 """
@@ -42,7 +42,7 @@ def counted_loop(
     b.position_at_end(inner)
     updated = list(body(i, list(phis)) or [])
     end = b.block
-    i.add_incoming(b.add(i, ir.Constant(I64, step)), end)
+    i.add_incoming(b.add(i, step if isinstance(step, ir.Value) else ir.Constant(I64, step)), end)
     for phi, value in zip(phis, updated):
         phi.add_incoming(value, end)
     b.branch(header)

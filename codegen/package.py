@@ -1,11 +1,13 @@
 """From a built program to runnable bytes and artifacts: the compile cache, the CPU features the code
-needs, and the `Artifact` (manifest + graph JSON + parameters + shared library) the runtime loads.
+needs, and the `Artifact` (manifest + graph JSON + parameters + shared library, or PTX for a GPU) the
+runtime loads.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -21,6 +23,8 @@ from ember.runtime.host import host_cpu_features
 from ember.runtime.manifest import ember_version
 
 from .cpu import build_library, entry_symbol, host_machine
+from .nvptx import TRIPLE as CUDA_TRIPLE
+from .nvptx import CudaCode, cuda_code
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,7 @@ def codegen_fingerprint() -> str:
 
 
 LIBRARY = "library"  # the artifact binary holding the shared library
+PTX = "ptx"  # the artifact binary holding a CUDA program's PTX text
 
 
 def required_cpu_features() -> list[str]:
@@ -78,22 +83,69 @@ def library_for(built: Built, cache: CompileCache | None = None) -> bytes:
     return (cache or CompileCache()).get_or_build(key, compile_now)
 
 
-def layout_of(built: Built) -> dict:
-    """The runtime's view of the program (buffers, inputs, outputs, parameters, state, entry)."""
-    return program_layout(built.program, entry_symbol(built.program))
+def cuda_code_for(built: Built, arch: str, cache: CompileCache | None = None) -> CudaCode:
+    """The program's PTX for GPU architecture `arch` and its launches, through the compile cache."""
+    program = built.program
+    key = cache_key(
+        program_text=str(program),
+        target=CUDA_TRIPLE,
+        cpu_features=[arch],
+        ember_version=ember_version(),
+        extra={"codegen": codegen_fingerprint()},
+    )
+
+    def compile_now() -> bytes:
+        start = time.perf_counter()
+        code = cuda_code(program, arch)
+        log.info("compiled %s for %s: %d kernels in %.2f s", program.name, arch, len(code.launches),
+                 time.perf_counter() - start)  # fmt: skip
+        return json.dumps({"ptx": code.ptx, "launches": [launch_record(x) for x in code.launches]}).encode()
+
+    data = compile_now() if not cache_enabled() else (cache or CompileCache()).get_or_build(key, compile_now)
+    record = json.loads(data)
+    return CudaCode(record["ptx"], arch, tuple(_launch(x) for x in record["launches"]))
+
+
+def launch_record(launch) -> dict:
+    """A launch as the plain data layouts and manifests hold."""
+    return {
+        "symbol": launch.symbol,
+        "grid": list(launch.grid),
+        "block": list(launch.block),
+        "what": launch.what,
+    }
+
+
+def _launch(record: dict):
+    from .gpu_kernels import Launch
+
+    return Launch(record["symbol"], tuple(record["grid"]), tuple(record["block"]), record["what"])
+
+
+def layout_of(built: Built, code: CudaCode | None = None) -> dict:
+    """The runtime's view of the program (buffers, inputs, outputs, parameters, state, entry; for a
+    GPU program, its architecture and kernel launches)."""
+    layout = program_layout(built.program, entry_symbol(built.program))
+    if code is not None:
+        layout["arch"] = code.arch
+        layout["launches"] = [launch_record(launch) for launch in code.launches]
+    return layout
 
 
 def make_artifact(
     built: Built,
-    library: bytes,
+    code: bytes | CudaCode,
     graph_json: str,
     params: Mapping[str, np.ndarray],
     name: str = "model",
     optional_inputs: list[str] = (),
 ) -> Artifact:
-    """An artifact holding everything needed to run `built` without the compiler; `optional_inputs`
-    may be left out of a call (they are zeros then: loss labels, which no output depends on)."""
-    program, layout = built.program, {**layout_of(built), "optional_inputs": list(optional_inputs)}
+    """An artifact holding everything needed to run `built` without the compiler: `code` is the CPU
+    shared library's bytes or a GPU program's `CudaCode`. `optional_inputs` may be left out of a
+    call (they are zeros then: loss labels, which no output depends on)."""
+    gpu = isinstance(code, CudaCode)
+    program = built.program
+    layout = {**layout_of(built, code if gpu else None), "optional_inputs": list(optional_inputs)}
 
     def specs(pairs):
         return [
@@ -101,12 +153,19 @@ def make_artifact(
             for user, b in pairs
         ]
 
+    machine = (
+        {"target": CUDA_TRIPLE, "gpu_arch": code.arch, "cpu_features": []}
+        if gpu
+        else {
+            "target": host_machine().triple,
+            "cpu": llvm.get_host_cpu_name(),
+            "cpu_features": required_cpu_features(),
+        }
+    )
     manifest = {
         "name": name,
         "ember_version": ember_version(),
-        "target": host_machine().triple,
-        "cpu": llvm.get_host_cpu_name(),
-        "cpu_features": required_cpu_features(),
+        **machine,
         "inputs": specs(program.inputs.items()),
         "outputs": specs(program.outputs),
         "buffer_plan": {
@@ -127,4 +186,5 @@ def make_artifact(
         "layout": layout,
         "kernels": str(program),
     }
-    return Artifact(manifest, graph_json, dict(params), {LIBRARY: library})
+    binaries = {PTX: code.ptx.encode()} if gpu else {LIBRARY: code}
+    return Artifact(manifest, graph_json, dict(params), binaries)

@@ -49,7 +49,7 @@ def stage_split(stage) -> Split:
     if not stage.domain:
         return Split(1, False)
     per_item = prod(stage.domain[1:]) * _expression_work(stage)
-    return _split(stage.domain[0], per_item) if _is_gather(stage) else Split(stage.domain[0], False)
+    return _split(stage.domain[0], per_item) if is_gather(stage) else Split(stage.domain[0], False)
 
 
 def _split(items: int, per_item: int) -> Split:
@@ -58,7 +58,7 @@ def _split(items: int, per_item: int) -> Split:
     return Split(items, True, max(1, -(-MIN_CHUNK_WORK // max(per_item, 1))))
 
 
-def _is_gather(stage: LoopStage) -> bool:
+def is_gather(stage: LoopStage) -> bool:
     """Every store writes the point's own row-major position, and no target is read elsewhere."""
     own = ravel(stage.vars, stage.domain)
     targets = {s.target for s in stage.stores}

@@ -38,13 +38,24 @@ LOGICAL = {"and": "and_", "or": "or_", "xor": "xor"}
 
 
 class ExprEmitter:
-    """Emits expressions at `builder`'s position; `pointers(buffer, dtype)` gives a typed pointer."""
+    """Emits expressions at `builder`'s position; `pointers(buffer, dtype)` gives a typed pointer.
 
-    def __init__(self, builder: ir.IRBuilder, pointers: Callable[[str, str], ir.Value], vars: dict):
+    `library_call(b, fn, args)` emits the float functions that have neither an LLVM instruction nor
+    an inline mathlib version; by default LLVM intrinsics and the C math library (a GPU target passes
+    its own: libdevice, nvptx.py)."""
+
+    def __init__(
+        self,
+        builder: ir.IRBuilder,
+        pointers: Callable[[str, str], ir.Value],
+        vars: dict,
+        library_call: Callable | None = None,
+    ):
         self.b = builder
         self.pointers = pointers
         self.vars = vars  # loop variable name -> its current i64 value
         self.scopes: list[dict] = [{}]
+        self.library_call = library_call or c_library_call
 
     # -- scopes ---------------------------------------------------------------------------------
 
@@ -191,14 +202,7 @@ class ExprEmitter:
             return b.frem(*args)
         if len(args) == 1 and mathlib.supports(fn, dtype):  # branch-free, so loops using it vectorize
             return mathlib.emit(b, fn, args[0])
-        kind = args[0].type
-        if fn in INTRINSICS:
-            callee = b.module.declare_intrinsic(INTRINSICS[fn], [kind])
-            return b.call(callee, args)
-        if fn in LIBM:
-            name = LIBM[fn] + ("f" if kind == F32 else "")
-            return b.call(_declare(b.module, name, kind, len(args)), args)
-        raise CompileError(f"codegen has no float function {fn!r}")
+        return self.library_call(b, fn, args)
 
     def int_call(self, fn: str, args: list, dtype: str) -> ir.Value:
         b = self.b
@@ -294,6 +298,18 @@ class ExprEmitter:
         return b.fmul(b.uitofp(top, F32), ir.Constant(F32, 1.0 / (1 << 24)))
 
 
+def c_library_call(b: ir.IRBuilder, fn: str, args: list) -> ir.Value:
+    """`fn`(args) through an LLVM intrinsic or the C math library (float or double arguments)."""
+    kind = args[0].type
+    if fn in INTRINSICS:
+        callee = b.module.declare_intrinsic(INTRINSICS[fn], [kind])
+        return b.call(callee, args)
+    if fn in LIBM:
+        name = LIBM[fn] + ("f" if kind == F32 else "")
+        return b.call(declare_function(b.module, name, kind, len(args)), args)
+    raise CompileError(f"codegen has no float function {fn!r}")
+
+
 def _identity(op: str, dtype: str):
     if op == "sum":
         return 0
@@ -311,7 +327,8 @@ def _bits(dtype: str) -> int:
     return {"float16": 16, "float32": 32, "float64": 64}[dtype]
 
 
-def _declare(module: ir.Module, name: str, kind: ir.Type, arity: int) -> ir.Function:
+def declare_function(module: ir.Module, name: str, kind: ir.Type, arity: int) -> ir.Function:
+    """The module's declaration of `kind name(kind, ...)` (`arity` arguments), added once."""
     existing = module.globals.get(name)
     if existing is not None:
         return existing

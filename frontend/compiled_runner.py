@@ -144,7 +144,7 @@ class CompiledRunner:
             if name in exe.layout["inputs"]:
                 exe.set_param(name, array)
         if "rng" in exe.buffers:
-            exe.view("rng")[...] = self.seed
+            exe.write_buffer("rng", self.seed)
 
 
 __all__ = ["CompiledRunner", "executor_kind"]

@@ -1,7 +1,8 @@
 """`ember.compile`: a symbol, its input shapes and its parameters -> a `CompiledModel`.
 
-The model runs as native code generated through LLVM (target 'llvm', the host CPU) and can be saved
-as one artifact file that `ember.runtime.load` runs without the compiler.
+The model runs as native code generated through LLVM (target 'llvm', the host CPU) or as PTX on an
+NVIDIA GPU (target 'cuda'), and can be saved as one artifact file that `ember.runtime.load` runs
+without the compiler.
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ from .base import MXNetError
 from .ndarray import NDArray
 from .ndarray import load as load_params
 
-TARGETS = ("llvm", "cpu")
+TARGETS = ("llvm", "cpu", "cuda")
+GPU_TARGETS = ("cuda",)
 
 
 def compile(
-    symbol, shapes: Mapping[str, tuple], params=None, target: str = "llvm", dtypes=None, name: str = "model"
+    symbol,
+    shapes: Mapping[str, tuple],
+    params=None,
+    target: str | None = None,
+    dtypes=None,
+    name: str = "model",
+    ctx=None,
+    arch: str | None = None,
 ):
     """Compile `symbol` for `target` with input `shapes` (name -> shape) and `params`.
 
@@ -27,11 +36,20 @@ def compile(
     `.params` file) or the path of a `.params` file; every variable that is neither an input in
     `shapes` nor a parameter is an error. `dtypes` gives input dtypes (float32 by default). The result
     is called as `model(data=x)` and returns a list of NumPy arrays; `model.save(path)` writes it.
+
+    `target` is 'llvm' (the host CPU, the default) or 'cuda'; `ctx=mx.gpu(i)` implies 'cuda' and runs
+    the model on GPU i. A CUDA model's PTX is made for `arch` (default: the GPU's own architecture
+    when one is present, else sm_80, which newer GPUs also run).
     """
     from ember.codegen.package import library_for, make_artifact  # the compiler, on demand
     from ember.compiler.build import build_program
     from ember.runtime.model import CompiledModel
 
+    device_id = 0
+    if ctx is not None:
+        device_id = ctx.device_id
+        target = target or ("cuda" if ctx.device_type == "gpu" else "llvm")
+    target = target or "llvm"
     if target not in TARGETS:
         raise MXNetError(f"unknown compile target {target!r}; this build supports {', '.join(TARGETS)}")
     arrays = _param_arrays(params)
@@ -41,11 +59,33 @@ def compile(
     all_dtypes = {**{k: a.dtype.name for k, a in arrays.items()}, **dict(dtypes or {})}
     roles = {k: ("state" if k in aux else "parameter") for k in arrays}
     built = build_program(symbol._graph, all_shapes, all_dtypes, name=name, roles=roles)
-    library = library_for(built)
+    code = cuda_code_of(built, arch, device_id) if target in GPU_TARGETS else library_for(built)
     used = {k: a for k, a in arrays.items() if k in built.program.parameters or k in built.program.states}
     optional = sorted(loss_labels(symbol._graph) & set(built.program.inputs))
-    artifact = make_artifact(built, library, symbol.tojson(), used, name, optional_inputs=optional)
-    return CompiledModel(artifact, source=f"compiled model {name!r}")
+    artifact = make_artifact(built, code, symbol.tojson(), used, name, optional_inputs=optional)
+    return CompiledModel(artifact, source=f"compiled model {name!r}", device_id=device_id)
+
+
+def cuda_code_of(built, arch: str | None = None, device_id: int = 0):
+    """The built program's CUDA code for `arch`, or for GPU `device_id`'s architecture when there is
+    such a GPU, else for the default (sm_80)."""
+    from ember.codegen.nvptx import DEFAULT_ARCH
+    from ember.codegen.package import cuda_code_for
+
+    if arch is None:
+        arch = gpu_arch(device_id) or DEFAULT_ARCH
+    return cuda_code_for(built, arch)
+
+
+def gpu_arch(device_id: int) -> str | None:
+    """GPU `device_id`'s architecture ("sm_90"), or None where there is no usable GPU."""
+    from ember.runtime.cuda_driver import cuda_device
+    from ember.runtime.errors import DeviceError
+
+    try:
+        return cuda_device(device_id).arch()
+    except DeviceError:
+        return None
 
 
 def _param_arrays(params) -> dict[str, np.ndarray]:

@@ -60,43 +60,16 @@ def _unload(library) -> None:
         close(library._handle)
 
 
-class Executable:
-    """A loaded program: call it with its inputs by name; its parameters and state live inside it."""
+class BoundProgram:
+    """What every loaded program shares, wherever its memory lives: the layout, names, and the checks
+    on what users pass in. Subclasses provide `_write(buffer, array)`, `_read(buffer)` and `run()`."""
 
-    def __init__(
-        self,
-        library: bytes,
-        layout: Mapping,
-        params: Mapping[str, np.ndarray] | None = None,
-        what: str = "the program",
-    ):
+    def __init__(self, layout: Mapping, what: str):
         self.layout = layout
         self.what = what
-        self._library, self._entry = load_library(library, layout["entry"], what)
-        # ctypes never unloads a library; this does, when the Executable is collected.
-        weakref.finalize(self, _unload, self._library)
-        self._storage = np.zeros(int(layout["arena_bytes"]) + ALIGNMENT, dtype=np.uint8)
-        start = (-self._storage.ctypes.data) % ALIGNMENT
-        self.arena = self._storage[start : start + int(layout["arena_bytes"])]
-        self._address = self.arena.ctypes.data
         self.buffers = layout["buffers"]
         self.input_names = tuple(layout["inputs"])
         self.output_names = tuple(name for name, _ in layout["outputs"])
-        self._views = {name: self._make_view(spec) for name, spec in self.buffers.items()}
-        for name, value in (params or {}).items():
-            self.set_param(name, value)
-
-    def _make_view(self, spec) -> np.ndarray:
-        dtype = np.dtype(spec["dtype"])
-        count = int(np.prod(spec["shape"], dtype=np.int64))
-        raw = self.arena[spec["offset"] : spec["offset"] + count * dtype.itemsize]
-        return raw.view(dtype).reshape(spec["shape"])
-
-    # -- state ------------------------------------------------------------------------------------
-
-    def view(self, buffer: str) -> np.ndarray:
-        """The live array of one buffer (writes go straight into the program's memory)."""
-        return self._views[buffer]
 
     def _named(self, name: str) -> str:
         for table in ("parameters", "states", "inputs"):
@@ -110,7 +83,7 @@ class Executable:
 
     def get(self, name: str) -> np.ndarray:
         """A copy of the current value of a parameter, state or input."""
-        return self._views[self._named(name)].copy()
+        return self._read(self._named(name))
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -120,29 +93,35 @@ class Executable:
     def state_names(self) -> tuple[str, ...]:
         return tuple(self.layout.get("states", {}))
 
+    def write_buffer(self, buffer: str, value) -> None:
+        """Set a buffer (by its program name, e.g. 'rng') to `value`, converted to its dtype."""
+        self._fill(buffer, buffer, value)
+
     def _fill(self, buffer: str, name: str, value) -> None:
-        target = self._views[buffer]
+        spec = self.buffers[buffer]
+        shape, dtype = tuple(spec["shape"]), np.dtype(spec["dtype"])
         array = np.asarray(value)
-        if array.shape != target.shape:
-            if array.ndim == 0 and target.size == 1:  # a scalar for a one-element buffer
-                array = array.reshape(target.shape)
+        if array.shape != shape:
+            if array.ndim == 0 and int(np.prod(shape, dtype=np.int64)) == 1:  # a scalar for one element
+                array = array.reshape(shape)
             else:
                 raise ShapeError(
-                    f"{self.what}: {name!r} has shape {target.shape}, got an array of shape {array.shape}"
+                    f"{self.what}: {name!r} has shape {shape}, got an array of shape {array.shape}"
                 )
-        if array.dtype != target.dtype:
-            if array.dtype.kind == "f" and target.dtype.kind in "iub" and not np.all(np.isfinite(array)):
-                raise MXNetError(f"{self.what}: {name!r} is {target.dtype}, got non-finite values")
-            array = array.astype(target.dtype)
-        target[...] = array
+        if array.dtype != dtype:
+            if array.dtype.kind == "f" and dtype.kind in "iub" and not np.all(np.isfinite(array)):
+                raise MXNetError(f"{self.what}: {name!r} is {dtype}, got non-finite values")
+            array = array.astype(dtype)
+        self._write(buffer, array)
 
-    # -- running -----------------------------------------------------------------------------------
+    def _write(self, buffer: str, array: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _read(self, buffer: str) -> np.ndarray:
+        raise NotImplementedError
 
     def run(self) -> None:
-        """One native call over the arena as it is."""
-        status = self._entry(self._address)
-        if status != 0:
-            raise MXNetError(f"{self.what} failed with status {status}")
+        raise NotImplementedError
 
     def __call__(self, *args, **inputs) -> list[np.ndarray]:
         """Copy the inputs in (positionally in `input_names` order, or by name), run, return copies
@@ -165,7 +144,56 @@ class Executable:
         for name, value in given.items():
             self._fill(self.layout["inputs"][name], name, value)
         self.run()
-        return [self._views[buffer].copy() for _, buffer in self.layout["outputs"]]
+        return [self._read(buffer) for _, buffer in self.layout["outputs"]]
+
+    def outputs_view(self) -> list[np.ndarray]:
+        """The outputs of the last run (live views where the memory is the host's; copies otherwise)."""
+        return [self._read(buffer) for _, buffer in self.layout["outputs"]]
+
+
+class Executable(BoundProgram):
+    """A loaded program: call it with its inputs by name; its parameters and state live inside it."""
+
+    def __init__(
+        self,
+        library: bytes,
+        layout: Mapping,
+        params: Mapping[str, np.ndarray] | None = None,
+        what: str = "the program",
+    ):
+        super().__init__(layout, what)
+        self._library, self._entry = load_library(library, layout["entry"], what)
+        # ctypes never unloads a library; this does, when the Executable is collected.
+        weakref.finalize(self, _unload, self._library)
+        self._storage = np.zeros(int(layout["arena_bytes"]) + ALIGNMENT, dtype=np.uint8)
+        start = (-self._storage.ctypes.data) % ALIGNMENT
+        self.arena = self._storage[start : start + int(layout["arena_bytes"])]
+        self._address = self.arena.ctypes.data
+        self._views = {name: self._make_view(spec) for name, spec in self.buffers.items()}
+        for name, value in (params or {}).items():
+            self.set_param(name, value)
+
+    def _make_view(self, spec) -> np.ndarray:
+        dtype = np.dtype(spec["dtype"])
+        count = int(np.prod(spec["shape"], dtype=np.int64))
+        raw = self.arena[spec["offset"] : spec["offset"] + count * dtype.itemsize]
+        return raw.view(dtype).reshape(spec["shape"])
+
+    def view(self, buffer: str) -> np.ndarray:
+        """The live array of one buffer (writes go straight into the program's memory)."""
+        return self._views[buffer]
+
+    def _write(self, buffer: str, array: np.ndarray) -> None:
+        self._views[buffer][...] = array
+
+    def _read(self, buffer: str) -> np.ndarray:
+        return self._views[buffer].copy()
+
+    def run(self) -> None:
+        """One native call over the arena as it is."""
+        status = self._entry(self._address)
+        if status != 0:
+            raise MXNetError(f"{self.what} failed with status {status}")
 
     def outputs_view(self) -> list[np.ndarray]:
         """The outputs of the last run as live views (valid until the next run)."""

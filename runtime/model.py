@@ -1,8 +1,10 @@
 """A compiled model as users hold it: `model(data=x) -> [outputs]`, `model.save(path)`, and `load`.
 
-`CompiledModel` wraps an `Artifact` (runtime/artifact.py) and the `Executable` made from it; it needs
-numpy and ctypes only, so `ember.runtime.load('mlp.ember')` works in a process that never imported
-the compiler (or where llvmlite is not installed at all).
+`CompiledModel` wraps an `Artifact` (runtime/artifact.py) and the program made from it: an
+`Executable` for a CPU artifact, a `CudaExecutable` (runtime/cuda_executable.py) for a GPU one. It
+needs numpy and ctypes only, so `ember.runtime.load('mlp.ember')` works in a process that never
+imported the compiler (or where llvmlite is not installed at all). A GPU artifact is loaded onto its
+GPU on first use, so one compiled on a machine without a GPU can still be saved.
 """
 
 from __future__ import annotations
@@ -12,19 +14,40 @@ import numpy as np
 from .artifact import Artifact, read_artifact, write_artifact
 from .errors import ArtifactError
 from .executable import Executable
+from .host import GPU_ARCH_PREFIXES
 
 LIBRARY = "library"
+PTX = "ptx"
 
 
 class CompiledModel:
     """A compiled model: call it with its inputs by name (or position) to get a list of NumPy arrays."""
 
-    def __init__(self, artifact: Artifact, source: str = "the compiled model"):
+    def __init__(self, artifact: Artifact, source: str = "the compiled model", device_id: int = 0):
         manifest = artifact.manifest
-        if "layout" not in manifest or LIBRARY not in artifact.binaries:
-            raise ArtifactError(f"{source} holds no CPU program (no layout or no {LIBRARY!r} binary)")
-        self.artifact = artifact
-        self._exe = Executable(artifact.binaries[LIBRARY], manifest["layout"], artifact.params, what=source)
+        self.artifact, self.source, self.device_id = artifact, source, device_id
+        self.is_gpu = str(manifest.get("target", "")).startswith(GPU_ARCH_PREFIXES)
+        binary = PTX if self.is_gpu else LIBRARY
+        if "layout" not in manifest or binary not in artifact.binaries:
+            kind = "GPU" if self.is_gpu else "CPU"
+            raise ArtifactError(f"{source} holds no {kind} program (no layout or no {binary!r} binary)")
+        self._program = None if self.is_gpu else self._load()
+
+    def _load(self):
+        manifest, artifact = self.manifest, self.artifact
+        if not self.is_gpu:
+            return Executable(artifact.binaries[LIBRARY], manifest["layout"], artifact.params, what=self.source)
+        from .cuda_executable import CudaExecutable
+
+        ptx = artifact.binaries[PTX].decode("utf-8", errors="replace")
+        return CudaExecutable(ptx, manifest["layout"], artifact.params, what=self.source, ordinal=self.device_id)
+
+    @property
+    def _exe(self):
+        """The loaded program (for a GPU artifact, loaded onto the GPU now if it is not yet)."""
+        if self._program is None:
+            self._program = self._load()
+        return self._program
 
     @property
     def manifest(self) -> dict:
@@ -32,11 +55,11 @@ class CompiledModel:
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        return self._exe.input_names
+        return tuple(self.manifest["layout"]["inputs"])
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return self._exe.output_names
+        return tuple(name for name, _ in self.manifest["layout"]["outputs"])
 
     @property
     def kernels(self) -> list[str]:
@@ -65,10 +88,11 @@ class CompiledModel:
         return f"CompiledModel({self.manifest.get('name', 'model')}: inputs {inputs}, {len(self.kernels)} kernels)"
 
 
-def load(path) -> CompiledModel:
+def load(path, device_id: int = 0) -> CompiledModel:
     """The compiled model saved at `path`; ArtifactError (an MXNetError) when the file is missing,
-    truncated, corrupted, not an Ember artifact, or built for another machine.
+    truncated, corrupted, not an Ember artifact, or built for another machine. A GPU artifact runs on
+    GPU `device_id`; where there is none, its first call raises DeviceError saying so.
 
     An artifact holds native code, which loading maps into this process: load only files you trust,
     as you would a shared library."""
-    return CompiledModel(read_artifact(path), source=str(path))
+    return CompiledModel(read_artifact(path), source=str(path), device_id=device_id)

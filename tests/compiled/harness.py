@@ -26,3 +26,22 @@ def assert_close(got: np.ndarray, want: np.ndarray, rtol: float = 1e-5, atol: fl
         if want.dtype == np.float16:
             rtol, atol = max(rtol, 1e-3), max(atol, 1e-3)
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
+
+
+def cuda_program(graph, shapes, dtypes=None, *, arch="sm_80", optimize=False, is_train=False, roles=None):
+    """(CudaCode, Built) for `graph`: its PTX for `arch` and kernel launches."""
+    from ember.codegen.nvptx import cuda_code
+
+    built = build_program(graph, shapes, dtypes or {}, optimize=optimize, is_train=is_train, roles=roles)
+    return cuda_code(built.program, arch), built
+
+
+def load_on_gpu(graph, shapes, dtypes=None, **options):
+    """(CudaExecutable on GPU 0, Built) for `graph`, compiled for that GPU's architecture."""
+    from ember.codegen.package import launch_record
+    from ember.runtime.cuda_driver import cuda_device
+    from ember.runtime.cuda_executable import CudaExecutable
+
+    code, built = cuda_program(graph, shapes, dtypes, arch=cuda_device(0).arch(), **options)
+    layout = {**program_layout(built.program, "none"), "launches": [launch_record(x) for x in code.launches]}
+    return CudaExecutable(code.ptx, layout), built
