@@ -1,7 +1,8 @@
 """How an `Executor` runs on compiled programs (the default; `EMBER_EXECUTOR=reference` selects the
 NumPy interpreter instead).
 
-An executor needs up to four programs, each compiled on first use (and found in the compile cache
+The programs run where the executor's context is: the CPU, or GPU i for `mx.gpu(i)` (PTX, with the
+inputs copied to the device and the outputs back at each run). An executor needs up to four programs, each compiled on first use (and found in the compile cache
 after that): the inference forward, the training forward, and a forward+backward "step" for each
 mode whose outputs are the forward outputs, the gradients and the auxiliary-state updates. When every
 output is a loss head, a training forward runs the step at once and keeps the gradients for
@@ -58,9 +59,7 @@ class CompiledRunner:
         return self.programs[key]
 
     def _compile(self, kind: str, is_train: bool):
-        from ember.codegen.package import layout_of, library_for
         from ember.compiler.build import build_program
-        from ember.runtime.executable import Executable
 
         ex = self.executor
         graph = ex._graph
@@ -81,10 +80,23 @@ class CompiledRunner:
             name=f"{kind}_{'train' if is_train else 'infer'}",
             is_train=is_train,
         )
-        exe = Executable(
-            library_for(built), layout_of(built), what=f"the {kind} program of {ex._symbol.name}"
-        )
-        return exe, roles
+        return self._load(built, f"the {kind} program of {ex._symbol.name}"), roles
+
+    def _load(self, built, what: str):
+        """The built program as native code for the executor's device: the CPU, or a GPU (PTX)."""
+        from ember.codegen.package import layout_of, library_for
+
+        ctx = self.executor._ctx
+        if ctx.device_type != "gpu":
+            from ember.runtime.executable import Executable
+
+            return Executable(library_for(built), layout_of(built), what=what)
+        from ember.runtime.cuda_executable import CudaExecutable
+
+        from .compiling import cuda_code_of
+
+        code = cuda_code_of(built, device_id=ctx.device_id)
+        return CudaExecutable(code.ptx, layout_of(built, code), what=what, ordinal=ctx.device_id)
 
     def _facts(self, kind: str):
         ex = self.executor

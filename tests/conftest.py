@@ -13,6 +13,19 @@ SHARED = Path(os.environ.get("EMBER_SHARED", REPO.parent / "shared"))
 TEST_FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` skip, with the reason printed, where no NVIDIA GPU can be used."""
+    marked = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not marked:
+        return
+    from ember.runtime.cuda_driver import gpu_available
+
+    usable, reason = gpu_available()
+    if not usable:
+        for item in marked:
+            item.add_marker(pytest.mark.skip(reason=f"needs an NVIDIA GPU: {reason}"))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -32,8 +32,12 @@ import tempfile
 from collections.abc import Sequence
 from contextlib import nullcontext
 
+from .gpu_workloads import GPU_WORKLOADS
 from .report import format_table, machine_info, write_json
 from .workloads import WORKLOAD_NAMES, WORKLOADS, BenchCheckError, BenchError, Context, run_workload
+
+GPU_WORKLOAD_NAMES = tuple(w.name for w in GPU_WORKLOADS)
+ALL_WORKLOADS = WORKLOADS + GPU_WORKLOADS
 
 __all__ = [
     "WORKLOADS",
@@ -52,15 +56,15 @@ CHILD = "import sys; from ember.bench import child_main; sys.exit(child_main(sys
 
 
 def select(only: Sequence[str] | None) -> list[str]:
-    """The workload names to run, in the table's order; BenchError naming the known ones for a typo."""
+    """The workload names to run, in the table's order (by default the CPU workloads; the GPU ones
+    run when named); BenchError naming the known ones for a typo."""
     if not only:
         return list(WORKLOAD_NAMES)
-    unknown = [n for n in only if n not in WORKLOAD_NAMES]
+    known = WORKLOAD_NAMES + GPU_WORKLOAD_NAMES
+    unknown = [n for n in only if n not in known]
     if unknown:
-        raise BenchError(
-            f"no benchmark workload {unknown[0]!r}; the workloads are {', '.join(WORKLOAD_NAMES)}"
-        )
-    return [n for n in WORKLOAD_NAMES if n in only]
+        raise BenchError(f"no benchmark workload {unknown[0]!r}; the workloads are {', '.join(known)}")
+    return [n for n in known if n in only]
 
 
 def load_torch() -> tuple[object | None, dict]:
@@ -108,7 +112,7 @@ def run_here(
         machine = machine_info(limit, openblas, torch_info)
         if torch is not None:
             torch.set_num_threads(ctx.threads)
-        records = [run_workload(w, ctx, say) for w in WORKLOADS if w.name in names]
+        records = [run_workload(w, ctx, say) for w in ALL_WORKLOADS if w.name in names]
     return {
         "ember_version": ember.__version__,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -148,6 +148,8 @@ class FusedStep:
             return f"optimizer {type(module._optimizer).__name__} has no compiled update"
         if len(module._context) != 1 or module.inputs_need_grad:
             return "several devices or input gradients"
+        if module._context[0].device_type == "gpu":
+            return "the fused step runs on the CPU only (the GPU runs forward/backward; NumPy updates)"
         if not ex._runner._step_runs_at_forward():
             return "an output is not a loss head"
         if any(a._data.dtype == np.float16 for a in ex.arg_arrays):
