@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every GPU check of Ember, in one go, on a machine with an NVIDIA GPU (about five minutes):
-#   1. makes this checkout importable as `ember` (no install; llvmlite from the wheels in .whl/ when
-#      that folder exists, else the machine's own), and prints the GPU and the versions used;
+#   1. installs this checkout (without its dependencies, which the machine has) into /tmp/ember-site,
+#      with llvmlite from the wheels in .whl/ when that folder exists (else the machine's own), and
+#      prints the GPU and the versions used;
 #   2. runs the tests marked `gpu` (every op on the GPU vs the reference interpreter, a LeNet training
 #      step, artifacts, the seed MLP trained on mx.gpu(), the driver layer);
 #   3. runs the GPU benchmarks: the seed MLP training step and a 4096^3 SGEMM against PyTorch (cuBLAS)
@@ -14,12 +15,12 @@ PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 
-if compgen -G ".whl/*.whl" >/dev/null; then
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/ember-site .whl/*.whl || exit 1
-    export PYTHONPATH=/tmp/ember-site
-fi
-mkdir -p /tmp/ember-pkg && ln -sfn "$PWD" /tmp/ember-pkg/ember
-export PYTHONPATH=/tmp/ember-pkg${PYTHONPATH:+:$PYTHONPATH}
+SITE=/tmp/ember-site
+rm -rf "$SITE"
+wheels=()
+if compgen -G ".whl/*.whl" >/dev/null; then wheels=(.whl/*.whl); fi
+"$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target "$SITE" . "${wheels[@]}" || exit 1
+export PYTHONPATH=$SITE
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -2
 "$PY" - <<'EOF' 2>&1 | tee "$OUT/versions.txt"
@@ -28,6 +29,8 @@ import ember
 from ember.runtime.cuda_driver import gpu_available
 print("ember", ember.__version__, "llvmlite", llvmlite.__version__, "numpy", numpy.__version__)
 print("gpu:", gpu_available())
+from ember.codegen.nvptx import find_libdevice
+print("libdevice:", find_libdevice())
 try:
     import torch
     print("torch", torch.__version__, "cuda", torch.cuda.is_available())
