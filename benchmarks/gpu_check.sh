@@ -41,11 +41,11 @@ EOF
 parallel=()
 if "$PY" -c "import xdist" 2>/dev/null; then parallel=(-n 8); fi
 echo "== tests marked gpu"
-timeout 240 "$PY" -m pytest -q -m gpu "${parallel[@]}" -p no:cacheprovider -k "not seed_mlp_trains" \
+timeout 200 "$PY" -m pytest -q -m gpu "${parallel[@]}" -p no:cacheprovider -k "not seed_mlp_trains" \
     tests/test_cuda_gpu.py tests/test_cuda_driver.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -40
 echo "== the seed MLP on mx.gpu() and on the CPU"
-timeout 120 "$PY" -m pytest -q -s -m gpu -p no:cacheprovider -k "seed_mlp_trains" tests/test_cuda_gpu.py 2>&1 \
+timeout 90 "$PY" -m pytest -q -s -m gpu -p no:cacheprovider -k "seed_mlp_trains" tests/test_cuda_gpu.py 2>&1 \
     | tee "$OUT/gpu_seed.log" | tail -8
 echo "== GPU benchmarks"
-timeout 200 "$PY" benchmarks/run_suite.py --only gpu_mlp_train gpu_sgemm --json "$OUT/gpu_bench.json" 2>&1 \
+timeout 150 "$PY" benchmarks/run_suite.py --only gpu_mlp_train gpu_sgemm --json "$OUT/gpu_bench.json" 2>&1 \
     | tee "$OUT/gpu_bench.txt" | tail -25
