@@ -100,11 +100,7 @@ def current_context() -> Context:
 
 
 def num_gpus() -> int:
-    """The number of NVIDIA GPUs pycuda can see; 0 when pycuda or a driver is missing."""
-    try:
-        import pycuda.driver as cuda
+    """The number of NVIDIA GPUs the CUDA driver reports; 0 when there is no driver or no GPU."""
+    from ember.runtime.cuda_driver import gpu_count
 
-        cuda.init()
-        return int(cuda.Device.count())
-    except Exception:  # noqa: BLE001 - no pycuda, no driver, no device: all mean "no GPU"
-        return 0
+    return gpu_count()

@@ -126,6 +126,14 @@ def cuda_device(ordinal: int = 0) -> CudaDevice:
     return device
 
 
+def gpu_count() -> int:
+    """How many NVIDIA GPUs the driver reports; 0 when there is no driver or no GPU (never raises)."""
+    try:
+        return int(_backend().device_count())
+    except Exception:  # noqa: BLE001 - no driver, no backend, no device: all mean "no GPU"
+        return 0
+
+
 def gpu_available() -> tuple[bool, str]:
     """(True, a description of gpu(0)) when a GPU can be used, else (False, the reason); never raises."""
     try:

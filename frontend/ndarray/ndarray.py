@@ -23,12 +23,16 @@ def np_dtype(dtype) -> np.dtype:
 
 
 def check_device(ctx: Context) -> None:
-    """Raise DeviceError unless arrays can be allocated on `ctx` (CPU memory only, for now)."""
+    """Raise DeviceError unless arrays can be placed on `ctx`: any CPU context, or an NVIDIA GPU that
+    exists. (An NDArray's values are held in host memory whatever its context; compiled programs of
+    a GPU context run on that GPU, copying their inputs and outputs.)"""
     if ctx.device_type == "gpu":
-        raise DeviceError(
-            f"cannot allocate an NDArray on {ctx}: Ember's NDArrays live in CPU memory until GPU support "
-            "arrives; create it on mx.cpu() instead"
-        )
+        from ember.runtime.cuda_driver import cuda_device
+
+        try:
+            cuda_device(ctx.device_id)
+        except DeviceError as err:
+            raise DeviceError(f"cannot allocate an NDArray on {ctx}: {err}") from None
 
 
 class NDArray:
