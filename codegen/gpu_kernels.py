@@ -11,7 +11,8 @@ There are three shapes of kernel:
 - any other loop stage (a scatter, a running accumulation) runs its whole nest on one thread, in the
   order the CPU runs it: correct for every stage, slow only for the few stages that are not gathers;
 - a **GEMM** stage runs as a tiled kernel: a 16 x 16 block of threads computes a 16 x 16 tile of C,
-  staging 16 x 16 tiles of A and B through shared memory; the batch axis is the grid's z axis.
+  staging 16 x 16 tiles of A and B through shared memory; row tiles run along the grid's y axis and
+  batches along z, each in a block-stride loop, so any size fits the grid.
 
 Expressions are emitted by the CPU's `ExprEmitter` with the GPU's math library (`library_call`).
 `emit_gpu_program` returns the launches in order: kernel symbol, grid and block sizes.
@@ -146,19 +147,22 @@ def _emit_gather(b: ir.IRBuilder, stage: LoopStage, pointer, library_call):
 
 def emit_tiled_gemm(b: ir.IRBuilder, g: GemmStage, pointer, symbol: str):
     """C[z, i, j] = sum_p A[z, i, p] * B[z, p, j]: thread (tx, ty) of block (bx, by) computes
-    C[z, by*16+ty, bx*16+tx] for each batch z of its grid-stride loop over the z axis. Each step of
-    p loads one element of A and one of B per thread into shared tiles (zero outside the matrices),
-    waits for the block, and accumulates the tile's 16 products."""
+    C[z, r*16+ty, bx*16+tx] for each batch z and row tile r of its grid-stride loops over the z and y
+    axes (so any batch and any number of rows fit the grid). Each step of p loads one element of A
+    and one of B per thread into shared tiles (zero outside the matrices), waits for the block, and
+    accumulates the tile's 16 products. The loops' trip counts are the same for the whole block, so
+    every thread reaches every barrier."""
     element = memory_type(g.dtype)
     tiles = [_shared_tile(b.module, f"{symbol}_{name}", element) for name in ("a", "b")]
     tx, ty = special_register(b, "tid.x"), special_register(b, "tid.y")
     tile = ir.Constant(I64, TILE)
     j = b.add(b.mul(special_register(b, "ctaid.x"), tile), tx)
-    i = b.add(b.mul(special_register(b, "ctaid.y"), tile), ty)
     math = _Arithmetic(b, g.dtype, element)
-    steps = -(-g.k // TILE)
+    steps, row_tiles = -(-g.k // TILE), -(-g.m // TILE)
 
-    def one_batch(z):
+    def one_tile(z, row_tile):
+        i = b.add(b.mul(row_tile, tile), ty)
+
         def step(s, acc):
             p0 = b.mul(s, tile)
             a_value = _masked_load(
@@ -189,15 +193,22 @@ def emit_tiled_gemm(b: ir.IRBuilder, g: GemmStage, pointer, symbol: str):
                 result, b.gep(pointer(g.c.buffer, g.dtype), [_position(b, g.c, (z, i, j))], inbounds=True)
             )
 
-    _grid_stride_z(b, g.batch, one_batch)
-    grid = (-(-g.n // TILE), -(-g.m // TILE), max(1, min(g.batch, MAX_BLOCKS)))
+    _block_stride(b, "z", g.batch, lambda z: _block_stride(b, "y", row_tiles, lambda r: one_tile(z, r)))
+    grid = (max(1, -(-g.n // TILE)), _blocks(row_tiles), _blocks(g.batch))
     return grid, (TILE, TILE, 1)
 
 
-def _grid_stride_z(b: ir.IRBuilder, extent: int, body) -> None:
-    """Batches ctaid.z, ctaid.z + nctaid.z, ...: uniform across a block, so barriers inside are safe."""
-    first, stride = special_register(b, "ctaid.z"), special_register(b, "nctaid.z")
-    counted_loop(b, (first, ir.Constant(I64, extent), stride), lambda z, _: body(z), name="batch")
+def _blocks(items: int) -> int:
+    """Blocks along a grid axis for `items` block-sized items: at least 1, at most MAX_BLOCKS (the
+    kernel loops over the rest)."""
+    return max(1, min(items, MAX_BLOCKS))
+
+
+def _block_stride(b: ir.IRBuilder, axis: str, extent: int, body) -> None:
+    """Items ctaid, ctaid + nctaid, ... below `extent` along `axis`: the same for every thread of a
+    block, so barriers inside are safe."""
+    first, stride = special_register(b, f"ctaid.{axis}"), special_register(b, f"nctaid.{axis}")
+    counted_loop(b, (first, ir.Constant(I64, extent), stride), lambda t, _: body(t), name=f"block{axis}")
 
 
 def _shared_tile(module: ir.Module, name: str, element: ir.Type) -> ir.GlobalVariable:

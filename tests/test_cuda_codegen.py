@@ -139,3 +139,21 @@ def test_a_missing_libdevice_is_a_clear_error(monkeypatch, tmp_path):
     built = build_program(mx.sym.sin(x)._graph, {"x": (4,)})
     with pytest.raises(CompileError, match="needs NVIDIA's libdevice for __nv_sinf"):
         cuda_code(built.program)
+
+
+@needs_ptxas
+def test_gemms_with_more_row_tiles_than_a_grid_axis_holds_loop_over_them(tmp_path):
+    a, b = mx.sym.var("a"), mx.sym.var("b")
+    built = build_program(mx.sym.dot(a, b)._graph, {"a": (1_100_000, 2), "b": (2, 3)})
+    code = cuda_code(built.program)
+    (launch,) = code.launches
+    assert launch.grid == (1, 65535, 1)  # 68,750 row tiles: the y axis is capped, blocks loop
+    assert "nctaid.y" in code.ptx
+    assemble(code.ptx, tmp_path, "tall_gemm")
+
+
+def test_empty_gemms_launch_a_grid_that_writes_nothing():
+    a, b = mx.sym.var("a"), mx.sym.var("b")
+    built = build_program(mx.sym.dot(a, b)._graph, {"a": (0, 2), "b": (2, 3)})
+    code = cuda_code(built.program)
+    check_launches(code)

@@ -93,3 +93,15 @@ def test_the_seed_mlp_trains_on_the_gpu_to_the_cpu_accuracy():
     on_gpu, on_cpu = _train_digits(mx.gpu(0)), _train_digits(mx.cpu())
     print(f"held-out accuracy after 4 epochs on 5,000 embedded digits: GPU {on_gpu:.4f}, CPU {on_cpu:.4f}")
     assert on_gpu >= 0.9 and abs(on_gpu - on_cpu) <= 0.01
+
+
+def test_a_gemm_with_more_row_tiles_than_the_grid_holds_is_exact():
+    from ember.compiler import Graph
+
+    from .compiled.test_matmul_compiled import exact
+
+    a_value, b_value = exact(1_100_000, 2), exact(2, 3)
+    graph = Graph(list(mx.sym.dot(mx.sym.var("a"), mx.sym.var("b"))._graph.outputs))
+    exe, _ = load_on_gpu(graph, {"a": a_value.shape, "b": b_value.shape})
+    got = exe(a=a_value, b=b_value)[0]
+    np.testing.assert_array_equal(got, a_value @ b_value)  # exact: multiples of 1/16
