@@ -79,19 +79,29 @@ def llvm_ir(program: Program, optimized: bool = False) -> str:
 def optimize(text: str) -> llvm.ModuleRef:
     """Parse and verify IR text, then run LLVM's -O3 pipeline (loop and SLP vectorization on)."""
     _initialize()
+    return run_o3(parse_verified(text, "LLVM IR"), host_machine(), vectorize=True)
+
+
+def parse_verified(text: str, what: str) -> llvm.ModuleRef:
+    """IR text parsed and verified; CompileError naming `what` when it is invalid."""
     try:
         module = llvm.parse_assembly(text)
         module.verify()
     except RuntimeError as err:
-        raise CompileError(f"codegen produced invalid LLVM IR: {err}") from None
-    machine = host_machine()
+        raise CompileError(f"codegen produced invalid {what}: {err}") from None
+    return module
+
+
+def run_o3(module: llvm.ModuleRef, machine: llvm.TargetMachine, vectorize: bool) -> llvm.ModuleRef:
+    """LLVM's -O3 pipeline for `machine` on `module` (in place), with loop and SLP vectorization and
+    unrolling when `vectorize`."""
     tuning = llvm.create_pipeline_tuning_options(speed_level=3)
-    tuning.loop_vectorization = True
-    tuning.slp_vectorization = True
-    tuning.loop_unrolling = True
+    if vectorize:
+        tuning.loop_vectorization = True
+        tuning.slp_vectorization = True
+        tuning.loop_unrolling = True
     builder = llvm.create_pass_builder(machine, tuning)
-    manager = builder.getModulePassManager()
-    manager.run(module, builder)
+    builder.getModulePassManager().run(module, builder)
     return module
 
 

@@ -152,6 +152,7 @@ class _Gemm:
     def __init__(self, b: ir.IRBuilder, g: GemmStage, base: dict, element: ir.Type):
         self.b, self.g, self.base, self.element = b, g, base, element
         self.float = is_float(g.dtype)
+        self.math = Arithmetic(b, g.dtype)
 
     def at(self, operand: Operand, d0, d1, d2) -> ir.Value:
         """Pointer to element (d0, d1, d2) of a strided operand (d* are i64 values or ints)."""
@@ -184,9 +185,10 @@ class _Gemm:
         def step(p, accumulators):
             b_row = b.load(b.bitcast(b_row_at(p), ir.PointerType(vector)), align=self.element_bytes)
             products = [
-                self.mul(self.splat(b.load(self.at(g.a, batch, row, p)), width), b_row) for row in row_index
+                self.math.mul(self.splat(b.load(self.at(g.a, batch, row, p)), width), b_row)
+                for row in row_index
             ]
-            return [self.add(acc, product) for acc, product in zip(accumulators, products)]
+            return [self.math.add(acc, product) for acc, product in zip(accumulators, products)]
 
         accumulators = counted_loop(b, (0, g.k, 1), step, [zero] * rows, name="gp")
         for row, acc in zip(row_index, accumulators):
@@ -204,6 +206,15 @@ class _Gemm:
         return b.shuffle_vector(
             one, ir.Constant(vector, ir.Undefined), ir.Constant(ir.VectorType(I32, width), [0] * width)
         )
+
+
+class Arithmetic:
+    """Multiply and add in a GEMM's dtype (scalars or vectors): floats may contract to FMA, integers
+    wrap. Shared by the CPU's blocked GEMM and the GPU's tiled one."""
+
+    def __init__(self, b: ir.IRBuilder, dtype: str):
+        self.b, self.float = b, is_float(dtype)
+        self.zero = ir.Constant(memory_type(dtype), 0.0 if self.float else 0)
 
     def mul(self, x, y):
         if not self.float:

@@ -27,8 +27,9 @@ from llvmlite import ir
 
 from ember.compiler.program import GemmStage, LoopStage, Program
 
-from .kernels import emit_loop_stage, emit_stores
-from .llvm_types import I32, I64, is_float, memory_type
+from .gemm import Arithmetic
+from .kernels import emit_loop_stage, emit_stores, typed_pointers
+from .llvm_types import I32, I64, memory_type
 from .loops import counted_loop
 from .parallel import is_gather
 from .scalar import ExprEmitter
@@ -78,21 +79,12 @@ def _emit_stage(b, stage, pointer, library_call, symbol):
 
 
 def _buffer_pointers(fn: ir.Function, b: ir.IRBuilder, program: Program):
-    """`pointer(buffer, dtype)`: a global-memory pointer to the buffer's first element, made once, in
-    the entry block."""
-    typed: dict[tuple[str, str], ir.Value] = {}
+    """`pointer(buffer, dtype)`: a global-memory pointer to the buffer at its arena offset."""
 
-    def pointer(buffer: str, dtype: str) -> ir.Value:
-        key = (buffer, dtype)
-        if key not in typed:
-            with b.goto_block(fn.entry_basic_block):
-                b.position_at_start(fn.entry_basic_block)
-                offset = ir.Constant(I64, program.buffers[buffer].offset)
-                raw = b.gep(fn.args[0], [offset], inbounds=True)
-                typed[key] = b.bitcast(raw, ir.PointerType(memory_type(dtype), addrspace=GLOBAL))
-        return typed[key]
+    def raw(buffer: str) -> ir.Value:
+        return b.gep(fn.args[0], [ir.Constant(I64, program.buffers[buffer].offset)], inbounds=True)
 
-    return pointer
+    return typed_pointers(fn, b, raw, addrspace=GLOBAL)
 
 
 # -- thread indices ------------------------------------------------------------------------------------
@@ -157,7 +149,7 @@ def emit_tiled_gemm(b: ir.IRBuilder, g: GemmStage, pointer, symbol: str):
     tx, ty = special_register(b, "tid.x"), special_register(b, "tid.y")
     tile = ir.Constant(I64, TILE)
     j = b.add(b.mul(special_register(b, "ctaid.x"), tile), tx)
-    math = _Arithmetic(b, g.dtype, element)
+    math = Arithmetic(b, g.dtype)
     steps, row_tiles = -(-g.k // TILE), -(-g.m // TILE)
 
     def one_tile(z, row_tile):
@@ -244,28 +236,6 @@ def _masked_load(b: ir.IRBuilder, base, operand, dims, limits, zero: ir.Constant
     position = b.select(inside, _position(b, operand, dims), ir.Constant(I64, operand.offset))
     value = b.load(b.gep(base, [position], inbounds=True))
     return b.select(inside, value, zero)
-
-
-class _Arithmetic:
-    """Multiply-add in the GEMM's dtype: floats contract to FMA, integers wrap."""
-
-    def __init__(self, b: ir.IRBuilder, dtype: str, element: ir.Type):
-        self.b, self.float = b, is_float(dtype)
-        self.zero = ir.Constant(element, 0.0 if self.float else 0)
-
-    def mul(self, x, y):
-        if not self.float:
-            return self.b.mul(x, y)
-        result = self.b.fmul(x, y)
-        result.flags.append("contract")
-        return result
-
-    def add(self, x, y):
-        if not self.float:
-            return self.b.add(x, y)
-        result = self.b.fadd(x, y)
-        result.flags.append("contract")
-        return result
 
 
 def _symbol(name: str) -> str:

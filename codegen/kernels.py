@@ -105,7 +105,7 @@ def _stage_function(module, symbol: str, stage, names: list[str], split: Split) 
     for arg in fn.args[: len(names)]:
         arg.add_attribute("noalias")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    pointer = _typed_pointers(fn, b, dict(zip(names, fn.args)))
+    pointer = typed_pointers(fn, b, dict(zip(names, fn.args)).__getitem__)
     start, end = fn.args[len(names) :]
     if isinstance(stage, GemmStage):
         emit_gemm(b, stage, pointer, (start, end))
@@ -115,8 +115,9 @@ def _stage_function(module, symbol: str, stage, names: list[str], split: Split) 
     return fn
 
 
-def _typed_pointers(fn: ir.Function, b: ir.IRBuilder, base: dict):
-    """`pointer(buffer, dtype)`: the buffer's pointer cast to the element type, made once per function."""
+def typed_pointers(fn: ir.Function, b: ir.IRBuilder, raw_pointer, addrspace: int = 0):
+    """`pointer(buffer, dtype)`: the buffer's pointer (`raw_pointer(buffer)`, an i8 pointer emitted in
+    the entry block) cast to the element type, made once per function."""
     typed: dict[tuple[str, str], ir.Value] = {}
 
     def pointer(buffer: str, dtype: str) -> ir.Value:
@@ -124,7 +125,8 @@ def _typed_pointers(fn: ir.Function, b: ir.IRBuilder, base: dict):
         if key not in typed:
             with b.goto_block(fn.entry_basic_block):
                 b.position_at_start(fn.entry_basic_block)
-                typed[key] = b.bitcast(base[buffer], ir.PointerType(memory_type(dtype)))
+                kind = ir.PointerType(memory_type(dtype), addrspace=addrspace)
+                typed[key] = b.bitcast(raw_pointer(buffer), kind)
         return typed[key]
 
     return pointer

@@ -24,6 +24,7 @@ from ember.compiler.passes.pipeline import debug_level
 from ember.compiler.program import Program
 from ember.runtime.errors import CompileError
 
+from .cpu import parse_verified, run_o3
 from .gpu_kernels import Launch, emit_gpu_program
 from .llvm_types import F32
 from .scalar import INTRINSICS, LIBM, declare_function
@@ -85,21 +86,12 @@ def cuda_code(program: Program, arch: str = DEFAULT_ARCH) -> CudaCode:
     module, launches = gpu_module(program)
     text = str(module)
     machine = ptx_machine(arch)
-    optimized = _optimize(_link_libdevice(_parse(text), {launch.symbol for launch in launches}), machine)
+    module = _link_libdevice(parse_verified(text, "NVPTX LLVM IR"), {launch.symbol for launch in launches})
+    optimized = run_o3(module, machine, vectorize=False)
     ptx = machine.emit_assembly(optimized)
     if debug_level() >= 3:
         print(f"# NVPTX LLVM IR of {program.name}\n{text}\n# PTX ({arch})\n{ptx}", file=sys.stderr)
     return CudaCode(ptx, arch, tuple(launches))
-
-
-def _parse(text: str) -> llvm.ModuleRef:
-    _initialize()
-    try:
-        module = llvm.parse_assembly(text)
-        module.verify()
-    except RuntimeError as err:
-        raise CompileError(f"codegen produced invalid NVPTX LLVM IR: {err}") from None
-    return module
 
 
 def _link_libdevice(module: llvm.ModuleRef, kernels: set[str]) -> llvm.ModuleRef:
@@ -124,13 +116,6 @@ def _link_libdevice(module: llvm.ModuleRef, kernels: set[str]) -> llvm.ModuleRef
     for function in module.functions:
         if not function.is_declaration and function.name not in kernels:
             function.linkage = "internal"
-    return module
-
-
-def _optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine) -> llvm.ModuleRef:
-    tuning = llvm.create_pipeline_tuning_options(speed_level=3)
-    builder = llvm.create_pass_builder(machine, tuning)
-    builder.getModulePassManager().run(module, builder)
     return module
 
 

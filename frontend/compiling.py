@@ -131,7 +131,9 @@ def _complete_shapes(symbol, shapes: dict, arrays: dict, variables: list[str]) -
     if missing:
         known = {**{k: a.shape for k, a in arrays.items()}, **shapes}
         arg_shapes, _, aux_shapes = symbol.infer_shape_partial(**known)
-        inferred = dict(zip(symbol.list_arguments() + symbol.list_auxiliary_states(), arg_shapes + aux_shapes))
+        inferred = dict(
+            zip(symbol.list_arguments() + symbol.list_auxiliary_states(), arg_shapes + aux_shapes)
+        )
         for name in missing:
             shape = tuple(inferred.get(name) or ())
             if shape and all(shape):

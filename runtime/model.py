@@ -36,11 +36,15 @@ class CompiledModel:
     def _load(self):
         manifest, artifact = self.manifest, self.artifact
         if not self.is_gpu:
-            return Executable(artifact.binaries[LIBRARY], manifest["layout"], artifact.params, what=self.source)
+            return Executable(
+                artifact.binaries[LIBRARY], manifest["layout"], artifact.params, what=self.source
+            )
         from .cuda_executable import CudaExecutable
 
         ptx = artifact.binaries[PTX].decode("utf-8", errors="replace")
-        return CudaExecutable(ptx, manifest["layout"], artifact.params, what=self.source, ordinal=self.device_id)
+        return CudaExecutable(
+            ptx, manifest["layout"], artifact.params, what=self.source, ordinal=self.device_id
+        )
 
     @property
     def _exe(self):
@@ -73,10 +77,12 @@ class CompiledModel:
     def __call__(self, *args, **inputs) -> list[np.ndarray]:
         """The outputs for these inputs (by name, or by position in `input_names`); optional inputs
         (loss labels, which no output depends on) left out are zeros."""
+        layout = self.manifest["layout"]
         given = set(self.input_names[: len(args)]) | set(inputs)
-        for name in self.manifest["layout"].get("optional_inputs", ()):
+        for name in layout.get("optional_inputs", ()):
             if name not in given:
-                inputs[name] = self._exe.get(name) * 0
+                spec = layout["buffers"][layout["inputs"][name]]
+                inputs[name] = np.zeros(spec["shape"], spec["dtype"])
         return self._exe(*args, **inputs)
 
     def save(self, path) -> None:

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 import ember as mx
-from ember.compiler import RefContext, evaluate
+from ember.compiler import evaluate
 
-from .compiled.harness import assert_close, load_on_gpu
+from .compiled.harness import assert_close, check_op_case, load_on_gpu
 from .compiled.test_ops_compiled import _deterministic
-from .ops.harness import input_dtypes, input_shapes
 from .ops.test_op_registry import ALL_CASES
 
 pytestmark = pytest.mark.gpu
@@ -21,15 +20,7 @@ pytestmark = pytest.mark.gpu
 
 @pytest.mark.parametrize("case", [c for c in ALL_CASES if _deterministic(c)], ids=lambda c: c.id)
 def test_every_op_on_the_gpu_matches_the_reference(case):
-    rng = np.random.default_rng(0)
-    graph, node = case.graph()
-    arrays = case.arrays(rng)
-    feeds = {v.node.name: a for v, a in zip(node.inputs, arrays)}
-    want = evaluate(graph, feeds, RefContext(case.is_train, np.random.default_rng(0)))
-    exe, _ = load_on_gpu(graph, input_shapes(case), input_dtypes(case, arrays), is_train=case.is_train)
-    got = exe(**feeds)
-    for position, value in enumerate(graph.outputs):
-        assert_close(got[position], want[value], what=f"{case.id} output {position} (GPU)")
+    check_op_case(case, load_on_gpu, " (GPU)")
 
 
 def test_the_lenet_training_step_on_the_gpu_matches_the_reference():

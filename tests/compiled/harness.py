@@ -16,6 +16,24 @@ def compile_graph(graph, shapes, dtypes=None, *, optimize=False, is_train=False,
     return Executable(library, program_layout(built.program, entry_symbol(built.program))), built
 
 
+def check_op_case(case, load=compile_graph, where: str = "") -> None:
+    """One registry case (tests/ops) compiled by `load(graph, shapes, dtypes, is_train=...)` and run:
+    every output matches the reference interpreter's."""
+    from ember.compiler import RefContext, evaluate
+
+    from ..ops.harness import input_dtypes, input_shapes
+
+    rng = np.random.default_rng(0)
+    graph, node = case.graph()
+    arrays = case.arrays(rng)
+    feeds = {v.node.name: a for v, a in zip(node.inputs, arrays)}
+    want = evaluate(graph, feeds, RefContext(case.is_train, np.random.default_rng(0)))
+    exe, _ = load(graph, input_shapes(case), input_dtypes(case, arrays), is_train=case.is_train)
+    got = exe(**feeds)
+    for position, value in enumerate(graph.outputs):
+        assert_close(got[position], want[value], what=f"{case.id} output {position}{where}")
+
+
 def assert_close(got: np.ndarray, want: np.ndarray, rtol: float = 1e-5, atol: float = 1e-6, what: str = ""):
     """Same shape and dtype, and equal within rtol/atol (NaNs in the same places; exact for integers)."""
     assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"

@@ -6,11 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ember.compiler import RefContext, evaluate
-
-from ..ops.harness import input_dtypes, input_shapes
 from ..ops.test_op_registry import ALL_CASES
-from .harness import assert_close, compile_graph
+from .harness import check_op_case, compile_graph
 
 # Cases whose outputs are random (the compiled stream differs from NumPy's): test_random_ops.py checks
 # them by their properties. Dropout draws in training, or always with mode="always"; rrelu in training.
@@ -26,15 +23,7 @@ def _deterministic(case) -> bool:
 
 @pytest.mark.parametrize("case", [c for c in ALL_CASES if _deterministic(c)], ids=lambda c: c.id)
 def test_compiled_op_matches_reference(case):
-    rng = np.random.default_rng(0)
-    graph, node = case.graph()
-    arrays = case.arrays(rng)
-    feeds = {v.node.name: a for v, a in zip(node.inputs, arrays)}
-    want = evaluate(graph, feeds, RefContext(case.is_train, np.random.default_rng(0)))
-    exe, _ = compile_graph(graph, input_shapes(case), input_dtypes(case, arrays), is_train=case.is_train)
-    got = exe(**feeds)
-    for position, value in enumerate(graph.outputs):
-        assert_close(got[position], want[value], what=f"{case.id} output {position}")
+    check_op_case(case)
 
 
 @pytest.mark.parametrize("target", ["int8", "uint8", "int32", "int64", "bool"])
