@@ -12,8 +12,9 @@ import time
 import numpy as np
 
 import ember as mx
-from ember.codegen.package import library_for
-from ember.compiler.build import build_program
+from ember.bench.workloads import rebuild_options
+from ember.codegen.driver import compile_graph
+from ember.compiler import Graph
 
 
 def seed_mlp():
@@ -40,15 +41,11 @@ def timed(build):
     return result, time.perf_counter() - start
 
 
-def report(name: str, make_built) -> None:
+def report(name: str, compile_once) -> None:
     os.environ["EMBER_CACHE_DIR"] = tempfile.mkdtemp(prefix="ember-bench-cache-")  # cold: an empty cache
-    def compile_once():
-        built = make_built()
-        return built, library_for(built)
-
-    (built, library), cold = timed(compile_once)
+    compiled, cold = timed(compile_once)
     _, cached = timed(compile_once)
-    program = built.program
+    built, library, program = compiled.built, compiled.code, compiled.program
     ops = sum(not n.is_variable for n in built.graph.nodes)
     print(
         f"{name}: {len(program.kernels)} kernels for {ops} ops, arena {program.arena_bytes:,} bytes "
@@ -62,37 +59,14 @@ def main() -> None:
     symbol = seed_mlp()
     arg_shapes, _, _ = symbol.infer_shape(data=(100, 784))
     shapes = dict(zip(symbol.list_arguments(), arg_shapes))
-    report("inference", lambda: build_program(symbol._graph, shapes, name="seed_infer"))
+    report("inference", lambda: compile_graph(symbol._graph, "llvm", shapes=shapes, name="seed_infer"))
     mod = training_module()
     fused = mod._fused_step()
-    step = fused.built
+    options = rebuild_options(fused.built, is_train=True)
     report(
         "training step (forward + backward + SGD momentum update)",
-        lambda: build_program(
-            step.graph, _var_shapes(step), _var_dtypes(step), name="train_step", roles=_roles(step), is_train=True,
-            updates=_updates(step),
-        ),
-    )  # fmt: skip
-
-
-def _var_shapes(built):
-    return {v.name: built.types[v.output()].shape for v in built.graph.variables}
-
-
-def _var_dtypes(built):
-    return {v.name: built.types[v.output()].dtype for v in built.graph.variables}
-
-
-def _roles(built):
-    program = built.program
-    return {**dict.fromkeys(program.parameters, "parameter"), **dict.fromkeys(program.states, "state")}
-
-
-def _updates(built):
-    program = built.program
-    names = {buffer: name for name, buffer in {**program.parameters, **program.states}.items()}
-    outputs = [buffer for _, buffer in program.outputs]
-    return {names[state]: outputs.index(new) for state, new in program.updates if new in outputs}
+        lambda: compile_graph(Graph(fused.built.graph.outputs), "llvm", **options),
+    )
 
 
 if __name__ == "__main__":

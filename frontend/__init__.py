@@ -30,6 +30,7 @@ from .attribute import AttrScope  # noqa: E402,F401
 from .base import MXNetError  # noqa: E402,F401
 from .context import Context, cpu, cpu_pinned, current_context, gpu  # noqa: E402,F401
 
-# mx.nd.random and MXNet's legacy names for it (`ember.random` needs `ember.ndarray` first).
-nd.random = random
-nd.random_uniform, nd.random_normal = random.uniform, random.normal
+# MXNet's mx.random re-exports mx.nd.random's sampling functions; here `ember.random` owns the
+# generator beneath the NDArray, so the sampling functions are attached to it once both exist.
+random.uniform, random.normal, random.randint = nd.random.uniform, nd.random.normal, nd.random.randint
+nd.random_uniform, nd.random_normal = nd.random.uniform, nd.random.normal  # MXNet's legacy names

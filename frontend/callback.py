@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import namedtuple
+
+from .model import BatchEndParam, save_checkpoint
 
 __all__ = [
     "BatchEndParam",
@@ -25,10 +26,6 @@ __all__ = [
     "log_train_metric",
     "module_checkpoint",
 ]
-
-# MXNet defines it in `mxnet.model` under the type name 'BatchEndParams'; `ember.model` re-exports it.
-BatchEndParam = namedtuple("BatchEndParams", ["epoch", "nbatch", "eval_metric", "locals"])
-
 
 def module_checkpoint(mod, prefix: str, period: int = 1, save_optimizer_states: bool = False):
     """An epoch-end callback calling `mod.save_checkpoint(prefix, epoch + 1, ...)` every `period` epochs."""
@@ -50,10 +47,7 @@ def do_checkpoint(prefix: str, period: int = 1):
 
     def _callback(iter_no, sym, arg, aux):
         if (iter_no + 1) % period == 0:
-            # ember.model imports the symbol layer; importing it here keeps `ember.callback` light.
-            from . import model
-
-            model.save_checkpoint(prefix, iter_no + 1, sym, arg, aux)
+            save_checkpoint(prefix, iter_no + 1, sym, arg, aux)
 
     return _callback
 

@@ -4,7 +4,7 @@ benchmark the compiler against NumPy.
     ember compile mlp-symbol.json --params mlp-0010.params --shape data=1,784 [--dtype data=float32]
                   [-o mlp.ember] [--name mlp]
     ember run mlp.ember --input data=x.npy [--input ...] [--output out.npy ...]
-    ember inspect mlp.ember [--ir] [--llvm]
+    ember inspect mlp.ember [--ir] [--llvm] [--graphml mlp.graphml]
     ember bench [--quick] [--json PATH] [--only NAME ...]
 
 `compile` loads the symbol JSON and the `.params` file, calls `ember.compile` and saves the artifact
@@ -24,7 +24,9 @@ output order; with no `--output` they are printed to stdout.
 `inspect` prints an artifact's manifest (versions, target, inputs, outputs, parameters, memory, content
 hash), its graph and its kernel program to stdout; it reads artifacts built for other machines too.
 `--ir` rebuilds the program from the artifact's graph and specs and prints the graph after each
-compiler pass and the kernel program (debug level 2); `--llvm` prints the program's LLVM IR.
+compiler pass and the kernel program (debug level 2); `--llvm` prints the program's LLVM IR;
+`--graphml PATH` writes the artifact's graph, with every value's shape and dtype, as GraphML for a
+graph viewer (it needs networkx: `pip install 'ember[graph]'`).
 
 Every failure prints one line `ember: error: <message>` to stderr and exits with status 1; usage
 errors found by argparse exit with status 2. Set EMBER_DEBUG=1 to see the traceback of an unexpected
@@ -371,8 +373,9 @@ def graph_listing(graph_json: str) -> str:
 
 
 def rebuild(artifact, debug: int):
-    """The program rebuilt from the artifact's graph JSON, input specs and parameter shapes."""
-    from ember.compiler.build import build_program
+    """The program rebuilt from the artifact's graph JSON, input specs and parameter shapes (built by
+    the compile driver's pipeline, not compiled to code)."""
+    from ember.codegen.driver import build
     from ember.compiler.json_graph import graph_from_json
 
     manifest = artifact.manifest
@@ -383,7 +386,30 @@ def rebuild(artifact, debug: int):
     roles = {name: "parameter" for name in layout.get("parameters", {})}
     roles.update({name: "state" for name in layout.get("states", {})})
     graph = graph_from_json(artifact.graph_json)
-    return build_program(graph, shapes, dtypes, name=manifest.get("name", "model"), roles=roles, debug=debug)
+    return build(graph, shapes=shapes, dtypes=dtypes, name=manifest.get("name", "model"), roles=roles, debug=debug)
+
+
+def write_graph_of(artifact, path: str) -> None:
+    """The artifact's graph, typed from its input and parameter specs, written to `path` as GraphML."""
+    from ember.base import MXNetError
+    from ember.compiler.graph_export import write_graphml
+    from ember.compiler.json_graph import graph_from_json
+    from ember.compiler.passes.typed import typed_graph
+
+    facts = list(artifact.manifest["inputs"]) + list(artifact.manifest.get("params", []))
+    try:
+        graph = typed_graph(
+            graph_from_json(artifact.graph_json),
+            {s["name"]: tuple(s["shape"]) for s in facts},
+            {s["name"]: s["dtype"] for s in facts},
+        )
+        digraph = write_graphml(graph, path)
+    except MXNetError as err:
+        raise CliError(f"cannot write the graph as GraphML: {err}") from None
+    except OSError as err:
+        raise CliError(f"cannot write the graph to '{path}': {err.strerror or err}") from None
+    nodes, edges = digraph.number_of_nodes(), digraph.number_of_edges()
+    print(f"{PROG}: wrote {path} (GraphML: {nodes} nodes, {edges} edges)", file=sys.stderr)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -396,6 +422,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(graph_listing(artifact.graph_json))
     print(f"kernels: {', '.join(manifest.get('layout', {}).get('kernels', []))}")
     print(manifest.get("kernels", "(no kernel listing)"))
+    if args.graphml:
+        write_graph_of(artifact, args.graphml)
     if not (args.ir or args.llvm):
         return 0
     print("\n# rebuilt from the artifact's graph (ember " + _version() + ")")
@@ -410,9 +438,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         built_by = manifest.get("ember_version")
         print(f"# note: the rebuilt program differs from the artifact's (built by ember {built_by})")
     if args.llvm:
-        from ember.codegen.cpu import llvm_ir
+        from ember.codegen.targets import target_of_manifest
 
-        print("\n# LLVM IR\n" + llvm_ir(built.program))
+        print("\n# LLVM IR\n" + target_of_manifest(manifest).ir_text(built.program))
     return 0
 
 
@@ -488,6 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("artifact", help="the artifact (model.ember)")
     inspect.add_argument("--ir", action="store_true", help="rebuild and print the graph after each pass")
     inspect.add_argument("--llvm", action="store_true", help="also print the program's LLVM IR")
+    inspect.add_argument(
+        "--graphml", metavar="PATH", help="also write the graph with its shapes as GraphML (needs networkx)"
+    )
     inspect.set_defaults(handler=cmd_inspect)
 
     bench = commands.add_parser(

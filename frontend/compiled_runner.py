@@ -13,13 +13,16 @@ numbers as the forward did (the seed is an input of both programs), so Dropout m
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
-from ember.compiler import Graph
-from ember.compiler.ops import grad_rules
+from ember.compiler import Graph, TensorType
+from ember.compiler.names import RNG_BUFFER, head_grad
+from ember.compiler.ops import facts
+from ember.compiler.passes.typed import complete_types
 
-from .ndarray import register as nd_register
+from . import random
 
 EXECUTOR_ENV = "EMBER_EXECUTOR"
 EXECUTORS = ("compiled", "reference")
@@ -37,7 +40,7 @@ def executor_kind() -> str:
 
 def is_loss_head(value) -> bool:
     """Whether `value` is the output of a loss head (its gradient rule needs no head gradient)."""
-    return getattr(grad_rules.get(value.node.op), "is_loss", False)
+    return facts.is_loss_head(value.node)
 
 
 class CompiledRunner:
@@ -48,6 +51,7 @@ class CompiledRunner:
         self.programs: dict[tuple[str, bool], tuple] = {}
         self.pending: dict[str, np.ndarray] | None = None  # the last step's outputs by role
         self.seed = 0
+        self._target = None
 
     # -- programs ---------------------------------------------------------------------------------
 
@@ -59,64 +63,52 @@ class CompiledRunner:
         return self.programs[key]
 
     def _compile(self, kind: str, is_train: bool):
-        from ember.compiler.build import build_program
+        from ember.codegen.driver import compile_graph
 
         ex = self.executor
-        graph = ex._graph
-        outputs = list(graph.outputs)
+        outputs = list(ex.graph.outputs)
         roles = {"outputs": len(outputs), "grads": [], "aux": []}
         if kind == "step":
-            plan = ex._plan_backward()
+            plan = ex.backward_plan()
             grads = [(i, v) for i, v in plan.grads.items() if v is not None]
             aux = list(plan.aux_updates.items()) if is_train else []
             roles["grads"] = [i for i, _ in grads]
             roles["aux"] = [name for name, _ in aux]
             outputs += [v for _, v in grads] + [v for _, v in aux]
-        shapes, dtypes = self._facts(kind)
-        built = build_program(
-            Graph(outputs),
-            shapes,
-            dtypes,
-            name=f"{kind}_{'train' if is_train else 'infer'}",
+        compiled = compile_graph(
+            self.typed(Graph(outputs)), self.target(), name=f"{kind}_{'train' if is_train else 'infer'}",
             is_train=is_train,
-        )
-        return self._load(built, f"the {kind} program of {ex._symbol.name}"), roles
+        )  # fmt: skip
+        return compiled.load(what=f"the {kind} program of {ex.name}"), roles
 
-    def _load(self, built, what: str):
-        """The built program as native code for the executor's device: the CPU, or a GPU (PTX)."""
-        from ember.codegen.package import layout_of, library_for
+    def target(self):
+        """The compile target of the executor's context: the CPU, or CUDA on GPU i for `mx.gpu(i)`."""
+        from ember.codegen.targets import target_for
 
-        ctx = self.executor._ctx
-        if ctx.device_type != "gpu":
-            from ember.runtime.executable import Executable
+        if self._target is None:
+            self._target = target_for(ctx=self.executor.context)
+        return self._target
 
-            return Executable(library_for(built), layout_of(built), what=what)
-        from ember.runtime.cuda_executable import CudaExecutable
-
-        from .compiling import cuda_code_of
-
-        code = cuda_code_of(built, device_id=ctx.device_id)
-        return CudaExecutable(code.ptx, layout_of(built, code), what=what, ordinal=ctx.device_id)
-
-    def _facts(self, kind: str):
+    def typed(self, graph: Graph, extra: Mapping[str, TensorType] | None = None) -> Graph:
+        """`graph` (over the executor's values, and maybe its gradients) typed from what bind inferred:
+        forward values as inferred then, head gradients as their outputs, variables named in `extra`
+        as given there, and new values from their inputs."""
         ex = self.executor
-        names = ex._arg_names + ex._aux_names
-        arrays = ex.arg_arrays + ex.aux_arrays
-        shapes = {n: a.shape for n, a in zip(names, arrays)}
-        dtypes = {n: a._data.dtype.name for n, a in zip(names, arrays)}
-        if kind == "step":
-            for i, value in enumerate(ex._graph.outputs):
-                shapes[f"__head_grad{i}__"] = tuple(ex._shapes[value])
-                dtypes[f"__head_grad{i}__"] = ex._dtypes.get(value, "float32")
-        return shapes, dtypes
+        known = ex.value_types
+        by_name = {head_grad(i): known[v] for i, v in enumerate(ex.graph.outputs)}
+        by_name.update(extra or {})
+        for var in graph.variables:
+            if var.name in by_name:
+                known[var.output()] = by_name[var.name]
+        return graph.with_types(complete_types(graph, known))
 
     # -- running ----------------------------------------------------------------------------------
 
     def forward(self, is_train: bool) -> list[np.ndarray]:
         """Run the forward pass (or, in training with only loss heads, the whole step)."""
-        self.seed = int(nd_register.RNG.integers(1 << 62))
+        self.seed = int(random.generator().integers(1 << 62))
         self.pending = None
-        if is_train and self._step_runs_at_forward():
+        if is_train and self.executor.trains_on_losses_only:
             return self._run_step(is_train, {})
         exe, _ = self.program("forward", is_train)
         self._feed(exe, {})
@@ -129,11 +121,6 @@ class CompiledRunner:
             self._run_step(is_train, head_grads)
         pending, self.pending = self.pending, None
         return pending["grads"], pending["aux"]
-
-    def _step_runs_at_forward(self) -> bool:
-        ex = self.executor
-        wanted = any(req != "null" for req in ex._grad_reqs)
-        return wanted and all(is_loss_head(v) for v in ex._graph.outputs)
 
     def _run_step(self, is_train: bool, head_grads: dict[str, np.ndarray]) -> list[np.ndarray]:
         exe, roles = self.program("step", is_train)
@@ -148,15 +135,14 @@ class CompiledRunner:
 
     def _feed(self, exe, extra: dict[str, np.ndarray]) -> None:
         ex = self.executor
-        names = ex._arg_names + ex._aux_names
-        for name, array in zip(names, ex.arg_arrays + ex.aux_arrays):
+        for name, array in zip(ex.arg_names + ex.aux_names, ex.arg_arrays + ex.aux_arrays):
             if name in exe.layout["inputs"]:
-                exe.set_param(name, array._data)
+                exe.set_param(name, array.host_buffer())
         for name, array in extra.items():
             if name in exe.layout["inputs"]:
                 exe.set_param(name, array)
-        if "rng" in exe.buffers:
-            exe.write_buffer("rng", self.seed)
+        if RNG_BUFFER in exe.buffers:
+            exe.write_buffer(RNG_BUFFER, self.seed)
 
 
 __all__ = ["CompiledRunner", "executor_kind"]

@@ -16,9 +16,6 @@ from .base import MXNetError
 from .ndarray import NDArray
 from .ndarray import load as load_params
 
-TARGETS = ("llvm", "cpu", "cuda")
-GPU_TARGETS = ("cuda",)
-
 
 def compile(
     symbol,
@@ -41,51 +38,23 @@ def compile(
     the model on GPU i. A CUDA model's PTX is made for `arch` (default: the GPU's own architecture
     when one is present, else sm_80, which newer GPUs also run).
     """
-    from ember.codegen.package import library_for, make_artifact  # the compiler, on demand
-    from ember.compiler.build import build_program
+    from ember.codegen.driver import compile_graph  # the compiler, on demand
+    from ember.codegen.targets import target_for
     from ember.runtime.model import CompiledModel
 
-    device_id = 0
-    if ctx is not None:
-        device_id = ctx.device_id
-        target = target or ("cuda" if ctx.device_type == "gpu" else "llvm")
-    target = target or "llvm"
-    if target not in TARGETS:
-        raise MXNetError(f"unknown compile target {target!r}; this build supports {', '.join(TARGETS)}")
+    chosen = target_for(target, ctx, arch)
     arrays = _param_arrays(params)
     arguments, aux = symbol.list_arguments(), symbol.list_auxiliary_states()
     shapes = _complete_shapes(symbol, dict(shapes), arrays, arguments + aux)
     all_shapes = {**{k: a.shape for k, a in arrays.items()}, **{k: tuple(v) for k, v in shapes.items()}}
     all_dtypes = {**{k: a.dtype.name for k, a in arrays.items()}, **dict(dtypes or {})}
     roles = {k: ("state" if k in aux else "parameter") for k in arrays}
-    built = build_program(symbol._graph, all_shapes, all_dtypes, name=name, roles=roles)
-    code = cuda_code_of(built, arch, device_id) if target in GPU_TARGETS else library_for(built)
-    used = {k: a for k, a in arrays.items() if k in built.program.parameters or k in built.program.states}
-    optional = sorted(loss_labels(symbol._graph) & set(built.program.inputs))
-    artifact = make_artifact(built, code, symbol.tojson(), used, name, optional_inputs=optional)
-    return CompiledModel(artifact, source=f"compiled model {name!r}", device_id=device_id)
-
-
-def cuda_code_of(built, arch: str | None = None, device_id: int = 0):
-    """The built program's CUDA code for `arch`, or for GPU `device_id`'s architecture when there is
-    such a GPU, else for the default (sm_80)."""
-    from ember.codegen.nvptx import DEFAULT_ARCH
-    from ember.codegen.package import cuda_code_for
-
-    if arch is None:
-        arch = gpu_arch(device_id) or DEFAULT_ARCH
-    return cuda_code_for(built, arch)
-
-
-def gpu_arch(device_id: int) -> str | None:
-    """GPU `device_id`'s architecture ("sm_90"), or None where there is no usable GPU."""
-    from ember.runtime.cuda_driver import cuda_device
-    from ember.runtime.errors import DeviceError
-
-    try:
-        return cuda_device(device_id).arch()
-    except DeviceError:
-        return None
+    compiled = compile_graph(symbol._graph, chosen, shapes=all_shapes, dtypes=all_dtypes, name=name, roles=roles)
+    program = compiled.program
+    used = {k: a for k, a in arrays.items() if k in program.parameters or k in program.states}
+    optional = sorted(loss_labels(symbol._graph) & set(program.inputs))
+    artifact = compiled.artifact(symbol.tojson(), used, name, optional_inputs=optional)
+    return CompiledModel(artifact, source=f"compiled model {name!r}", device_id=getattr(chosen, "device_id", 0))
 
 
 def _param_arrays(params) -> dict[str, np.ndarray]:
@@ -109,17 +78,15 @@ def _param_arrays(params) -> dict[str, np.ndarray]:
 def loss_labels(graph) -> set[str]:
     """Variables read only as the label of loss heads (SoftmaxOutput, the regression outputs): their
     forward outputs do not depend on them, so a compiled model may be called without them."""
-    from ember.compiler.ops import grad_rules
+    from ember.compiler.ops.facts import is_loss_head
 
-    uses: dict[str, list[tuple[str, int]]] = {}
+    uses: dict[str, list[tuple[object, int]]] = {}
     for node in graph.nodes:
         for slot, value in enumerate(node.inputs):
             if value.node.is_variable:
-                uses.setdefault(value.node.name, []).append((node.op, slot))
+                uses.setdefault(value.node.name, []).append((node, slot))
     return {
-        name
-        for name, used in uses.items()
-        if all(getattr(grad_rules.get(op), "is_loss", False) and slot >= 1 for op, slot in used)
+        name for name, used in uses.items() if all(is_loss_head(node) and slot >= 1 for node, slot in used)
     }
 
 

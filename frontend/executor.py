@@ -14,21 +14,38 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ember.compiler import Graph, RefContext, Value, evaluate, variable
+from ember.compiler import Graph, RefContext, TensorType, Value, evaluate, variable
+from ember.compiler.dtypes import DEFAULT_DTYPE, dtype_name
+from ember.compiler.names import head_grad
 from ember.compiler.ops import aux_update_rules
+from ember.compiler.ops.rules import is_known
+from ember.compiler.passes import infer_shapes, infer_types
 from ember.compiler.passes.autodiff import GradBuilder, gradients
-from ember.runtime.errors import MXNetError
+from ember.compiler.passes.infer_shapes import legacy_to_partial
+from ember.runtime.errors import MXNetError, ShapeError
 
+from . import random
 from .compiled_runner import CompiledRunner, executor_kind, is_loss_head
 from .context import current_context
 from .ndarray import NDArray
-from .ndarray import register as nd_register
 
 GRAD_REQS = ("write", "add", "null")
 
 
 class Executor:
     """Forward/backward over bound argument, gradient and auxiliary arrays."""
+
+    @classmethod
+    def allocate(cls, symbol, ctx, grad_req, type_dict: Mapping | None, shapes: Mapping) -> Executor:
+        """An executor of `symbol` with zero-filled arrays for the given input shapes and dtypes
+        (what `simple_bind` makes): a gradient array for every argument whose req is not null."""
+        inferred, dtypes = infer_bound_types(symbol, shapes, type_dict)
+        arg_names, aux_names = symbol.list_arguments(), symbol.list_auxiliary_states()
+        reqs = normalize_grad_reqs(grad_req, arg_names)
+        args = [_zeros(s, d, ctx) for s, d in _variable_specs(symbol, inferred, dtypes, arg_names)]
+        grads = [None if r == "null" else _zeros(a.shape, a.dtype, ctx) for a, r in zip(args, reqs)]
+        aux = [_zeros(s, d, ctx) for s, d in _variable_specs(symbol, inferred, dtypes, aux_names)]
+        return cls(symbol, ctx, args, grads, reqs, aux, inferred, dtypes)
 
     def __init__(self, symbol, ctx, arg_arrays, grad_arrays, grad_reqs, aux_arrays, shapes, dtypes):
         self._symbol = symbol
@@ -53,6 +70,62 @@ class Executor:
         self.outputs: list[NDArray] = [
             NDArray(np.zeros(shapes[v], dtypes.get(v, "float32")), self._ctx) for v in self._graph.outputs
         ]
+
+    # -- what is bound (Ember's additions; MXNet has no public names for these) ------------------
+
+    @property
+    def arg_names(self) -> list[str]:
+        """The argument names, in the order of `arg_arrays` and `grad_arrays`."""
+        return list(self._arg_names)
+
+    @property
+    def aux_names(self) -> list[str]:
+        """The auxiliary-state names, in the order of `aux_arrays`."""
+        return list(self._aux_names)
+
+    @property
+    def grad_reqs(self) -> list[str]:
+        """Each argument's grad_req ('write', 'add' or 'null'), in the order of `arg_arrays`."""
+        return list(self._grad_reqs)
+
+    @property
+    def graph(self) -> Graph:
+        """The forward graph: the bound symbol's, whose outputs are `outputs`."""
+        return self._graph
+
+    @property
+    def runner(self) -> CompiledRunner | None:
+        """The compiled programs this executor runs on; None with EMBER_EXECUTOR=reference."""
+        return self._runner
+
+    @property
+    def trains_on_losses_only(self) -> bool:
+        """Whether some argument wants a gradient and every output is a loss head, so a training step
+        needs no head gradients (the compiled executor then runs forward and backward together)."""
+        wanted = any(req != "null" for req in self._grad_reqs)
+        return wanted and all(is_loss_head(v) for v in self._graph.outputs)
+
+    def backward_plan(self) -> BackwardPlan:
+        """The backward graph (built on first use): gradient values by argument index, aux updates."""
+        if self._backward_plan is None:
+            self._backward_plan = BackwardPlan.build(self)
+        return self._backward_plan
+
+    @property
+    def value_types(self) -> dict[Value, TensorType]:
+        """Every value of `graph` with the shape and dtype bind inferred (float32 where inference left a
+        dtype open): what compiled programs of this executor are typed from."""
+        return {v: TensorType(tuple(s), self._dtypes.get(v, "float32")) for v, s in self._shapes.items()}
+
+    @property
+    def context(self):
+        """The context the executor's arrays and programs are on."""
+        return self._ctx
+
+    @property
+    def name(self) -> str:
+        """The bound symbol's name (for messages)."""
+        return self._symbol.name
 
     # -- views by name ------------------------------------------------------------------------
 
@@ -87,7 +160,7 @@ class Executor:
             for output, value in zip(self.outputs, self._runner.forward(bool(is_train))):
                 output._data[...] = value
         else:
-            ctx = RefContext(bool(is_train), nd_register.RNG)
+            ctx = RefContext(bool(is_train), random.generator())
             self._forward_values = evaluate(self._graph, self._feeds(), ctx)
             for output, value in zip(self.outputs, self._graph.outputs):
                 output._data[...] = self._forward_values[value]  # a copy: never aliases an argument
@@ -104,13 +177,13 @@ class Executor:
         """
         if self._forward_values is None:
             raise MXNetError("backward called before forward")
-        plan = self._plan_backward()
+        plan = self.backward_plan()
         head_grads = self._head_grad_feeds(out_grads)
         if self._runner is not None:
             grads, aux_updates = self._runner.backward(self._forward_was_train, head_grads)
         else:
             feeds = {**self._feeds(), **head_grads}
-            ctx = RefContext(self._forward_was_train, nd_register.RNG)
+            ctx = RefContext(self._forward_was_train, random.generator())
             values = evaluate(plan.graph, feeds, ctx, self._forward_values)
             grads = {i: values[v] for i, v in plan.grads.items() if v is not None}
             aux_updates = {name: values[v] for name, v in plan.aux_updates.items()}
@@ -149,7 +222,7 @@ class Executor:
                     f"backward: head gradient for {name!r} has shape {array.shape}, the output "
                     f"{self.outputs[i].shape}"
                 )
-            feeds[f"__head_grad{i}__"] = array
+            feeds[head_grad(i)] = array
         return feeds
 
     def _write_grad(self, index: int, grad: np.ndarray | None) -> None:
@@ -164,11 +237,6 @@ class Executor:
         else:
             target._data[...] = grad
 
-    def _plan_backward(self) -> _BackwardPlan:
-        if self._backward_plan is None:
-            self._backward_plan = _BackwardPlan.build(self)
-        return self._backward_plan
-
     # -- MXNet's other members ----------------------------------------------------------------
 
     def copy_params_from(self, arg_params: Mapping, aux_params: Mapping | None = None, allow_extra_params=False):
@@ -182,10 +250,8 @@ class Executor:
 
     def reshape(self, partial_shaping: bool = False, allow_up_sizing: bool = False, **shapes) -> Executor:
         """A new executor for new input shapes, sharing arrays whose shapes did not change."""
-        from .symbol.binding import simple_bind
-
-        new = simple_bind(self._symbol, self._ctx, grad_req=dict(zip(self._symbol.list_arguments(), self._grad_reqs)),
-                          type_dict={n: a.dtype for n, a in self.arg_dict.items()}, **shapes)
+        new = Executor.allocate(self._symbol, self._ctx, dict(zip(self._arg_names, self._grad_reqs)),
+                                {n: a.dtype for n, a in self.arg_dict.items()}, shapes)
         old = {**self.arg_dict, **self.aux_dict}
         for arrays, names in ((new.arg_arrays, new._arg_names), (new.aux_arrays, new._aux_names)):
             for i, name in enumerate(names):
@@ -201,19 +267,21 @@ class Executor:
         return self._symbol.debug_str()
 
 
-class _BackwardPlan:
-    """The backward graph of an executor: gradient values by argument index, aux-state updates."""
+class BackwardPlan:
+    """The backward graph of an executor: `grads` maps each argument index whose grad_req is not null
+    to its gradient value (None where the outputs do not depend on it), `aux_updates` each auxiliary
+    state's name to its new value after a training step; `graph` computes them all."""
 
     def __init__(self, graph: Graph, grads: dict[int, Value | None], aux_updates: dict[str, Value]):
         self.graph, self.grads, self.aux_updates = graph, grads, aux_updates
 
     @classmethod
-    def build(cls, executor: Executor) -> _BackwardPlan:
+    def build(cls, executor: Executor) -> BackwardPlan:
         graph, symbol = executor._graph, executor._symbol
         wanted = [i for i, req in enumerate(executor._grad_reqs) if req != "null"]
         names = symbol.list_arguments()
         wrt = [Value(executor._variables[names[i]], 0) for i in wanted]
-        heads = [None if is_loss_head(v) else variable(f"__head_grad{i}__").output() for i, v in enumerate(graph.outputs)]
+        heads = [None if is_loss_head(v) else variable(head_grad(i)).output() for i, v in enumerate(graph.outputs)]
         grad_values = gradients(graph, executor._shapes, wrt, heads, executor._dtypes) if wrt else []
         grads = dict(zip(wanted, grad_values))
         aux_updates = _aux_updates(graph, executor._shapes)
@@ -236,6 +304,31 @@ def _aux_updates(graph: Graph, shapes) -> dict[str, Value]:
             if source.is_variable:
                 updates[source.name] = value
     return updates
+
+
+def infer_bound_types(symbol, shapes: Mapping[str, tuple], type_dict: Mapping | None):
+    """(shape by value, dtype by value) of every value of `symbol`'s graph from the given input shapes
+    (MXNet's legacy encoding) and dtypes, or a ShapeError naming what stays unknown."""
+    given = {k: legacy_to_partial(tuple(v)) for k, v in shapes.items()}
+    try:
+        inferred = infer_shapes(symbol._graph, given)
+    except ShapeError as err:
+        listed = "".join(f"  {k}: {tuple(v)}\n" for k, v in shapes.items())
+        raise ShapeError(f"infer_shape error. Arguments:\n{listed}{err}") from None
+    unknown = [v.name for v in symbol._graph.variables if not is_known(inferred.get(Value(v, 0)))]
+    if unknown:
+        raise ShapeError(f"cannot decide the shapes of {', '.join(unknown)}; give them as keyword shapes")
+    dtypes = infer_types(symbol._graph, dict(type_dict or {}), default=DEFAULT_DTYPE)
+    return inferred, dtypes
+
+
+def _variable_specs(symbol, shapes, dtypes, names):
+    index = {v.name: v for v in symbol._graph.variables}
+    return [(tuple(shapes[Value(index[n], 0)]), dtypes[Value(index[n], 0)]) for n in names]
+
+
+def _zeros(shape, dtype, ctx) -> NDArray:
+    return NDArray(np.zeros(shape, dtype_name(dtype)), ctx)
 
 
 def _copy_into(target: NDArray, value, name: str) -> None:
@@ -261,4 +354,4 @@ def normalize_grad_reqs(grad_req, arg_names: Sequence[str]) -> list[str]:
     return reqs
 
 
-__all__ = ["Executor", "normalize_grad_reqs"]
+__all__ = ["BackwardPlan", "Executor", "normalize_grad_reqs"]

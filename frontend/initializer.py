@@ -19,6 +19,7 @@ import numpy as np
 from . import random
 from .metric.registry import Registry
 from .ndarray.ndarray import NDArray
+from .ndarray.random import normal, uniform
 
 __all__ = [
     "Bilinear",
@@ -331,7 +332,7 @@ class Uniform(Initializer):
         self.scale = scale
 
     def _init_weight(self, _, arr) -> None:
-        random.uniform(-self.scale, self.scale, out=arr)
+        uniform(-self.scale, self.scale, out=arr)
 
 
 @register
@@ -343,7 +344,7 @@ class Normal(Initializer):
         self.sigma = sigma
 
     def _init_weight(self, _, arr) -> None:
-        random.normal(0, self.sigma, out=arr)
+        normal(0, self.sigma, out=arr)
 
 
 @register
@@ -399,9 +400,9 @@ class Xavier(Initializer):
             raise ValueError(f"Incorrect factor type {self.factor_type!r}; expected 'avg', 'in' or 'out'")
         scale = math.sqrt(self.magnitude / factors[self.factor_type])
         if self.rnd_type == "uniform":
-            random.uniform(-scale, scale, out=arr)
+            uniform(-scale, scale, out=arr)
         elif self.rnd_type == "gaussian":
-            random.normal(0, scale, out=arr)
+            normal(0, scale, out=arr)
         else:
             raise ValueError(f"Unknown random type {self.rnd_type!r}; expected 'uniform' or 'gaussian'")
 

@@ -6,12 +6,15 @@ Parameters are saved with MXNet's `arg:`/`aux:` key prefixes in its binary `.par
 from __future__ import annotations
 
 import logging
+from collections import namedtuple
 
 from ember.runtime.errors import MXNetError
 
 from . import ndarray as nd
 from . import symbol as sym
-from .callback import BatchEndParam  # noqa: E402,F401  (MXNet keeps it in mx.model)
+
+# What batch-end callbacks receive (`ember.callback` re-exports it); MXNet names the type BatchEndParams.
+BatchEndParam = namedtuple("BatchEndParams", ["epoch", "nbatch", "eval_metric", "locals"])
 
 
 def save_checkpoint(prefix: str, epoch: int, symbol, arg_params: dict, aux_params: dict, remove_amp_cast: bool = True):

@@ -11,12 +11,13 @@ import os
 from typing import Mapping, Sequence
 
 import numpy as np
+
 from ember.runtime.errors import MXNetError
 
+from . import random
 from .context import Context, cpu
 from .io.idx import read_idx
 from .ndarray import NDArray
-from .ndarray import register as nd_register
 
 _default_ctx: Context | None = None
 
@@ -80,7 +81,7 @@ def _bind(sym, location: dict, aux_states, grad_req, dtype, ctx):
 
 def _seeded_forward(executor, is_train: bool, seed: int):
     """A forward pass whose random draws (Dropout masks) repeat from one call to the next."""
-    nd_register.RNG = np.random.default_rng(seed)
+    random.seed(seed)
     return [o.asnumpy() for o in executor.forward(is_train=is_train)]
 
 

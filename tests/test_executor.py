@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import ember as mx
 import numpy as np
 import pytest
+
+import ember as mx
 from ember.base import MXNetError, ShapeError
+from ember.compiler.names import head_grad
 from ember.test_utils import check_numeric_gradient, check_symbolic_backward, check_symbolic_forward
 
 
@@ -34,6 +36,24 @@ def test_simple_bind_allocates_zeroed_arrays_by_inferred_shape():
     }
     assert all(v.asnumpy().sum() == 0 for v in exe.arg_arrays)
     assert exe.grad_dict["fc1_weight"].shape == (4, 5)
+
+
+def test_public_views_of_what_is_bound():
+    net = mx.sym.SoftmaxOutput(mx.sym.BatchNorm(mlp(), fix_gamma=False, name="bn"), name="softmax")
+    exe = net.simple_bind(mx.cpu(), data=(2, 5), grad_req={"fc1_weight": "write", "fc2_bias": "add"})
+    assert exe.arg_names == net.list_arguments() and exe.aux_names == ["bn_moving_mean", "bn_moving_var"]
+    assert dict(zip(exe.arg_names, exe.grad_reqs)) == {
+        "data": "null", "fc1_weight": "write", "fc1_bias": "null", "fc2_weight": "null", "fc2_bias": "add",
+        "bn_gamma": "null", "bn_beta": "null", "softmax_label": "null",
+    }  # fmt: skip
+    assert exe.graph.outputs == net._graph.outputs and exe.trains_on_losses_only
+    plan = exe.backward_plan()
+    assert plan is exe.backward_plan() and sorted(plan.grads) == [1, 4]
+    assert sorted(plan.aux_updates) == ["bn_moving_mean", "bn_moving_var"]
+    regression = mlp().simple_bind(mx.cpu(), data=(2, 5))
+    assert not regression.trains_on_losses_only  # fc2 is no loss head: its gradient comes in by name
+    assert head_grad(0) == "__head_grad0__"
+    assert head_grad(0) in [v.name for v in regression.backward_plan().graph.variables]
 
 
 def test_forward_backward_match_numpy():

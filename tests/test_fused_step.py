@@ -3,10 +3,14 @@ trains exactly as the NumPy reference path does, for every optimizer with a comp
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import ember as mx
+from ember.module import fused_step
 
 OPTIMIZERS = [
     ("sgd", {"learning_rate": 0.1}),
@@ -184,3 +188,52 @@ def test_modules_sharing_parameters_each_keep_training_them(monkeypatch):
 
     got, want = _both(monkeypatch, script)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+class _HalvedSGD(mx.optimizer.SGD):
+    """A user's optimizer that changes only the step it hands out: the fused step must apply it too."""
+
+    def update_step(self, index, has_state):
+        step = super().update_step(index, has_state)
+        return mx.optimizer.UpdateStep(step.rule, {**step.scalars, "lr": step.scalars["lr"] / 2})
+
+
+class _OwnUpdateSGD(mx.optimizer.SGD):
+    """A user's optimizer with its own NumPy update, which no compiled rule reproduces."""
+
+    def update(self, index, weight, grad, state):
+        weight[:] = weight - 0.001 * grad
+
+
+def test_a_users_update_step_drives_both_paths(monkeypatch):
+    mx.random.seed(1)
+    fused, got = _train(monkeypatch, "compiled", _HalvedSGD(learning_rate=0.2, momentum=0.5), {})
+    assert fused._fused is not None, "fit did not use the fused step"
+    mx.random.seed(1)
+    _, want = _train(monkeypatch, "reference", _HalvedSGD(learning_rate=0.2, momentum=0.5), {})
+    mx.random.seed(1)
+    _, plain = _train(monkeypatch, "reference", mx.optimizer.SGD(learning_rate=0.2, momentum=0.5), {})
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    assert not np.allclose(want["fc_weight"], plain["fc_weight"])
+
+
+def test_an_optimizer_with_its_own_update_is_not_fused(monkeypatch):
+    mx.random.seed(1)
+    mod, _ = _train(monkeypatch, "compiled", _OwnUpdateSGD(learning_rate=0.2), {})
+    assert mod._fused is None
+
+
+def test_fused_step_reads_no_private_attribute_of_another_object():
+    """fused_step.py works through public members of Module, Executor, Optimizer, Updater and NDArray:
+    it reads `x._name` only where x is `self` or `cls`."""
+    tree = ast.parse(Path(fused_step.__file__).read_text())
+    private = [
+        f"line {node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not (node.attr.startswith("__") and node.attr.endswith("__"))
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
+    assert private == []

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import warnings
 
-import ember as mx
 import numpy as np
 import pytest
+
+import ember as mx
 from ember.base import MXNetError
 
 
@@ -229,3 +230,15 @@ def test_fix_gamma_batchnorm_resets_the_stored_gamma_to_one_as_mxnet():
     exe.backward()
     np.testing.assert_array_equal(exe.arg_dict["bn_gamma"].asnumpy(), [1.0, 1.0, 1.0])
     assert exe.grad_dict["bn_gamma"].asnumpy().tolist() == [0.0, 0.0, 0.0]
+
+
+def test_public_views_of_the_modules_parts():
+    mod = mx.mod.Module(classifier(), context=[mx.cpu(0), mx.cpu(1)])
+    assert mod.executor is None and mod.optimizer is None and mod.updater is None
+    assert mod.param_names == ["fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias"]
+    assert mod.contexts == [mx.cpu(0), mx.cpu(1)]
+    mod.bind([("data", (10, 4))], [("softmax_label", (10,))])
+    mod.init_params()
+    mod.init_optimizer(optimizer="adam")
+    assert mod.executor.arg_names[:2] == ["data", "fc1_weight"]
+    assert isinstance(mod.optimizer, mx.optimizer.Adam) and mod.updater.optimizer is mod.optimizer

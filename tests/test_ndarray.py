@@ -517,3 +517,48 @@ def test_op_results_do_not_alias_inputs():
     y = nd.identity(x)
     y[:] = 0
     check(x, [1, 2])
+
+
+# -- the host buffer (Ember's addition: how compiled programs share an array's memory) ---------------
+
+
+def test_host_buffer_is_the_live_memory():
+    a = nd.zeros((2, 3))
+    buffer = a.host_buffer()
+    buffer[0, 1] = 5.0
+    assert a.asnumpy()[0, 1] == 5.0 and a.host_buffer() is buffer
+
+
+def test_adopt_host_buffer_shares_memory_both_ways():
+    a = nd.array([[1, 2], [3, 4]])
+    arena = np.zeros(8, np.float32)
+    view = arena[2:6].reshape(2, 2)
+    view[...] = a.host_buffer()
+    a.adopt_host_buffer(view)
+    a += 1
+    np.testing.assert_array_equal(arena, [0, 0, 2, 3, 4, 5, 0, 0])
+    view[0, 0] = 9
+    assert a.asnumpy()[0, 0] == 9
+
+
+def test_adopt_host_buffer_needs_the_same_shape_and_dtype():
+    a = nd.zeros((2, 2))
+    with pytest.raises(ShapeError, match=r"the buffer is float32\[4\], the array float32\[2, 2\]"):
+        a.adopt_host_buffer(np.zeros(4, np.float32))
+    with pytest.raises(ShapeError, match=r"the buffer is float64\[2, 2\]"):
+        a.adopt_host_buffer(np.zeros((2, 2)))
+    with pytest.raises(TypeError, match="needs a NumPy array, not NDArray"):
+        a.adopt_host_buffer(nd.zeros((2, 2)))
+
+
+def test_nd_random_is_mx_random_sampling():
+    import ember as mx
+    from ember.ndarray import random as nd_random
+
+    assert mx.nd.random is nd_random
+    assert mx.random.uniform is nd_random.uniform and mx.random.normal is nd_random.normal
+    assert mx.random.randint is nd_random.randint and mx.nd.random.seed is mx.random.seed
+    mx.random.seed(5)
+    first = mx.nd.random.normal(shape=(3,)).asnumpy()
+    mx.random.seed(5)
+    np.testing.assert_array_equal(mx.random.normal(shape=(3,)).asnumpy(), first)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import math
 import pickle
 
+import numpy as np
+import pytest
+
 import ember.lr_scheduler as lrs
 import ember.ndarray as nd
 import ember.optimizer as opt
 import ember.symbol as sym
-import numpy as np
-import pytest
 from ember.runtime.errors import ShapeError
 
 W0 = np.array([0.5, -1.5, 2.0, -0.25])
@@ -386,6 +387,75 @@ def test_begin_num_update_starts_the_counts():
     assert optimizer.num_update == 12 and optimizer._index_update_count == {0: 12}
 
 
+# -- the update step: one seam for the NumPy update and the compiled training step --------------------
+
+
+def test_update_step_counts_the_update_and_hands_out_the_rule_and_scalars():
+    adam = opt.Adam(learning_rate=0.1, beta1=0.5, beta2=0.75, rescale_grad=0.5, wd=0.1)
+    step = adam.update_step(0, True)
+    assert step.rule == "adam" and adam._index_update_count == {0: 1}
+    assert step.scalars == {
+        "lr": pytest.approx(0.1 * math.sqrt(1 - 0.75) / (1 - 0.5)),
+        "wd": 0.1, "rescale_grad": 0.5, "clip_gradient": -1.0, "beta1": 0.5, "beta2": 0.75, "epsilon": 1e-8,
+    }  # fmt: skip
+    assert opt.SGD(momentum=0.9).update_step(0, False).rule == "sgd"
+    assert opt.SGD(momentum=0.9).update_step(0, True).scalars["momentum"] == 0.9
+    assert opt.NAG(momentum=0.9).update_step(0, True).rule == "nag_mom"
+    assert opt.Signum().update_step(0, False) == opt.UpdateStep("signsgd", {"lr": 0.01, "wd": 0.0})
+
+
+def test_probe_update_step_counts_nothing_and_advances_no_schedule():
+    scheduler = lrs.FactorScheduler(step=1, factor=0.5, base_lr=1.0)
+    nadam = opt.Nadam(lr_scheduler=scheduler)
+    probe = nadam.probe_update_step(3)
+    assert probe.rule == "nadam" and nadam._index_update_count == {} and nadam.num_update == 0
+    assert nadam.m_schedule == 1.0
+    counted = nadam.update_step(3, True)
+    assert sorted(counted.scalars) == sorted(probe.scalars) and nadam._index_update_count == {3: 1}
+
+
+def test_update_applies_exactly_the_step_update_step_hands_out():
+    """Optimizer.update is update_step's rule run with NumPy: the same numbers as the rule itself."""
+    from ember.compiler.ops.optimizer import numpy_step
+
+    for optimizer in (opt.SGD(momentum=0.9, **BASE), opt.Adam(**BASE), opt.RMSProp(centered=True, **BASE),
+                      opt.Ftrl(**BASE), opt.Nadam(**BASE)):  # fmt: skip
+        twin = pickle.loads(pickle.dumps(optimizer))
+        weight, grad = nd.array(W0), nd.array(GRADS[0])
+        state = optimizer.create_state(0, weight)
+        states = opt.base.state_arrays(state)
+        step = twin.update_step(0, True)
+        want_w, want_states = numpy_step(step.rule, W0.astype(np.float32), GRADS[0].astype(np.float32),
+                                         [s.asnumpy() for s in states], step.scalars)  # fmt: skip
+        optimizer.update(0, weight, grad, state)
+        np.testing.assert_array_equal(weight.asnumpy(), want_w)
+        for got, want in zip(states, want_states):
+            np.testing.assert_array_equal(got.asnumpy(), want)
+
+
+def test_update_step_scalars_must_match_the_rule():
+    with pytest.raises(ValueError, match="update rule sgd takes the hyper-parameters lr, wd, rescale_grad"):
+        opt.UpdateStep("sgd", {"lr": 0.1, "wd": 0.0})
+
+
+def test_has_update_rule_only_where_update_is_the_rule():
+    class OwnStep(opt.Adam):
+        def update_step(self, index, has_state):
+            return super().update_step(index, has_state)
+
+    class OwnUpdate(opt.SGD):
+        def update(self, index, weight, grad, state):
+            weight[:] = weight - grad
+
+    for name in ("sgd", "ccsgd", "nag", "adam", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "ftrl",
+                 "signum"):  # fmt: skip
+        assert opt.create(name).has_update_rule, name
+    assert OwnStep().has_update_rule
+    assert not OwnUpdate().has_update_rule and not opt.Test().has_update_rule
+    with pytest.raises(NotImplementedError, match="Test has no compiled update rule"):
+        opt.Test().update_step(0, True)
+
+
 # -- registry ------------------------------------------------------------------------------------------
 
 
@@ -451,6 +521,17 @@ def test_updater_creates_states_lazily_per_index():
     updater(5, nd.array(np.ones((2, 3)), dtype="float64"), weight)
     assert updater.states[5] is state_before
     assert opt.get_updater(opt.SGD()).optimizer.create_state(0, weight) is None  # no momentum, no state
+
+
+def test_updater_state_for_creates_once_and_syncs_loaded_states():
+    updater = opt.get_updater(opt.SGD(momentum=0.9))
+    weight = nd.array(W0)
+    state = updater.state_for(0, weight)
+    assert state.shape == (4,) and updater.state_for(0, weight) is state and updater.states_synced[0]
+    updater.set_states(updater.get_states())
+    assert not updater.states_synced[0]
+    np.testing.assert_array_equal(updater.state_for(0, weight).asnumpy(), state.asnumpy())
+    assert updater.states_synced[0]
 
 
 def test_updater_accepts_lists_and_byte_keys():

@@ -19,6 +19,7 @@ from ember.runtime.errors import CompileError
 from ..buffers import BufferPlan, BufferSpec, value_name
 from ..ir import TensorType, Value
 from ..kernels import FusedGraph, FusionGroup
+from ..names import RNG_BUFFER  # shared with the runners that write the seed
 from ..ops.registry import FusionKind, fusion_kinds, lower_rules
 from ..program import Kernel, LoopStage, Program, Store
 from . import expr as E
@@ -34,7 +35,6 @@ from . import (  # noqa: F401  (each rules module registers its ops' lowering ru
 from .context import SCRATCH_ALIGNMENT, KernelContext
 from .tensor import Tensor, from_buffer
 
-RNG_BUFFER = "rng"
 CHAIN_KINDS = (FusionKind.ELEMENTWISE, FusionKind.BROADCAST, FusionKind.INJECTIVE)
 
 

@@ -24,6 +24,7 @@ from . import (  # noqa: F401
     sorting,
     tensor_backward,
 )
+from .facts import draws_random, is_loss_head, reads_context, reshapes_input  # noqa: F401
 from .registry import (  # noqa: F401
     ALIASES,
     REQUIRED_TABLES,

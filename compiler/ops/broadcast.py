@@ -1,20 +1,21 @@
 """The broadcast_* family: binary ops with NumPy-style broadcasting, and broadcast_to/axis/like.
 
-Binary ops use elementwise.py's `BINARY_FUNCTIONS` after right-aligned broadcasting (size-1 or
-missing leading dims stretch); the output keeps lhs's dtype, comparisons give 0/1 in it. As in MXNet,
-shapes are inferred forward only: an output dim is known once both operand dims are.
+Each entry of elementwise.py's `BINARY` table gives a broadcast_<key> op: its formula and gradient
+after right-aligned broadcasting (size-1 or missing leading dims stretch); the output keeps lhs's
+dtype, comparisons give 0/1 in it. As in MXNet, shapes are inferred forward only: an output dim is
+known once both operand dims are.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from .elementwise import BINARY_FUNCTIONS, BINARY_GRADIENTS, apply_binary
+from .elementwise import BINARY, binary_formula, binary_gradients, define_formula
 from .params import Param, optional, parse_axes, parse_tuple
 from .registry import FusionKind, define_op, grad_rule, no_gradient, reference, shape_rule, type_rule
 from .rules import RuleError, describe, forward_rank_shape, normalize_axis, same_type_rule
-
-BROADCAST_ALIASES = {"add": ("broadcast_plus",), "sub": ("broadcast_minus",)}
 
 
 def broadcast_dims(lhs: tuple, rhs: tuple) -> tuple:
@@ -44,45 +45,29 @@ def broadcast_binary_shape(params, in_shapes, out_shapes):
     return in_shapes, [broadcast_dims(lhs, rhs)]
 
 
-def _broadcast_reference(key: str):
-    def broadcast_reference(params, inputs, ctx):
-        lhs, rhs = inputs
-        shape = np.broadcast_shapes(lhs.shape, rhs.shape)
-        return [apply_binary(key, np.broadcast_to(lhs, shape), np.broadcast_to(rhs, shape))]
-
-    broadcast_reference.__name__ = f"broadcast_{key}_reference"
-    return broadcast_reference
-
-
-for _key in BINARY_FUNCTIONS:
+for _key, _op in BINARY.items():
     _name = f"broadcast_{_key}"
     define_op(
         _name,
-        aliases=BROADCAST_ALIASES.get(_key, ()),
+        aliases=_op.broadcast_aliases,
         inputs=("lhs", "rhs"),
         fusion=FusionKind.BROADCAST,
         doc=f"Applies {_key} to lhs and rhs after NumPy-style broadcasting.",
     )
     shape_rule(_name)(broadcast_binary_shape)
     type_rule(_name)(same_type_rule)
-    reference(_name)(_broadcast_reference(_key))
+    define_formula(_name, partial(binary_formula, _op), broadcast=True)
 
 
-@grad_rule(*(f"broadcast_{key}" for key in BINARY_GRADIENTS))
+@grad_rule(*(f"broadcast_{key}" for key, op in BINARY.items() if op.grad))
 def broadcast_binary_grad(g, node, out_grads):
-    """elementwise.py's BINARY_GRADIENTS with broadcast_* ops, each summed back to its operand's shape."""
-    lhs, rhs = node.inputs
+    """The entry's gradients with broadcast_* ops, each summed back to its operand's shape."""
+    grads = binary_gradients(g, node, out_grads, node.schema.name[len("broadcast_") :], broadcast=True)
     out = node.output(0)
-    key = node.schema.name[len("broadcast_") :]
-
-    def binary(key: str, a, b):
-        return g.op(f"broadcast_{key}", a, b)
-
-    grads = BINARY_GRADIENTS[key](g, binary, lhs, rhs, out, out_grads[0])
-    return [g.sum_to(grad, g.shape(value), g.shape(out)) for grad, value in zip(grads, (lhs, rhs))]
+    return [g.sum_to(grad, g.shape(value), g.shape(out)) for grad, value in zip(grads, node.inputs)]
 
 
-no_gradient(*(f"broadcast_{key}" for key in BINARY_FUNCTIONS if key not in BINARY_GRADIENTS))
+no_gradient(*(f"broadcast_{key}" for key, op in BINARY.items() if not op.grad))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,386 +1,403 @@
 """Elementwise ops: unary math, same-shape binary ops, scalar ops, comparisons, where, clip, Cast.
 
+Every pointwise op is written once, as an entry of `UNARY` or `BINARY`: its formula over a math
+namespace `m` (ops/mathspace.py), its gradient over the same namespace, and its facts (aliases,
+exactness on integers, doc). The formula runs on NumPy arrays for the reference and on scalar
+expressions for compiled code (lowering/rules_elementwise.py); the gradient builds ordinary IR nodes.
+A binary entry gives a same-shape op, scalar ops and (in broadcast.py) a broadcast_ op. Adding an op
+is one entry here, plus its test cases.
+
 Every op here keeps its input's shape; none broadcasts (that is broadcast.py). Results keep the
 input dtype as MXNet's kernels do: integer inputs to float math are computed in floating point and
 cast back (truncating), and a scalar operand is first cast to the input dtype. Comparisons and
-logical ops return 0/1 in the input dtype. The tables `UNARY_FUNCTIONS` and `BINARY_FUNCTIONS` are
-shared with broadcast.py.
+logical ops return 0/1 in the input dtype.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial, reduce
 
 import numpy as np
 
+from .mathspace import GraphMath, NumpyMath, as_float, is_integer  # noqa: F401  (as_float: reduce.py's)
 from .params import Param, parse_bool, parse_dtype, parse_float, parse_int
 from .registry import FusionKind, define_op, grad_rule, no_gradient, reference, shape_rule, type_rule
 from .rules import Mismatch, RuleError, fixed_output_type, same_shape_rule, same_type_rule, unify
 
 
-def as_float(x: np.ndarray) -> np.ndarray:
-    """The array a float kernel reads: float16 widened to float32, integers and bools to float64."""
-    if x.dtype == np.float16:
-        return x.astype(np.float32)
-    if x.dtype.kind in "iub":
-        return x.astype(np.float64)
-    return x
+@dataclass(frozen=True)
+class Unary:
+    """A unary op. `formula(m, x)` sees x widened to its float compute dtype (or, for `exact` ops,
+    integer x as is) and its result is cast back to x's dtype. `grad(m, x, y)` is dy/dx (a term or a
+    number) from the input x and output y, as MXNet's _backward_<op>; None means no gradient (MXNet's
+    is zero or undefined)."""
+
+    formula: Callable
+    grad: Callable | None = None
+    exact: bool = False  # exact on integers: integer inputs skip the float round trip
+    aliases: tuple[str, ...] = ()
+    doc: str = ""
 
 
-def is_integer(dtype) -> bool:
-    return np.dtype(dtype).kind in "iub"
+@dataclass(frozen=True)
+class Binary:
+    """A binary op. `formula(m, a, b)` sees two operands of a's dtype; its result is cast to that dtype
+    (comparisons give 0/1). `grad(m, a, b, out, dy)` is (d a, d b) at the output's shape; either
+    operand may be a number (scalar ops), and only the side that is used becomes nodes.
+    `same_shape`, `scalar` (data op scalar) and `rscalar` (scalar op data, for ops that do not
+    commute) each name an op, then its aliases."""
+
+    formula: Callable
+    grad: Callable | None = None
+    same_shape: tuple[str, ...] = ()
+    scalar: tuple[str, ...] = ()
+    rscalar: tuple[str, ...] = ()
+    broadcast_aliases: tuple[str, ...] = ()
 
 
-def _trunc_divide(a, b):
-    """C++ division: integers truncate toward zero (a zero divisor gives 0), floats divide."""
-    if not is_integer(a.dtype):
-        return np.divide(a, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        quotient = np.abs(a) // np.where(b == 0, 1, np.abs(b))
-    return np.where(b == 0, 0, np.sign(a) * np.sign(b) * quotient)
-
-
-def _mod(a, b):
-    """MXNet's mod: the sign follows the divisor (as Python's %); a zero divisor gives 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(b == 0, 0, np.mod(a, np.where(b == 0, 1, b)))
-
-
-def _round_half_away(x):
-    """std::round: halves go away from zero (NumPy's round goes to even)."""
-    whole = np.trunc(x)
-    return np.where(np.abs(x - whole) >= 0.5, whole + np.sign(x), whole)
-
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
-
-
-def _round_half_down(x):
+def _rint(m, x):
     """MXNet's rint: the nearer of floor and ceil, floor at exact halves (rint(1.5) = 1, rint(-1.5) = -2)."""
-    floor, ceil = np.floor(x), np.ceil(x)
-    return np.where(x - floor <= ceil - x, floor, ceil)
+    floor, ceil = m.floor(x), m.ceil(x)
+    return m.where(x - floor <= ceil - x, floor, ceil)
 
 
-UNARY_FUNCTIONS = {
-    "exp": np.exp,
-    "log": np.log,
-    "log2": np.log2,
-    "log10": np.log10,
-    "log1p": np.log1p,
-    "expm1": np.expm1,
-    "sqrt": np.sqrt,
-    "rsqrt": lambda x: 1 / np.sqrt(x),
-    "cbrt": np.cbrt,
-    "rcbrt": lambda x: 1 / np.cbrt(x),
-    "square": np.square,
-    "abs": np.abs,
-    "sign": np.sign,
-    "negative": np.negative,
-    "reciprocal": lambda x: 1 / x,
-    "floor": np.floor,
-    "ceil": np.ceil,
-    "round": _round_half_away,
-    "rint": _round_half_down,
-    "fix": np.fix,
-    "trunc": np.trunc,
-    "sin": np.sin,
-    "cos": np.cos,
-    "tan": np.tan,
-    "arcsin": np.arcsin,
-    "arccos": np.arccos,
-    "arctan": np.arctan,
-    "sinh": np.sinh,
-    "cosh": np.cosh,
-    "tanh": np.tanh,
-    "arcsinh": np.arcsinh,
-    "arccosh": np.arccosh,
-    "arctanh": np.arctanh,
-    "degrees": np.degrees,
-    "radians": np.radians,
-    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
-    "relu": lambda x: np.maximum(x, 0),
-    "softsign": lambda x: x / (1 + np.abs(x)),
-    "erf": _erf,
-    "logical_not": lambda x: x == 0,
-    "_copy": np.copy,
-    "zeros_like": np.zeros_like,
-    "ones_like": np.ones_like,
+def _pi(m, like):
+    return m.constant(math.pi, m.dtype(like))
+
+
+UNARY: dict[str, Unary] = {
+    "exp": Unary(lambda m, x: m.exp(x), grad=lambda m, x, y: y),
+    "log": Unary(lambda m, x: m.log(x), grad=lambda m, x, y: m.reciprocal(x)),
+    "log2": Unary(lambda m, x: m.log2(x), grad=lambda m, x, y: m.reciprocal(x * math.log(2))),
+    "log10": Unary(lambda m, x: m.log10(x), grad=lambda m, x, y: m.reciprocal(x * math.log(10))),
+    "log1p": Unary(lambda m, x: m.log1p(x), grad=lambda m, x, y: m.reciprocal(x + 1)),
+    "expm1": Unary(lambda m, x: m.expm1(x), grad=lambda m, x, y: m.exp(x)),
+    "sqrt": Unary(lambda m, x: m.sqrt(x), grad=lambda m, x, y: 0.5 / y),
+    "rsqrt": Unary(lambda m, x: 1 / m.sqrt(x), grad=lambda m, x, y: y**3 * -0.5),
+    "cbrt": Unary(lambda m, x: m.cbrt(x), grad=lambda m, x, y: (1 / 3) / m.square(y)),
+    "rcbrt": Unary(lambda m, x: 1 / m.cbrt(x), grad=lambda m, x, y: y / x * (-1 / 3)),
+    "square": Unary(lambda m, x: x * x, exact=True, grad=lambda m, x, y: x * 2),
+    "abs": Unary(lambda m, x: m.abs(x), exact=True, grad=lambda m, x, y: m.sign(x)),  # 0 at x = 0, as MXNet
+    "sign": Unary(lambda m, x: m.sign(x), exact=True),
+    "negative": Unary(lambda m, x: -x, exact=True, grad=lambda m, x, y: -1),
+    "reciprocal": Unary(lambda m, x: 1 / x, grad=lambda m, x, y: -m.square(y)),
+    "floor": Unary(lambda m, x: m.floor(x)),
+    "ceil": Unary(lambda m, x: m.ceil(x)),
+    "round": Unary(lambda m, x: m.round(x)),  # halves away from zero (std::round)
+    "rint": Unary(_rint),
+    "fix": Unary(lambda m, x: m.trunc(x)),
+    "trunc": Unary(lambda m, x: m.trunc(x)),
+    "sin": Unary(lambda m, x: m.sin(x), grad=lambda m, x, y: m.cos(x)),
+    "cos": Unary(lambda m, x: m.cos(x), grad=lambda m, x, y: -m.sin(x)),
+    "tan": Unary(lambda m, x: m.tan(x), grad=lambda m, x, y: m.square(y) + 1),
+    "arcsin": Unary(lambda m, x: m.arcsin(x), grad=lambda m, x, y: m.rsqrt(1 - m.square(x))),
+    "arccos": Unary(lambda m, x: m.arccos(x), grad=lambda m, x, y: -m.rsqrt(1 - m.square(x))),
+    "arctan": Unary(lambda m, x: m.arctan(x), grad=lambda m, x, y: m.reciprocal(m.square(x) + 1)),
+    "sinh": Unary(lambda m, x: m.sinh(x), grad=lambda m, x, y: m.cosh(x)),
+    "cosh": Unary(lambda m, x: m.cosh(x), grad=lambda m, x, y: m.sinh(x)),
+    "tanh": Unary(lambda m, x: m.tanh(x), grad=lambda m, x, y: 1 - m.square(y)),
+    "arcsinh": Unary(lambda m, x: m.arcsinh(x), grad=lambda m, x, y: m.rsqrt(m.square(x) + 1)),
+    "arccosh": Unary(lambda m, x: m.arccosh(x), grad=lambda m, x, y: m.rsqrt(m.square(x) - 1)),
+    "arctanh": Unary(lambda m, x: m.arctanh(x), grad=lambda m, x, y: m.reciprocal(1 - m.square(x))),
+    # MXNet's 180.0f / PI: the constant is divided in the data's float type
+    "degrees": Unary(lambda m, x: 180 / _pi(m, x) * x, grad=lambda m, x, y: 180 / math.pi),
+    "radians": Unary(lambda m, x: _pi(m, x) / 180 * x, grad=lambda m, x, y: math.pi / 180),
+    "sigmoid": Unary(lambda m, x: 1 / (1 + m.exp(-x)), grad=lambda m, x, y: y * (1 - y)),
+    # the gradient is 0 at x = 0, as MXNet's
+    "relu": Unary(lambda m, x: m.maximum(x, 0), exact=True, grad=lambda m, x, y: y > 0),
+    "softsign": Unary(
+        lambda m, x: x / (1 + m.abs(x)), grad=lambda m, x, y: m.reciprocal(m.square(m.abs(x) + 1))
+    ),
+    # MXNet's log(1 / (1 + exp(-x))); its gradient 1 - exp(y) is 1 - sigmoid(x)
+    "log_sigmoid": Unary(lambda m, x: m.log(1 / (1 + m.exp(-x))), grad=lambda m, x, y: 1 - m.exp(y)),
+    "erf": Unary(  # d erf = 2/sqrt(pi) exp(-x^2)
+        lambda m, x: m.erf(x), grad=lambda m, x, y: m.exp(-m.square(x)) * (2 / math.sqrt(math.pi))
+    ),
+    "logical_not": Unary(
+        lambda m, x: x == 0, exact=True, doc="1 where the input is 0, else 0, in the input's dtype."
+    ),
+    "_copy": Unary(
+        lambda m, x: x,
+        exact=True,
+        grad=lambda m, x, y: 1,
+        aliases=("identity",),
+        doc="Returns a copy of the input.",
+    ),
+    "zeros_like": Unary(
+        lambda m, x: m.full_like(x, 0), exact=True, doc="Zeros with the input's shape and dtype."
+    ),
+    "ones_like": Unary(
+        lambda m, x: m.full_like(x, 1), exact=True, doc="Ones with the input's shape and dtype."
+    ),
 }
 
-# Unary ops that are exact on integers, so integer inputs skip the float round trip.
-EXACT_ON_INTEGERS = {
-    "abs",
-    "sign",
-    "negative",
-    "square",
-    "relu",
-    "logical_not",
-    "_copy",
-    "zeros_like",
-    "ones_like",
+
+def _div_grad(m, a, b, out, dy):
+    by_b = dy / b
+    return by_b, -(by_b * out)  # dy / b, -dy a / b^2
+
+
+def _power_grad(m, a, b, out, dy):
+    return dy * (b * a ** (b - 1)), dy * (out * m.log(a))  # b a^(b-1), a^b log a
+
+
+# As MXNet's _backward_maximum (mshadow_op::ge / lt) and _backward_minimum (le / gt), a tie sends the
+# whole gradient to the left operand (for scalar ops: to the data, x == scalar passing it).
+BINARY: dict[str, Binary] = {
+    "add": Binary(
+        lambda m, a, b: a + b,
+        grad=lambda m, a, b, out, dy: (dy, dy),
+        same_shape=("elemwise_add", "_add", "_plus", "_Plus"),
+        scalar=("_plus_scalar", "_PlusScalar"),
+        broadcast_aliases=("broadcast_plus",),
+    ),
+    "sub": Binary(
+        lambda m, a, b: a - b,
+        grad=lambda m, a, b, out, dy: (dy, -dy),
+        same_shape=("elemwise_sub", "_sub", "_minus", "_Minus"),
+        scalar=("_minus_scalar", "_MinusScalar"),
+        rscalar=("_rminus_scalar", "_RMinusScalar"),
+        broadcast_aliases=("broadcast_minus",),
+    ),
+    "mul": Binary(
+        lambda m, a, b: a * b,
+        grad=lambda m, a, b, out, dy: (dy * b, dy * a),
+        same_shape=("elemwise_mul", "_mul", "_Mul"),
+        scalar=("_mul_scalar", "_MulScalar"),
+    ),
+    "div": Binary(
+        lambda m, a, b: m.div(a, b),  # C division on integers; a zero divisor gives 0
+        grad=_div_grad,
+        same_shape=("elemwise_div", "_div", "_Div"),
+        scalar=("_div_scalar", "_DivScalar"),
+        rscalar=("_rdiv_scalar", "_RDivScalar"),
+    ),
+    "mod": Binary(
+        lambda m, a, b: m.mod(a, b),  # the sign of the divisor; a zero divisor gives 0
+        grad=lambda m, a, b, out, dy: (dy, -(dy * m.floor(a / b))),  # d(a mod b)/db = -floor(a / b)
+        same_shape=("_mod", "_Mod"),
+        scalar=("_mod_scalar", "_ModScalar"),
+        rscalar=("_rmod_scalar", "_RModScalar"),
+    ),
+    "power": Binary(
+        lambda m, a, b: m.widen(a) ** m.widen(b),
+        grad=_power_grad,
+        same_shape=("_power", "_Power"),
+        scalar=("_power_scalar", "_PowerScalar"),
+        rscalar=("_rpower_scalar", "_RPowerScalar"),
+    ),
+    "maximum": Binary(
+        lambda m, a, b: m.maximum(a, b),
+        grad=lambda m, a, b, out, dy: (dy * (a >= b), dy * (a < b)),
+        same_shape=("_maximum", "_Maximum"),
+        scalar=("_maximum_scalar", "_MaximumScalar"),
+    ),
+    "minimum": Binary(
+        lambda m, a, b: m.minimum(a, b),
+        grad=lambda m, a, b, out, dy: (dy * (a <= b), dy * (a > b)),
+        same_shape=("_minimum", "_Minimum"),
+        scalar=("_minimum_scalar", "_MinimumScalar"),
+    ),
+    "hypot": Binary(
+        lambda m, a, b: m.hypot(m.widen(a), m.widen(b)),
+        grad=lambda m, a, b, out, dy: (dy * (a / out), dy * (b / out)),
+        same_shape=("_hypot",),
+        scalar=("_hypot_scalar", "_HypotScalar"),
+    ),
+    "equal": Binary(lambda m, a, b: a == b, same_shape=("_equal",), scalar=("_equal_scalar", "_EqualScalar")),
+    "not_equal": Binary(
+        lambda m, a, b: a != b, same_shape=("_not_equal",), scalar=("_not_equal_scalar", "_NotEqualScalar")
+    ),
+    "greater": Binary(
+        lambda m, a, b: a > b, same_shape=("_greater",), scalar=("_greater_scalar", "_GreaterScalar")
+    ),
+    "greater_equal": Binary(
+        lambda m, a, b: a >= b,
+        same_shape=("_greater_equal",),
+        scalar=("_greater_equal_scalar", "_GreaterEqualScalar"),
+    ),
+    "lesser": Binary(
+        lambda m, a, b: a < b, same_shape=("_lesser",), scalar=("_lesser_scalar", "_LesserScalar")
+    ),
+    "lesser_equal": Binary(
+        lambda m, a, b: a <= b,
+        same_shape=("_lesser_equal",),
+        scalar=("_lesser_equal_scalar", "_LesserEqualScalar"),
+    ),
+    "logical_and": Binary(
+        lambda m, a, b: m.truth(a) & m.truth(b), same_shape=("_logical_and",), scalar=("_logical_and_scalar",)
+    ),
+    "logical_or": Binary(
+        lambda m, a, b: m.truth(a) | m.truth(b), same_shape=("_logical_or",), scalar=("_logical_or_scalar",)
+    ),
+    "logical_xor": Binary(
+        lambda m, a, b: m.truth(a) ^ m.truth(b), same_shape=("_logical_xor",), scalar=("_logical_xor_scalar",)
+    ),
 }
 
-UNARY_ALIASES = {"_copy": ("identity",)}
-
-UNARY_DOCS = {
-    "_copy": "Returns a copy of the input.",
-    "zeros_like": "Zeros with the input's shape and dtype.",
-    "ones_like": "Ones with the input's shape and dtype.",
-    "logical_not": "1 where the input is 0, else 0, in the input's dtype.",
-}
-
-BINARY_FUNCTIONS = {
-    "add": np.add,
-    "sub": np.subtract,
-    "mul": np.multiply,
-    "div": _trunc_divide,
-    "mod": _mod,
-    "power": lambda a, b: np.power(as_float(a), as_float(b)),
-    "maximum": np.maximum,
-    "minimum": np.minimum,
-    "hypot": lambda a, b: np.hypot(as_float(a), as_float(b)),
-    "equal": np.equal,
-    "not_equal": np.not_equal,
-    "greater": np.greater,
-    "greater_equal": np.greater_equal,
-    "lesser": np.less,
-    "lesser_equal": np.less_equal,
-    "logical_and": lambda a, b: np.logical_and(a != 0, b != 0),
-    "logical_or": lambda a, b: np.logical_or(a != 0, b != 0),
-    "logical_xor": lambda a, b: np.logical_xor(a != 0, b != 0),
-}
-
-# op name -> (BINARY_FUNCTIONS key, aliases)
-ELEMWISE_BINARY = {
-    "elemwise_add": ("add", ("_add", "_plus", "_Plus")),
-    "elemwise_sub": ("sub", ("_sub", "_minus", "_Minus")),
-    "elemwise_mul": ("mul", ("_mul", "_Mul")),
-    "elemwise_div": ("div", ("_div", "_Div")),
-    "_mod": ("mod", ("_Mod",)),
-    "_power": ("power", ("_Power",)),
-    "_maximum": ("maximum", ("_Maximum",)),
-    "_minimum": ("minimum", ("_Minimum",)),
-    "_hypot": ("hypot", ()),
-    "_equal": ("equal", ()),
-    "_not_equal": ("not_equal", ()),
-    "_greater": ("greater", ()),
-    "_greater_equal": ("greater_equal", ()),
-    "_lesser": ("lesser", ()),
-    "_lesser_equal": ("lesser_equal", ()),
-    "_logical_and": ("logical_and", ()),
-    "_logical_or": ("logical_or", ()),
-    "_logical_xor": ("logical_xor", ()),
-}
-
-# op name -> (BINARY_FUNCTIONS key, whether the scalar is the left operand, aliases)
+# op name -> BINARY key, and scalar op name -> (BINARY key, whether the scalar is the left operand)
+ELEMWISE_BINARY = {op.same_shape[0]: key for key, op in BINARY.items()}
 SCALAR_OPS = {
-    "_plus_scalar": ("add", False, ("_PlusScalar",)),
-    "_minus_scalar": ("sub", False, ("_MinusScalar",)),
-    "_rminus_scalar": ("sub", True, ("_RMinusScalar",)),
-    "_mul_scalar": ("mul", False, ("_MulScalar",)),
-    "_div_scalar": ("div", False, ("_DivScalar",)),
-    "_rdiv_scalar": ("div", True, ("_RDivScalar",)),
-    "_power_scalar": ("power", False, ("_PowerScalar",)),
-    "_rpower_scalar": ("power", True, ("_RPowerScalar",)),
-    "_mod_scalar": ("mod", False, ("_ModScalar",)),
-    "_rmod_scalar": ("mod", True, ("_RModScalar",)),
-    "_maximum_scalar": ("maximum", False, ("_MaximumScalar",)),
-    "_minimum_scalar": ("minimum", False, ("_MinimumScalar",)),
-    "_hypot_scalar": ("hypot", False, ("_HypotScalar",)),
-    "_equal_scalar": ("equal", False, ("_EqualScalar",)),
-    "_not_equal_scalar": ("not_equal", False, ("_NotEqualScalar",)),
-    "_greater_scalar": ("greater", False, ("_GreaterScalar",)),
-    "_greater_equal_scalar": ("greater_equal", False, ("_GreaterEqualScalar",)),
-    "_lesser_scalar": ("lesser", False, ("_LesserScalar",)),
-    "_lesser_equal_scalar": ("lesser_equal", False, ("_LesserEqualScalar",)),
-    "_logical_and_scalar": ("logical_and", False, ()),
-    "_logical_or_scalar": ("logical_or", False, ()),
-    "_logical_xor_scalar": ("logical_xor", False, ()),
+    names[0]: (key, left)
+    for key, op in BINARY.items()
+    for names, left in ((op.scalar, False), (op.rscalar, True))
+    if names
 }
 
 
-def apply_binary(key: str, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """`BINARY_FUNCTIONS[key]` on two arrays of lhs's dtype, the result cast back to that dtype."""
-    with np.errstate(all="ignore"):
-        return np.asarray(BINARY_FUNCTIONS[key](lhs, rhs)).astype(lhs.dtype, copy=False)
+# ---------------------------------------------------------------------------------------------
+# Applying a formula: the dtype rules, written once for every namespace
+
+
+def apply_unary(m, op: Unary, x):
+    """`op` on x: float math on integers (or float16) runs widened, and the result has x's dtype."""
+    dtype = m.dtype(x)
+    operand = m.integer(x) if op.exact and is_integer(dtype) else m.widen(x)
+    return m.cast(op.formula(m, operand), dtype)
+
+
+def apply_binary(m, op: Binary, lhs, rhs):
+    """`op` on lhs and rhs (cast to lhs's dtype); the result has lhs's dtype."""
+    dtype = m.dtype(lhs)
+    return m.cast(op.formula(m, lhs, m.cast(rhs, dtype)), dtype)
+
+
+def scalar_dtype(dtype, is_int: bool):
+    """The dtype of data op scalar: the data's, or float64 for integer data with a non-integer scalar."""
+    return "float64" if not is_int and is_integer(dtype) else dtype
+
+
+def apply_scalar(m, op: Binary, x, scalar: float, scalar_on_left: bool, is_int: bool):
+    """x op scalar (or scalar op x), the scalar cast to the result's dtype."""
+    dtype = scalar_dtype(m.dtype(x), is_int)
+    x, s = m.cast(x, dtype), m.constant(scalar, dtype)
+    return apply_binary(m, op, s, x) if scalar_on_left else apply_binary(m, op, x, s)
+
+
+# op name -> formula(m, params, *operands) of every op here and in broadcast.py: the reference runs it
+# on NumPy arrays, the lowering (rules_elementwise.py) on expressions.
+POINTWISE: dict[str, Callable] = {}
+
+
+def define_formula(name: str, formula: Callable, broadcast: bool = False) -> None:
+    """Register `formula` as op `name`'s (in POINTWISE) and its NumPy reference."""
+    POINTWISE[name] = formula
+
+    def pointwise_reference(params, inputs, ctx):
+        if broadcast:
+            shape = np.broadcast_shapes(*(x.shape for x in inputs))
+            inputs = [np.broadcast_to(x, shape) for x in inputs]
+        with np.errstate(all="ignore"):
+            out = np.asarray(formula(NumpyMath, params, *inputs))
+        # a formula may give back an operand itself (_copy, Cast to its own dtype, add_n of one input)
+        return [out.copy() if any(np.may_share_memory(out, x) for x in inputs) else out]
+
+    pointwise_reference.__name__ = f"{name}_reference"
+    reference(name)(pointwise_reference)
+
+
+def _unary_formula(op: Unary, m, params, x):
+    return apply_unary(m, op, x)
+
+
+def binary_formula(op: Binary, m, params, lhs, rhs):
+    return apply_binary(m, op, lhs, rhs)
+
+
+def _scalar_formula(op: Binary, scalar_on_left: bool, m, params, x):
+    return apply_scalar(m, op, x, params["scalar"], scalar_on_left, params["is_int"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradients: each entry's formula over GraphMath
+
+
+def binary_op_name(key: str, form: str) -> str:
+    """The op computing BINARY[key] in a GraphMath form: same, broadcast, scalar or rscalar."""
+    op = BINARY[key]
+    if form == "broadcast":
+        return f"broadcast_{key}"
+    if form == "same":
+        return op.same_shape[0]
+    return (op.rscalar if form == "rscalar" and op.rscalar else op.scalar)[0]  # s op x is x op s otherwise
+
+
+def graph_math(g, broadcast: bool = False) -> GraphMath:
+    """The namespace gradient formulas build nodes in, through the GradBuilder `g`."""
+    return GraphMath(g, binary_op_name, broadcast)
+
+
+def unary_derivative(op: Unary, g, x, y):
+    """The node of `op`'s dy/dx at input x and output y (for ops whose derivative is not a constant)."""
+    m = graph_math(g)
+    return m.build(op.grad(m, m.leaf(x), m.leaf(y)))
+
+
+def binary_gradients(g, node, out_grads, key: str, broadcast: bool = False) -> list:
+    """BINARY[key]'s gradients of `node`'s two operands, each at the output's shape."""
+    m = graph_math(g, broadcast)
+    lhs, rhs, out, dy = (m.leaf(v) for v in (*node.inputs, node.output(0), out_grads[0]))
+    return [m.build(grad) for grad in BINARY[key].grad(m, lhs, rhs, out, dy)]
 
 
 # ---------------------------------------------------------------------------------------------
 # Unary ops: data -> same shape, same dtype
 
-
-def _unary_reference(name: str):
-    function = UNARY_FUNCTIONS[name]
-
-    def unary_reference(params, inputs, ctx):
-        x = inputs[0]
-        exact = name in EXACT_ON_INTEGERS and is_integer(x.dtype)
-        with np.errstate(all="ignore"):
-            return [np.asarray(function(x if exact else as_float(x))).astype(x.dtype, copy=False)]
-
-    unary_reference.__name__ = f"{name}_reference"
-    return unary_reference
-
-
-for _name in UNARY_FUNCTIONS:
+for _name, _op in UNARY.items():
     define_op(
         _name,
-        aliases=UNARY_ALIASES.get(_name, ()),
+        aliases=_op.aliases,
         fusion=FusionKind.ELEMENTWISE,
-        doc=UNARY_DOCS.get(
-            _name, f"Applies {_name} element-wise; the output has the input's shape and dtype."
-        ),
+        doc=_op.doc or f"Applies {_name} element-wise; the output has the input's shape and dtype.",
     )
     shape_rule(_name)(same_shape_rule)
     type_rule(_name)(same_type_rule)
-    reference(_name)(_unary_reference(_name))
+    define_formula(_name, partial(_unary_formula, _op))
 
 
-# name -> d(name)/dx written with ops, from the builder g, input x and output y (MXNet's _backward_<name>)
-UNARY_DERIVATIVES = {
-    "exp": lambda g, x, y: y,
-    "log": lambda g, x, y: g.op("reciprocal", x),
-    "log2": lambda g, x, y: g.op("reciprocal", g.op("_mul_scalar", x, scalar=math.log(2))),
-    "log10": lambda g, x, y: g.op("reciprocal", g.op("_mul_scalar", x, scalar=math.log(10))),
-    "log1p": lambda g, x, y: g.op("reciprocal", g.op("_plus_scalar", x, scalar=1.0)),
-    "expm1": lambda g, x, y: g.op("exp", x),
-    "sqrt": lambda g, x, y: g.op("_rdiv_scalar", y, scalar=0.5),  # 0.5 / y
-    "rsqrt": lambda g, x, y: g.op("_mul_scalar", g.op("_power_scalar", y, scalar=3.0), scalar=-0.5),  # -y^3/2
-    "cbrt": lambda g, x, y: g.op("_rdiv_scalar", g.op("square", y), scalar=1 / 3),  # 1 / (3 y^2)
-    "rcbrt": lambda g, x, y: g.op("_mul_scalar", g.op("elemwise_div", y, x), scalar=-1 / 3),  # -y / (3 x)
-    "square": lambda g, x, y: g.op("_mul_scalar", x, scalar=2.0),
-    "abs": lambda g, x, y: g.op("sign", x),  # 0 at x = 0, as MXNet
-    "reciprocal": lambda g, x, y: g.op("negative", g.op("square", y)),  # -1 / x^2
-    "sin": lambda g, x, y: g.op("cos", x),
-    "cos": lambda g, x, y: g.op("negative", g.op("sin", x)),
-    "tan": lambda g, x, y: g.op("_plus_scalar", g.op("square", y), scalar=1.0),  # 1 + y^2
-    "arcsin": lambda g, x, y: g.op("rsqrt", g.op("_rminus_scalar", g.op("square", x), scalar=1.0)),
-    "arccos": lambda g, x, y: g.op(
-        "negative", g.op("rsqrt", g.op("_rminus_scalar", g.op("square", x), scalar=1.0))
-    ),
-    "arctan": lambda g, x, y: g.op("reciprocal", g.op("_plus_scalar", g.op("square", x), scalar=1.0)),
-    "sinh": lambda g, x, y: g.op("cosh", x),
-    "cosh": lambda g, x, y: g.op("sinh", x),
-    "tanh": lambda g, x, y: g.op("_rminus_scalar", g.op("square", y), scalar=1.0),  # 1 - y^2
-    "arcsinh": lambda g, x, y: g.op("rsqrt", g.op("_plus_scalar", g.op("square", x), scalar=1.0)),
-    "arccosh": lambda g, x, y: g.op("rsqrt", g.op("_minus_scalar", g.op("square", x), scalar=1.0)),
-    "arctanh": lambda g, x, y: g.op("reciprocal", g.op("_rminus_scalar", g.op("square", x), scalar=1.0)),
-    "sigmoid": lambda g, x, y: g.op("elemwise_mul", y, g.op("_rminus_scalar", y, scalar=1.0)),  # y (1 - y)
-    "relu": lambda g, x, y: g.op("_greater_scalar", y, scalar=0.0),  # 0 at x = 0, as MXNet
-    "softsign": lambda g, x, y: g.op(
-        "reciprocal", g.op("square", g.op("_plus_scalar", g.op("abs", x), scalar=1.0))
-    ),
-    "erf": lambda g, x, y: g.op(  # 2/sqrt(pi) exp(-x^2)
-        "_mul_scalar", g.op("exp", g.op("negative", g.op("square", x))), scalar=2 / math.sqrt(math.pi)
-    ),
-}
-
-# Linear unary ops: the gradient from the head gradient dy alone.
-UNARY_LINEAR_GRADIENTS = {
-    "negative": lambda g, dy: g.op("negative", dy),
-    "_copy": lambda g, dy: dy,
-    "degrees": lambda g, dy: g.op("_mul_scalar", dy, scalar=180 / math.pi),
-    "radians": lambda g, dy: g.op("_mul_scalar", dy, scalar=math.pi / 180),
-}
-
-
-@grad_rule(*UNARY_DERIVATIVES)
+@grad_rule(*(name for name, op in UNARY.items() if op.grad))
 def unary_grad(g, node, out_grads):
-    """dx = dy * f'(x), f' from UNARY_DERIVATIVES."""
-    derivative = UNARY_DERIVATIVES[node.schema.name](g, node.inputs[0], node.output(0))
-    return [g.op("elemwise_mul", out_grads[0], derivative)]
+    """dx = dy * f'(x, y), f' from the op's UNARY entry."""
+    m = graph_math(g)
+    x, y, dy = (m.leaf(v) for v in (node.inputs[0], node.output(0), out_grads[0]))
+    return [m.build(dy * UNARY[node.schema.name].grad(m, x, y))]
 
 
-@grad_rule(*UNARY_LINEAR_GRADIENTS)
-def unary_linear_grad(g, node, out_grads):
-    return [UNARY_LINEAR_GRADIENTS[node.schema.name](g, out_grads[0])]
+no_gradient(*(name for name, op in UNARY.items() if not op.grad))
 
-
-# Piecewise constant (MXNet's gradient is zero) or not differentiable at all.
-no_gradient(
-    "sign", "floor", "ceil", "round", "rint", "fix", "trunc", "logical_not", "zeros_like", "ones_like"
-)
+# The formulas of unary ops as NumPy functions and their derivatives as (g, x, y) -> node, for nn.py's
+# Activation (relu, sigmoid, tanh and softsign are shared).
+UNARY_FUNCTIONS = {name: partial(op.formula, NumpyMath) for name, op in UNARY.items()}
+UNARY_DERIVATIVES = {name: partial(unary_derivative, op) for name, op in UNARY.items() if op.grad}
 
 
 # ---------------------------------------------------------------------------------------------
 # Binary ops on two same-shaped, same-dtype operands (Symbol `+ - * / % **` and comparisons)
 
-
-def _binary_reference(key: str):
-    def binary_reference(params, inputs, ctx):
-        return [apply_binary(key, inputs[0], inputs[1])]
-
-    binary_reference.__name__ = f"{key}_reference"
-    return binary_reference
-
-
-for _name, (_key, _aliases) in ELEMWISE_BINARY.items():
+for _key, _op in BINARY.items():
+    _name, *_aliases = _op.same_shape
     define_op(
         _name,
-        aliases=_aliases,
+        aliases=tuple(_aliases),
         inputs=("lhs", "rhs"),
         fusion=FusionKind.ELEMENTWISE,
         doc=f"Applies {_key} to two arrays of the same shape (no broadcasting).",
     )
     shape_rule(_name)(same_shape_rule)
     type_rule(_name)(same_type_rule)
-    reference(_name)(_binary_reference(_key))
+    define_formula(_name, partial(binary_formula, _op))
 
 
-def _div_gradients(g, binary, lhs, rhs, out, dy):
-    by_rhs = binary("div", dy, rhs)  # dy / rhs
-    return by_rhs, g.op("negative", binary("mul", by_rhs, out))  # -dy lhs / rhs^2
-
-
-def _power_gradients(g, binary, lhs, rhs, out, dy):
-    slope = binary("mul", rhs, binary("power", lhs, g.op("_minus_scalar", rhs, scalar=1.0)))  # b a^(b-1)
-    return binary("mul", dy, slope), binary("mul", dy, binary("mul", out, g.op("log", lhs)))  # a^b log a
-
-
-# BINARY_FUNCTIONS key -> (g, binary, lhs, rhs, out, dy) -> (d lhs, d rhs), shared with broadcast.py.
-# `binary(key, a, b)` applies the op of that key (elemwise_* here, broadcast_* there); every result
-# has the output's shape, and broadcast.py sums it back to each operand's shape. As MXNet's
-# _backward_maximum (mshadow_op::ge / lt) and _backward_minimum (le / gt), a tie sends the whole
-# gradient to lhs.
-BINARY_GRADIENTS = {
-    "add": lambda g, binary, lhs, rhs, out, dy: (dy, dy),
-    "sub": lambda g, binary, lhs, rhs, out, dy: (dy, g.op("negative", dy)),
-    "mul": lambda g, binary, lhs, rhs, out, dy: (binary("mul", dy, rhs), binary("mul", dy, lhs)),
-    "div": _div_gradients,
-    "mod": lambda g, binary, lhs, rhs, out, dy: (  # d(a mod b)/db = -floor(a / b)
-        dy,
-        g.op("negative", binary("mul", dy, g.op("floor", binary("div", lhs, rhs)))),
-    ),
-    "power": _power_gradients,
-    "maximum": lambda g, binary, lhs, rhs, out, dy: (
-        binary("mul", dy, binary("greater_equal", lhs, rhs)),
-        binary("mul", dy, binary("lesser", lhs, rhs)),
-    ),
-    "minimum": lambda g, binary, lhs, rhs, out, dy: (
-        binary("mul", dy, binary("lesser_equal", lhs, rhs)),
-        binary("mul", dy, binary("greater", lhs, rhs)),
-    ),
-    "hypot": lambda g, binary, lhs, rhs, out, dy: (
-        binary("mul", dy, binary("div", lhs, out)),
-        binary("mul", dy, binary("div", rhs, out)),
-    ),
-}
-ELEMWISE_NAMES = {key: name for name, (key, _) in ELEMWISE_BINARY.items()}  # "mul" -> "elemwise_mul"
-
-
-@grad_rule(*(name for name, (key, _) in ELEMWISE_BINARY.items() if key in BINARY_GRADIENTS))
+@grad_rule(*(name for name, key in ELEMWISE_BINARY.items() if BINARY[key].grad))
 def elemwise_binary_grad(g, node, out_grads):
-    """BINARY_GRADIENTS with elemwise_* ops (operands and output share one shape)."""
-    lhs, rhs = node.inputs
-    key = ELEMWISE_BINARY[node.schema.name][0]
-
-    def binary(key: str, a, b):
-        return g.op(ELEMWISE_NAMES[key], a, b)
-
-    return list(BINARY_GRADIENTS[key](g, binary, lhs, rhs, node.output(0), out_grads[0]))
+    """The entry's gradients with elemwise_* ops (operands and output share one shape)."""
+    return binary_gradients(g, node, out_grads, ELEMWISE_BINARY[node.schema.name])
 
 
-no_gradient(*(name for name, (key, _) in ELEMWISE_BINARY.items() if key not in BINARY_GRADIENTS))
+no_gradient(*(name for name, key in ELEMWISE_BINARY.items() if not BINARY[key].grad))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,90 +414,42 @@ SCALAR_PARAMS = (
 )
 
 
-def _promotes_to_float64(dtype, params) -> bool:
-    return not params["is_int"] and is_integer(dtype)
-
-
 def scalar_type(params, in_types, out_types):
     """The data's dtype; integer data with a non-integer scalar (`is_int=False`) gives float64."""
     data = in_types[0]
-    if data is not None and _promotes_to_float64(data, params):
+    if data is not None and scalar_dtype(data, params["is_int"]) != data:
         return in_types, ["float64"]
     if data is None and not params["is_int"]:
         return in_types, out_types
     return same_type_rule(params, in_types, out_types)
 
 
-def _scalar_reference(key: str, scalar_on_left: bool):
-    def scalar_reference(params, inputs, ctx):
-        x = inputs[0]
-        if _promotes_to_float64(x.dtype, params):
-            x = x.astype(np.float64)
-        scalar = np.array(params["scalar"]).astype(x.dtype)
-        lhs, rhs = (scalar, x) if scalar_on_left else (x, scalar)
-        with np.errstate(all="ignore"):
-            return [np.asarray(BINARY_FUNCTIONS[key](lhs, rhs)).astype(x.dtype, copy=False)]
-
-    scalar_reference.__name__ = f"{key}_scalar_reference"
-    return scalar_reference
-
-
-for _name, (_key, _left, _aliases) in SCALAR_OPS.items():
+for _name, (_key, _left) in SCALAR_OPS.items():
+    _op = BINARY[_key]
     define_op(
         _name,
-        aliases=_aliases,
+        aliases=(_op.rscalar if _left else _op.scalar)[1:],
         params=SCALAR_PARAMS,
         fusion=FusionKind.ELEMENTWISE,
         doc=f"Applies {_key} to the data and a scalar" + (" (scalar on the left)." if _left else "."),
     )
     shape_rule(_name)(same_shape_rule)
     type_rule(_name)(scalar_type)
-    reference(_name)(_scalar_reference(_key, _left))
+    define_formula(_name, partial(_scalar_formula, _op, _left))
 
 
-def _log(value: float) -> float:
-    """C's log: -inf at 0 and nan below, where math.log raises."""
-    return math.log(value) if value > 0 else -math.inf if value == 0 else math.nan
-
-
-# op -> (g, x, y, dy, scalar) -> dx, as MXNet's _backward_<op>; a tie of _maximum_scalar or
-# _minimum_scalar (x == scalar) passes the gradient (mshadow_op::ge / le).
-SCALAR_GRADIENTS = {
-    "_plus_scalar": lambda g, x, y, dy, s: dy,
-    "_minus_scalar": lambda g, x, y, dy, s: dy,
-    "_rminus_scalar": lambda g, x, y, dy, s: g.op("negative", dy),
-    "_mul_scalar": lambda g, x, y, dy, s: g.op("_mul_scalar", dy, scalar=s),
-    "_div_scalar": lambda g, x, y, dy, s: g.op("_div_scalar", dy, scalar=s),
-    "_rdiv_scalar": lambda g, x, y, dy, s: g.op(  # d(s/x) = -s / x^2
-        "elemwise_mul", dy, g.op("_rdiv_scalar", g.op("square", x), scalar=-s)
-    ),
-    "_power_scalar": lambda g, x, y, dy, s: g.op(  # s x^(s-1)
-        "elemwise_mul", dy, g.op("_mul_scalar", g.op("_power_scalar", x, scalar=s - 1), scalar=s)
-    ),
-    "_rpower_scalar": lambda g, x, y, dy, s: g.op(  # d(s^x) = s^x log s
-        "elemwise_mul", dy, g.op("_mul_scalar", y, scalar=_log(s))
-    ),
-    "_mod_scalar": lambda g, x, y, dy, s: dy,
-    "_rmod_scalar": lambda g, x, y, dy, s: g.op(  # d(s mod x) = -floor(s / x)
-        "elemwise_mul", dy, g.op("negative", g.op("floor", g.op("_rdiv_scalar", x, scalar=s)))
-    ),
-    "_maximum_scalar": lambda g, x, y, dy, s: g.op(
-        "elemwise_mul", dy, g.op("_greater_equal_scalar", x, scalar=s)
-    ),
-    "_minimum_scalar": lambda g, x, y, dy, s: g.op(
-        "elemwise_mul", dy, g.op("_lesser_equal_scalar", x, scalar=s)
-    ),
-    "_hypot_scalar": lambda g, x, y, dy, s: g.op("elemwise_mul", dy, g.op("elemwise_div", x, y)),  # x / y
-}
-
-
-@grad_rule(*SCALAR_GRADIENTS)
+@grad_rule(*(name for name, (key, _) in SCALAR_OPS.items() if BINARY[key].grad))
 def scalar_grad(g, node, out_grads):
-    x, scalar = node.inputs[0], node.params["scalar"]
-    return [SCALAR_GRADIENTS[node.schema.name](g, x, node.output(0), out_grads[0], scalar)]
+    """The entry's gradient with the scalar as a number operand; only the data's side becomes nodes."""
+    key, scalar_on_left = SCALAR_OPS[node.schema.name]
+    m = graph_math(g)
+    x, y, dy = (m.leaf(v) for v in (node.inputs[0], node.output(0), out_grads[0]))
+    s = node.params["scalar"]
+    grad = BINARY[key].grad
+    return [m.build(grad(m, s, x, y, dy)[1] if scalar_on_left else grad(m, x, s, y, dy)[0])]
 
 
-no_gradient(*(name for name in SCALAR_OPS if name not in SCALAR_GRADIENTS))
+no_gradient(*(name for name, (key, _) in SCALAR_OPS.items() if not BINARY[key].grad))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,12 +468,13 @@ shape_rule("clip")(same_shape_rule)
 type_rule("clip")(same_type_rule)
 
 
-@reference("clip")
-def clip_reference(params, inputs, ctx):
-    x = inputs[0]
-    low, high = (np.array(params[k]).astype(x.dtype) for k in ("a_min", "a_max"))
+def _clip(m, params, x):
+    low, high = (m.constant(params[k], m.dtype(x)) for k in ("a_min", "a_max"))
     # MXNet tests the upper bound first, so with a_min > a_max values above a_max become a_max.
-    return [np.where(x > high, high, np.where(x < low, low, x)).astype(x.dtype, copy=False)]
+    return m.cast(m.where(x > high, high, m.where(x < low, low, x)), m.dtype(x))
+
+
+define_formula("clip", _clip)
 
 
 @grad_rule("clip")
@@ -529,12 +499,7 @@ define_op(
 )
 shape_rule("Cast")(same_shape_rule)
 type_rule("Cast")(fixed_output_type(lambda params: params["dtype"]))
-
-
-@reference("Cast")
-def cast_reference(params, inputs, ctx):
-    with np.errstate(all="ignore"):
-        return [inputs[0].astype(params["dtype"])]
+define_formula("Cast", lambda m, params, x: m.cast(x, params["dtype"]))
 
 
 @grad_rule("Cast")
@@ -580,12 +545,17 @@ def where_type(params, in_types, out_types):
     return [in_types[0], x, y], outs
 
 
+# The formula of one element; a 1-D condition is first spread over x's rows (by the reference and the
+# lowering alike).
+POINTWISE["where"] = lambda m, params, condition, x, y: m.cast(m.where(m.truth(condition), x, y), m.dtype(x))
+
+
 @reference("where")
 def where_reference(params, inputs, ctx):
     condition, x, y = inputs
     if condition.ndim == 1 and x.ndim > 1:
         condition = condition.reshape((-1,) + (1,) * (x.ndim - 1))
-    return [np.where(condition != 0, x, y).astype(x.dtype, copy=False)]
+    return [np.asarray(POINTWISE["where"](NumpyMath, params, condition, x, y))]
 
 
 @grad_rule("where")
@@ -609,14 +579,7 @@ define_op(
 )
 shape_rule("add_n")(same_shape_rule)
 type_rule("add_n")(same_type_rule)
-
-
-@reference("add_n")
-def add_n_reference(params, inputs, ctx):
-    total = inputs[0].copy()
-    for item in inputs[1:]:
-        total += item
-    return [total]
+define_formula("add_n", lambda m, params, *items: reduce(partial(apply_binary, m, BINARY["add"]), items))
 
 
 @grad_rule("add_n")

@@ -157,6 +157,7 @@ define_op(
         Param("rhs_end", optional(parse_int), None, "one past the last rhs dim to copy (None: ndim)"),
     ),
     fusion=FusionKind.INJECTIVE,
+    reshapes_input=True,  # lhs only; rhs gives just a shape
     doc="Gives lhs the shape of rhs (or swaps a range of lhs dims for a range of rhs dims); sizes must match.",
 )
 

@@ -37,6 +37,7 @@ define_op(
         Param("smooth_alpha", parse_float, 0.0, "label smoothing: 1-alpha on the true class"),
     ),
     fusion=FusionKind.OPAQUE,
+    loss_head=True,
     doc=(
         "Forward: softmax of each row of data viewed as (N, size/N); over the last axis with "
         "preserve_shape; over axis 1 with multi_output. Backward: grad_data = (p - onehot(label)) * "
@@ -104,7 +105,7 @@ def softmax_output_reference(params, inputs, ctx):
     return [softmax_along(view, 1).reshape(data.shape).astype(data.dtype)]
 
 
-@grad_rule("SoftmaxOutput", loss=True)
+@grad_rule("SoftmaxOutput")
 def softmax_output_grad(g, node, out_grads):
     """By `_backward_SoftmaxOutput` from the forward output and the label; the head gradient is used only
     with out_grad (ones when none is given)."""
@@ -136,6 +137,7 @@ for _name, (_, _gradient) in REGRESSION_OUTPUTS.items():
         inputs=("data", "label"),
         params=(Param("grad_scale", parse_float, 1.0, "scales the gradient"),),
         fusion=FusionKind.ELEMENTWISE,
+        loss_head=True,
         doc=(
             f"Forward: {'sigmoid(data)' if _name.startswith('Logistic') else 'data'}. Backward: "
             f"grad_data = {_gradient}, num_output = label.size / label.shape[0], ignoring the head "
@@ -193,7 +195,7 @@ REGRESSION_GRADIENTS = {
 }
 
 
-@grad_rule(*REGRESSION_OUTPUTS, loss=True)
+@grad_rule(*REGRESSION_OUTPUTS)
 def regression_grad(g, node, out_grads):
     """grad_scale / num_output * f(out - label), num_output = label.size / label.shape[0]; the label is
     viewed in the output's shape and gets no gradient."""
@@ -217,6 +219,7 @@ define_op(
         Param("normalization", enum(*NORMALIZATIONS), "null", "divide by 1, N or the valid count"),
     ),
     fusion=FusionKind.ELEMENTWISE,
+    loss_head=True,
     doc=(
         "Forward: identity (the data is the loss). Backward: grad_data = grad_scale, divided by N for "
         "'batch' or by the number of elements > valid_thresh for 'valid', ignoring the head gradient."
@@ -226,6 +229,7 @@ define_op(
 define_op(
     "make_loss",
     fusion=FusionKind.ELEMENTWISE,
+    loss_head=True,
     doc="Forward: identity. Backward: grad_data = 1 everywhere, ignoring the head gradient.",
 )
 
@@ -246,7 +250,7 @@ def identity_reference(params, inputs, ctx):
     return [inputs[0].copy()]
 
 
-@grad_rule("MakeLoss", loss=True)
+@grad_rule("MakeLoss")
 def make_loss_grad(g, node, out_grads):
     """grad_scale everywhere, divided for 'batch' by the rows of the data viewed as 2-D (every axis but the
     last: MXNet's FlatTo2D) and for 'valid' by the count of elements > valid_thresh (at least 1)."""
@@ -261,7 +265,7 @@ def make_loss_grad(g, node, out_grads):
     return [g.op("broadcast_div", grad, g.op("_maximum_scalar", above, scalar=1.0))]
 
 
-@grad_rule("make_loss", loss=True)
+@grad_rule("make_loss")
 def make_loss_ones_grad(g, node, out_grads):
     """Ones everywhere (MXNet's ones_like), whatever the head gradient."""
     return [g.op("ones_like", node.inputs[0])]

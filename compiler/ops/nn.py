@@ -205,6 +205,8 @@ define_op(
     output_names=_leaky_output_names,
     input_inits={"gamma": '["Constant", {"value": 0.25}]'},
     fusion=FusionKind.ELEMENTWISE,
+    draws_random=lambda params: params["act_type"] == "rrelu",  # a random slope per element
+    reads_context=True,
     doc=(
         "Leaky rectifiers: leaky (x or slope x), prelu (learned slope gamma per channel), rrelu (random "
         "slope in training, the hidden output `mask` holding it), elu, selu and gelu (erf form)."

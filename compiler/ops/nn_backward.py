@@ -207,6 +207,7 @@ define_op(
     outputs=3,
     output_names=("data_grad", "gamma_grad", "beta_grad"),
     fusion=FusionKind.OPAQUE,
+    reads_context=True,  # through the batch statistics in training
     doc=(
         "BatchNorm's gradients from the forward's hidden outputs mean and invstd = 1/sqrt(var + eps). In "
         "training (and not use_global_stats) the data gradient flows through the batch statistics too; "

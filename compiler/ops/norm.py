@@ -43,6 +43,7 @@ define_op(
     mutable_inputs=("moving_mean", "moving_var"),
     input_inits={"moving_mean": '["zero", {}]', "moving_var": '["one", {}]'},
     fusion=FusionKind.OPAQUE,
+    reads_context=True,  # batch statistics in training
     doc=(
         "y = gamma (x - mean) / sqrt(var + eps) + beta per channel. Training (and not use_global_stats) "
         "uses the batch mean and biased variance over every axis but `axis`, else the moving statistics; "
@@ -151,6 +152,8 @@ define_op(
     visible_outputs=1,
     output_names=("output", "mask"),
     fusion=FusionKind.OPAQUE,
+    draws_random=True,  # the mask
+    reads_context=True,
     doc=(
         "In training (or mode='always') multiplies the data by a mask holding 1/(1-p) with probability "
         "1-p and 0 otherwise, one value shared along `axes`; else the identity with a mask of ones. "

@@ -5,8 +5,9 @@ into one program.
 states. Every hyper-parameter is a (1,)-shaped input (`scalars`, in the rule's order): the frontend
 computes them each step (learning rate with its schedule, multipliers and bias corrections), so one
 program serves every step. Each rule's formula is written once, over a math namespace `m` and
-Python operators, and runs both on NumPy arrays (the reference, which the NumPy optimizers also
-use) and on scalar expressions (the lowering). A clip bound below zero means "no clipping".
+Python operators (ops/mathspace.py), and runs both on NumPy arrays (`NumpyMath`: the reference,
+which the NumPy optimizers also use) and on scalar expressions (`ExprMath`: the lowering). A clip
+bound below zero means "no clipping".
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .mathspace import NumpyMath
 from .params import Param, enum
 from .registry import FusionKind, define_op, no_gradient, reference, shape_rule, type_rule
 from .rules import RuleError, unify
@@ -162,22 +164,6 @@ UPDATE_RULES: dict[str, UpdateRule] = {
         _nadam,
     ),
 }
-
-
-class NumpyMath:
-    """The math namespace of the reference: NumPy, with hyper-parameters as plain scalars."""
-
-    data_dependent = False
-    sqrt, sign, abs, maximum, minimum = np.sqrt, np.sign, np.abs, np.maximum, np.minimum
-
-    @staticmethod
-    def where(cond, a, b):
-        return np.where(cond, a, b)
-
-    @staticmethod
-    def indicator(cond, like):
-        """1 where `cond` holds, else 0, in `like`'s dtype."""
-        return np.asarray(cond).astype(np.result_type(like))
 
 
 def numpy_step(rule: str, weight: np.ndarray, grad: np.ndarray, states: list, scalars: dict):

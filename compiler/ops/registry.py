@@ -11,7 +11,9 @@ function:
     grad_rules[op]       (g: GradBuilder, node, out_grads) -> input grads   (passes/autodiff.py)
     lower_rules[op]      (ctx, node, input tensors) -> output tensors   (compiler/lowering)
 
-`REQUIRED_TABLES` lists the tables every op must have an entry in; a test enforces it.
+`REQUIRED_TABLES` lists the tables every op must have an entry in; a test enforces it. Facts that are
+not rules (a loss head, a reshape, a random draw, a read of the training mode) are `OpSchema` fields,
+declared in `define_op`; passes ask them of a node through `facts.py`.
 """
 
 from __future__ import annotations
@@ -52,6 +54,19 @@ class OpSchema:
     # Outputs MXNet 1.9.1's (oneDNN) build counts in JSON `node_row_ptr`, when it has more than we do:
     # max Pooling's workspace. Only the JSON writer reads it.
     file_outputs: Callable[[dict], int] | None = None
+    # A loss head (SoftmaxOutput, the regression outputs, MakeLoss): its gradient rule runs without a
+    # head gradient and ignores any given, so autodiff starts from it and its label needs no value.
+    loss_head: bool = False
+    # The output is input 0's elements in row-major order, only the shape differs (Reshape, Flatten,
+    # expand_dims, squeeze; reshape_like, whose rhs gives just a shape): fusion reads input 0
+    # pointwise and memory planning may write the output over it.
+    reshapes_input: bool = False
+    # Whether an application draws from `ctx.rng` (a function of the params where it depends on them:
+    # LeakyReLU only for rrelu); two applications to the same inputs then differ, so CSE keeps both.
+    draws_random: bool | Callable[[dict], bool] = False
+    # Whether the result depends on `ctx` (the training mode or the random generator) and not only on
+    # the inputs and params: every random op, BatchNorm; constant folding never evaluates one.
+    reads_context: bool = False
     doc: str = ""
 
     def parse_params(self, attrs, node_name: str = "") -> dict[str, Any]:
@@ -159,19 +174,9 @@ def lowering(*ops: str):
     return _registrar(lower_rules, *ops)
 
 
-def grad_rule(*ops: str, loss: bool = False):
-    """Register the decorated function as the gradient rule of `ops` (see `passes/autodiff.py`).
-
-    `loss=True` marks a loss head: its rule runs without a head gradient and ignores any given.
-    """
-
-    def register(fn):
-        fn.is_loss = loss
-        for op in ops:
-            grad_rules[op] = fn
-        return fn
-
-    return register
+def grad_rule(*ops: str):
+    """Register the decorated function as the gradient rule of `ops` (see `passes/autodiff.py`)."""
+    return _registrar(grad_rules, *ops)
 
 
 def aux_update_rule(*ops: str):
@@ -187,9 +192,6 @@ def no_gradient(*ops: str):
 
 def _no_gradient(g, node, out_grads):
     return [None] * len(node.inputs)
-
-
-_no_gradient.is_loss = False
 
 
 def missing_entries() -> dict[str, list[str]]:

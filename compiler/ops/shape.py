@@ -43,6 +43,7 @@ define_op(
         Param("keep_highest", parse_bool, False, "(deprecated, with target_shape) whether to keep dim 0"),
     ),
     fusion=FusionKind.INJECTIVE,
+    reshapes_input=True,
     doc="Gives the data a new shape with the same number of elements (MXNet's special codes apply).",
 )
 
@@ -205,6 +206,7 @@ define_op(
     "Flatten",
     aliases=("flatten",),
     fusion=FusionKind.INJECTIVE,
+    reshapes_input=True,
     doc="Collapses all axes but the first: (N, d1, d2, ...) -> (N, d1*d2*...); (N,) -> (N, 1).",
 )
 
@@ -318,6 +320,7 @@ define_op(
     "expand_dims",
     params=(Param("axis", parse_int, doc="where the new axis goes, in [-ndim-1, ndim]"),),
     fusion=FusionKind.INJECTIVE,
+    reshapes_input=True,
     doc="Inserts a new axis of size 1 at `axis`.",
 )
 
@@ -354,6 +357,7 @@ define_op(
     "squeeze",
     params=(Param("axis", parse_axes, None, "the size-1 axes to drop; None drops every size-1 axis"),),
     fusion=FusionKind.INJECTIVE,
+    reshapes_input=True,
     doc="Removes size-1 axes (all of them by default); squeezing everything leaves shape (1,).",
 )
 

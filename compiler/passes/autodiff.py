@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 from ember.runtime.errors import GraphError
 
 from ..ir import Attrs, Graph, Node, Value
+from ..ops.facts import is_loss_head
 from ..ops.params import format_value
 from ..ops.registry import get_schema, grad_rules
 
@@ -99,7 +100,7 @@ def gradients(
         if node.is_variable or id(node) not in needed:
             continue
         out_grads = [grads.get(Value(node, i)) for i in range(node.num_outputs)]
-        if all(g is None for g in out_grads) and not _is_loss(node):
+        if all(g is None for g in out_grads) and not is_loss_head(node):
             continue
         builder.node = node
         rule = grad_rules.get(node.op)
@@ -110,11 +111,6 @@ def gradients(
             if grad is not None:
                 grads[value] = builder.add(grads.get(value), grad)
     return [grads.get(v) for v in wrt]
-
-
-def _is_loss(node: Node) -> bool:
-    """Loss heads produce a gradient without a head gradient."""
-    return getattr(grad_rules.get(node.op), "is_loss", False)
 
 
 def _needs_gradient(graph: Graph, wrt: Sequence[Value]) -> set[int]:

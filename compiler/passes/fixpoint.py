@@ -31,7 +31,7 @@ def infer_fixpoint(
     while changed:  # terminates: every change makes a fact strictly more precise
         changed = False
         for node in op_nodes + op_nodes[::-1]:
-            changed |= _apply_rule(node, known, rules, describe, error_class, what)
+            changed |= apply_rule(node, known, rules, describe, error_class, what)
     return known
 
 
@@ -51,7 +51,9 @@ def seed_variables(
     return seeds
 
 
-def _apply_rule(node: Node, known, rules, describe, error_class, what) -> bool:
+def apply_rule(node: Node, known, rules, describe, error_class, what) -> bool:
+    """Refine `known` (value -> fact, updated in place) with `node`'s rule; whether anything changed.
+    A contradiction raises `error_class` naming the node."""
     outputs = [Value(node, i) for i in range(node.num_outputs)]
     ins = [known.get(v) for v in node.inputs]
     outs = [known.get(v) for v in outputs]

@@ -28,6 +28,7 @@ from ember.runtime.errors import CompileError
 from ..buffers import value_name
 from ..ir import Graph, Node, Value
 from ..kernels import FusedGraph, FusionGroup
+from ..ops.facts import reshapes_input
 from ..ops.registry import FusionKind, fusion_kinds
 
 ELEMENTWISE, BROADCAST, INJECTIVE = FusionKind.ELEMENTWISE, FusionKind.BROADCAST, FusionKind.INJECTIVE
@@ -84,19 +85,12 @@ def same_elements(node: Node, position: int, shapes, among: tuple[int, ...] = (0
 
 
 POINTWISE_BY_KIND: dict[FusionKind, Pointwise] = {ELEMENTWISE: same_shape, BROADCAST: same_shape}
-POINTWISE_OVERRIDES: dict[str, Pointwise] = {
-    "Reshape": same_elements,
-    "Flatten": same_elements,
-    "expand_dims": same_elements,
-    "squeeze": same_elements,
-    "reshape_like": same_elements,  # lhs only; rhs gives just a shape
-}
 
 
 def reads_pointwise(node: Node, position: int, shapes: Mapping[Value, tuple]) -> bool:
-    """Whether output element k of `node` reads input `position` at flat index k only."""
-    op = node.schema.name
-    rule = POINTWISE_OVERRIDES.get(op) or POINTWISE_BY_KIND.get(fusion_kinds[op])
+    """Whether output element k of `node` reads input `position` at flat index k only: by its kind, or as a
+    reshape of input 0 (the schema's `reshapes_input`)."""
+    rule = same_elements if reshapes_input(node) else POINTWISE_BY_KIND.get(kind_of(node))
     return node.num_outputs == 1 and rule is not None and rule(node, position, shapes)
 
 
@@ -267,6 +261,8 @@ def fuse(graph: Graph, shapes: Mapping[Value, tuple], max_group_size: int = MAX_
     return FusedGraph(graph, tuple(make_group(name, nodes, facts) for name, nodes in zip(names, groups)))
 
 
+# The group-graph searches below (cycle refusal, execution order) are hand-written, not networkx's:
+# importing networkx takes about 0.1 s, several times what all the passes take on a model like LeNet.
 class _Partition:
     """Groups while fusing: node -> group id, group id -> members in topological order."""
 

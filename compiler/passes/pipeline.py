@@ -1,9 +1,11 @@
 """The simplification pipeline, and `run_passes`, which runs a list of passes with checks between them.
 
-Types contract: passes return untyped graphs. A pass that needs shapes or dtypes is wrapped in
-`with_types`, which re-infers them on the graph it is given from the variables' facts, so nodes
-made by earlier passes are typed too. A caller that needs types after the pipeline re-runs
-`infer_shapes`/`infer_types` on the result from the same variable facts (`variable_facts`).
+Types contract: a typed graph (`graph.types` complete, as `typed.typed_graph` makes it) stays typed
+through every pass: each pass carries the types of the values it keeps or replaces, and new nodes
+are typed from their inputs (`typed.complete_types`), so nothing is inferred twice. For analysis on
+partial facts, `simplify(graph, shapes, dtypes)` also takes an untyped graph with facts by value; its
+result is untyped then, and the pass that needs shapes or dtypes is wrapped in `with_types`, which
+re-infers them from the variables' facts.
 
 Debugging is a switch, not a code edit: `EMBER_DEBUG=1` (or `debug=True`) verifies the graph
 (`ir.verify`) before the first pass and after every pass; `EMBER_DEBUG=2` also prints the graph after
@@ -34,16 +36,22 @@ Pass = Callable[[Graph], Graph]
 
 def simplify(
     graph: Graph,
-    shapes: Mapping[Value, tuple | None],
+    shapes: Mapping[Value, tuple | None] | None = None,
     dtypes: Mapping[Value, str | None] | None = None,
     debug: bool | int | None = None,
 ) -> Graph:
-    """`graph` simplified. `shapes` and `dtypes` (keyed by value, as inference gives them) must cover
-    its variables; the result is untyped (see the module docstring)."""
-    var_shapes, var_dtypes = variable_facts(graph, shapes, dtypes or {})
+    """`graph` simplified. A typed graph needs no facts and comes out typed; an untyped one needs
+    `shapes` and `dtypes` (keyed by value, as inference gives them) covering its variables, and comes
+    out untyped (see the module docstring)."""
+    if shapes is None and graph.types is not None:
+        algebra: Pass = simplify_algebra  # reads the graph's own types
+    else:
+        var_shapes, var_dtypes = variable_facts(graph, shapes or {}, dtypes or {})
+        algebra = with_types(simplify_algebra, var_shapes, var_dtypes)
+        graph = Graph(graph.outputs)
     passes = [
         fold_constants,  # uniform constant subgraphs -> one _zeros/_ones/_full node
-        with_types(simplify_algebra, var_shapes, var_dtypes),  # x*1 -> x and friends, to a fixpoint
+        algebra,  # x*1 -> x and friends, to a fixpoint
         common_subexpression_elimination,  # one node per (op, attributes, inputs); random ops kept apart
         dead_code_elimination,  # only what the outputs read
     ]

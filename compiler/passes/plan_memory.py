@@ -20,6 +20,7 @@ from ember.runtime.errors import CompileError
 
 from ..buffers import PINNED_ROLES, BufferPlan, BufferSpec, nbytes_of, value_name
 from ..ir import Graph, Node, TensorType, Value
+from ..ops.facts import reshapes_input
 from ..ops.registry import FusionKind, fusion_kinds
 
 # ---------------------------------------------------------------------------------------------
@@ -64,20 +65,18 @@ INPLACE_BY_KIND: dict[FusionKind, InPlaceRule] = {
 _where_data = partial(same_shape_inputs, among=(1, 2))
 
 # Per-op exceptions to INPLACE_BY_KIND; None would mean "never in place".
-INPLACE_OVERRIDES: dict[str, InPlaceRule | None] = {
-    "where": _where_data,
-    "Reshape": same_bytes_inputs,  # row-major order is unchanged: the output is the input's bytes
-    "Flatten": same_bytes_inputs,
-    "expand_dims": same_bytes_inputs,
-    "squeeze": same_bytes_inputs,
-    "reshape_like": same_bytes_inputs,  # lhs only; rhs gives just a shape
-}
+INPLACE_OVERRIDES: dict[str, InPlaceRule | None] = {"where": _where_data}
 
 
 def inplace_inputs(node: Node, out: int, types: Mapping[Value, TensorType]) -> tuple[int, ...]:
-    """Positions of the inputs of `node` whose buffer output `out` may be written over."""
+    """Positions of the inputs of `node` whose buffer output `out` may be written over. A reshape of
+    input 0 (the schema's `reshapes_input`) writes over it: row-major order is unchanged, so the output
+    is the input's bytes."""
     op = node.schema.name
-    rule = INPLACE_OVERRIDES[op] if op in INPLACE_OVERRIDES else INPLACE_BY_KIND.get(fusion_kinds[op])
+    if reshapes_input(node):
+        rule = same_bytes_inputs
+    else:
+        rule = INPLACE_OVERRIDES[op] if op in INPLACE_OVERRIDES else INPLACE_BY_KIND.get(fusion_kinds[op])
     return rule(node, out, types) if rule is not None else ()
 
 

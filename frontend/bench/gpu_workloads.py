@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 import ember as mx
+from ember.compiler import Graph
 
 from .workloads import (
     FORWARD_TOL,
@@ -23,6 +24,7 @@ from .workloads import (
     float64_step,
     fused_step,
     numpy_mlp_step,
+    rebuild_options,
     seed_mlp,
     step_checks,
     torch_mlp_forward,
@@ -30,14 +32,13 @@ from .workloads import (
 )
 
 
-def gpu_program(built, what: str):
-    """`built` compiled for GPU 0 and loaded there (a CudaExecutable)."""
-    from ember.codegen.package import cuda_code_for, layout_of
-    from ember.runtime.cuda_driver import cuda_device
-    from ember.runtime.cuda_executable import CudaExecutable
+def gpu_program(graph, what: str, **options):
+    """`graph` compiled for GPU 0 through the compile driver and loaded there (a CudaExecutable);
+    `options` are `compile_graph`'s (shapes, roles, updates, ...)."""
+    from ember.codegen.driver import compile_graph
+    from ember.codegen.targets import CudaTarget
 
-    code = cuda_code_for(built, cuda_device(0).arch())
-    return CudaExecutable(code.ptx, layout_of(built, code), what=what)
+    return compile_graph(graph, CudaTarget(device_id=0), **options).load(what=what)
 
 
 def _torch_cuda(ctx: Context):
@@ -54,7 +55,8 @@ def gpu_mlp_train_case(batch: int, ctx: Context) -> Case:
     x = centred_pixels(rng, (batch, 784))
     y = rng.integers(0, 10, batch)
     _, fused = fused_step(seed_mlp(), x, y.astype(np.float32))
-    exe = gpu_program(fused.built, "the GPU training step")
+    built = fused.built
+    exe = gpu_program(Graph(built.graph.outputs), "the GPU training step", **rebuild_options(built, is_train=True))
     for table in ("inputs", "parameters", "states"):
         for name in exe.layout[table]:
             exe.set_param(name, fused.exe.get(name))
@@ -102,11 +104,7 @@ def gpu_sgemm_case(size: int, ctx: Context) -> Case:
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
     symbol = mx.sym.dot(mx.sym.Variable("a"), mx.sym.Variable("b"))
-    from ember.compiler.build import build_program
-
-    exe = gpu_program(
-        build_program(symbol._graph, {"a": a.shape, "b": b.shape}, name="gpu_sgemm"), "GPU SGEMM"
-    )
+    exe = gpu_program(symbol._graph, "GPU SGEMM", shapes={"a": a.shape, "b": b.shape}, name="gpu_sgemm")
     exe.set_param("a", a)
     exe.set_param("b", b)
     exe.run()

@@ -86,6 +86,34 @@ class Module(BaseModule):
         self._require(binded=True)
         return list(zip(self._output_names, self._symbol.infer_shape(**self._shape_dict())[1]))
 
+    # Ember's additions: MXNet keeps these private (its Module holds an executor group instead).
+
+    @property
+    def param_names(self) -> list[str]:
+        """The parameters' names (the symbol's arguments that are not inputs); a parameter's index in
+        this list is its index for the optimizer and the updater."""
+        return list(self._param_names)
+
+    @property
+    def contexts(self) -> list:
+        """The contexts the module was created with (they share one executor: see `bind`)."""
+        return list(self._context)
+
+    @property
+    def executor(self):
+        """The executor `bind` made (None before bind); it is replaced when the module is re-bound."""
+        return self._exec
+
+    @property
+    def optimizer(self):
+        """The optimizer `init_optimizer` created or was given (None before)."""
+        return self._optimizer
+
+    @property
+    def updater(self):
+        """The `Updater` applying `optimizer` and holding its states (None before `init_optimizer`)."""
+        return self._updater
+
     # -- binding ------------------------------------------------------------------------------
 
     def bind(self, data_shapes, label_shapes=None, for_training=True, inputs_need_grad=False, force_rebind=False,
@@ -119,7 +147,7 @@ class Module(BaseModule):
         if not (shared_module.binded and shared_module.params_initialized):
             raise MXNetError("shared_module must be bound and have initialised parameters")
         theirs = {**shared_module._exec.arg_dict, **shared_module._exec.aux_dict}
-        for arrays, names in ((self._exec.arg_arrays, self._exec._arg_names), (self._exec.aux_arrays, self._exec._aux_names)):
+        for arrays, names in ((self._exec.arg_arrays, self._exec.arg_names), (self._exec.aux_arrays, self._exec.aux_names)):
             for i, name in enumerate(names):
                 if (name in self._param_names or name in self._aux_names) and name in theirs:
                     if theirs[name].shape != arrays[i].shape:

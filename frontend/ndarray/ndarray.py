@@ -1,20 +1,31 @@
 """The NDArray: MXNet 1.x's imperative array, backed by a C-contiguous NumPy array on the CPU.
 
-Every computation goes through the op registry (`register.invoke`), so `x.sum()`, `x + y` and
+Every computation goes through the op registry (`invoke`, below), so `x.sum()`, `x + y` and
 `mx.nd.sum(x)` run the same NumPy reference rule the compiler is tested against. Indexing, views
-and in-place updates follow MXNET_COMPAT.md section 3; conversions and properties follow 3.1.
+and in-place updates follow MXNET_COMPAT.md section 3; conversions and properties follow 3.1;
+arithmetic with scalars and broadcasting (`binary`) follows 3.2. The op machinery that needs no
+NDArray (`op_call`), indexing and the binary record format (`records`) live in lower modules; the
+generated `mx.nd.<op>` functions (`register`), `mx.nd.add` and friends (`arith`) and `.params`
+files (`io`) sit above this one.
 """
 
 from __future__ import annotations
 
+import numbers
+import operator
 import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+
 from ember.compiler.dtypes import dtype_name
+from ember.compiler.ops import SCHEMAS, canonical_name, get_schema
 from ember.runtime.errors import DeviceError, MXNetError, ShapeError
 
-from ..context import Context, current_context
-from . import arith, indexing
+from ..context import Context, cpu, current_context
+from . import indexing, op_call
+from .records import decode_record, encode_record
 
 
 def np_dtype(dtype) -> np.dtype:
@@ -100,6 +111,25 @@ class NDArray:
         """A NumPy copy of the data."""
         return self._data.copy()
 
+    def host_buffer(self) -> np.ndarray:
+        """The NumPy array holding this array's values, without a copy (Ember only; MXNet has no such
+        call). Writing into it changes the array; it stays the array's memory until
+        `adopt_host_buffer` gives the array another."""
+        return self._data
+
+    def adopt_host_buffer(self, buffer: np.ndarray) -> None:
+        """Make `buffer` this array's memory from now on, without copying (Ember only): the array's
+        values become `buffer`'s, and writes through either show in both. `buffer` must be a NumPy
+        array of this array's shape and dtype (a compiled program's memory, for instance)."""
+        if not isinstance(buffer, np.ndarray):
+            raise TypeError(f"adopt_host_buffer needs a NumPy array, not {type(buffer).__name__}")
+        if buffer.shape != self._data.shape or buffer.dtype != self._data.dtype:
+            raise ShapeError(
+                f"adopt_host_buffer: the buffer is {buffer.dtype.name}{list(buffer.shape)}, the array "
+                f"{self._data.dtype.name}{list(self._data.shape)}"
+            )
+        self._data = buffer
+
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         return self._data.astype(dtype if dtype is not None else self._data.dtype, copy=True)
 
@@ -176,15 +206,12 @@ class NDArray:
         return NDArray, (None,), self.__getstate__()
 
     def __getstate__(self) -> dict:
-        from .io import encode_array
-
-        return {"handle": bytearray(encode_array(self))}
+        return {"handle": bytearray(encode_record(self._data, self._ctx))}
 
     def __setstate__(self, state: dict) -> None:
-        from .io import decode_array
-
-        restored = decode_array(bytes(state["handle"]), "pickled NDArray")
-        self._data, self._ctx, self.writable = restored._data, restored._ctx, True
+        # as MXNet, an unpickled array is on the CPU, whatever its context was
+        self._data = decode_record(bytes(state["handle"]), "pickled NDArray")
+        self._ctx, self.writable = cpu(0), True
 
     # -- indexing -----------------------------------------------------------------------------
 
@@ -201,8 +228,6 @@ class NDArray:
 
     def reshape(self, *shape, **kwargs) -> NDArray:
         """A view with a new shape; MXNet's special codes 0, -1, -2, -3, -4 and `reverse=` apply."""
-        from .register import check_inputs, format_params
-
         if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
             shape = tuple(shape[0])
         elif not shape:
@@ -217,10 +242,10 @@ class NDArray:
             )
         shape = tuple(int(d) for d in shape)
         attrs = tuple(
-            sorted(format_params({"shape": shape, "reverse": kwargs.get("reverse", False)}).items())
+            sorted(op_call.format_params({"shape": shape, "reverse": kwargs.get("reverse", False)}).items())
         )
         dtype = self._data.dtype.name
-        (new_shape,) = check_inputs("Reshape", attrs, ("data",), (self.shape,), (dtype,), "reshape")
+        (new_shape,) = op_call.check_inputs("Reshape", attrs, ("data",), (self.shape,), (dtype,), "reshape")
         if new_shape is None or None in new_shape:
             raise ShapeError(f"cannot reshape an array of shape {self.shape} into {shape}")
         return NDArray(self._data.reshape(new_shape), self._ctx, self.writable)
@@ -232,92 +257,224 @@ class NDArray:
             raise ShapeError(f"cannot broadcast an array of shape {self.shape} to {shape}: too few axes")
         padded = (1,) * (len(shape) - self.ndim) + self.shape
         source = self if padded == self.shape else self.reshape(padded)
-        return _op("broadcast_to")(source, shape=shape)
+        return call("broadcast_to", source, shape=shape)
 
     # -- arithmetic (MXNET_COMPAT.md 3.2): between NDArrays these broadcast --------------------
 
     def __add__(self, other):
-        return arith.binary("add", self, other)
+        return binary("add", self, other)
 
     def __radd__(self, other):
-        return arith.binary("add", other, self)
+        return binary("add", other, self)
 
     def __iadd__(self, other):
-        return arith.binary("add", self, other, out=self)
+        return binary("add", self, other, out=self)
 
     def __sub__(self, other):
-        return arith.binary("subtract", self, other)
+        return binary("subtract", self, other)
 
     def __rsub__(self, other):
-        return arith.binary("subtract", other, self)
+        return binary("subtract", other, self)
 
     def __isub__(self, other):
-        return arith.binary("subtract", self, other, out=self)
+        return binary("subtract", self, other, out=self)
 
     def __mul__(self, other):
-        return arith.binary("multiply", self, other)
+        return binary("multiply", self, other)
 
     def __rmul__(self, other):
-        return arith.binary("multiply", other, self)
+        return binary("multiply", other, self)
 
     def __imul__(self, other):
-        return arith.binary("multiply", self, other, out=self)
+        return binary("multiply", self, other, out=self)
 
     def __truediv__(self, other):
-        return arith.binary("divide", self, other)
+        return binary("divide", self, other)
 
     def __rtruediv__(self, other):
-        return arith.binary("divide", other, self)
+        return binary("divide", other, self)
 
     def __itruediv__(self, other):
-        return arith.binary("divide", self, other, out=self)
+        return binary("divide", self, other, out=self)
 
     def __mod__(self, other):
-        return arith.binary("modulo", self, other)
+        return binary("modulo", self, other)
 
     def __rmod__(self, other):
-        return arith.binary("modulo", other, self)
+        return binary("modulo", other, self)
 
     def __imod__(self, other):
-        return arith.binary("modulo", self, other, out=self)
+        return binary("modulo", self, other, out=self)
 
     def __pow__(self, other):
-        return arith.binary("power", self, other)
+        return binary("power", self, other)
 
     def __rpow__(self, other):
-        return arith.binary("power", other, self)
+        return binary("power", other, self)
 
     def __neg__(self):
-        return arith.binary("multiply", self, -1.0)
+        return binary("multiply", self, -1.0)
 
     def __eq__(self, other):
-        return arith.binary("equal", self, other)
+        return binary("equal", self, other)
 
     def __ne__(self, other):
-        return arith.binary("not_equal", self, other)
+        return binary("not_equal", self, other)
 
     def __gt__(self, other):
-        return arith.binary("greater", self, other)
+        return binary("greater", self, other)
 
     def __ge__(self, other):
-        return arith.binary("greater_equal", self, other)
+        return binary("greater_equal", self, other)
 
     def __lt__(self, other):
-        return arith.binary("lesser", self, other)
+        return binary("lesser", self, other)
 
     def __le__(self, other):
-        return arith.binary("lesser_equal", self, other)
+        return binary("lesser_equal", self, other)
+
+
+# -- running ops on NDArrays ------------------------------------------------------------------------
+
+
+def invoke(
+    op: str,
+    inputs: Sequence[NDArray],
+    params: Mapping[str, Any] | None = None,
+    *,
+    out=None,
+    name: str | None = None,
+    ctx=None,
+):
+    """Run `op` on NDArray `inputs` (in the schema's input order) with Python-valued `params`: the one
+    path by which an NDArray operation runs. The inputs are checked against the op's shape and type
+    rules (ShapeError naming the op and the shapes), then its NumPy reference rule runs.
+
+    Returns one NDArray, or a list when the op has several visible outputs; with `out=` the
+    results are written into the given NDArray(s), which are returned.
+    """
+    schema = get_schema(op)
+    node_name = name or schema.name.lower()
+    attrs = op_call.format_params(params or {})
+    if schema.variadic and schema.variadic not in attrs:
+        attrs[schema.variadic] = str(len(inputs))
+    parsed = schema.parse_params(attrs, node_name)
+    names = schema.input_names(parsed)
+    if len(inputs) != len(names):
+        raise MXNetError(
+            f"operator {schema.name} takes {len(names)} inputs ({', '.join(names) or 'none'}), "
+            f"got {len(inputs)}"
+        )
+    for index, item in enumerate(inputs):
+        if not isinstance(item, NDArray):
+            raise TypeError(
+                f"operator {schema.name} expects NDArray inputs; "
+                f"input {names[index]!r} is a {type(item).__name__}"
+            )
+    op_call.check_inputs(
+        schema.name,
+        tuple(sorted(attrs.items())),
+        tuple(names),
+        tuple(x.shape for x in inputs),
+        tuple(x._data.dtype.name for x in inputs),
+        node_name,
+    )
+    visible = op_call.run_reference(schema, node_name, parsed, [x._data for x in inputs])
+    if out is not None:
+        return _write_out(schema.name, visible, out)
+    if ctx is None:
+        ctx = inputs[0].context if inputs else None
+    wrapped = [NDArray(r, ctx) for r in visible]
+    return wrapped[0] if len(wrapped) == 1 else wrapped
+
+
+def _write_out(op: str, results: list[np.ndarray], out):
+    targets = list(out) if isinstance(out, (list, tuple)) else [out]
+    if len(targets) != len(results):
+        raise MXNetError(f"operator {op} has {len(results)} outputs but out= holds {len(targets)} arrays")
+    for target, result in zip(targets, results):
+        if target.shape != result.shape:
+            raise ShapeError(
+                f"operator {op} produced shape {result.shape} but its out= array has shape {target.shape}"
+            )
+        target._data[...] = result
+    return out
+
+
+def call(op: str, *args, **kwargs):
+    """`mx.nd.<op>(*args, **kwargs)`: NDArray inputs positionally or by name, parameters positionally
+    after them or as keywords, plus `out=`, `name=` and (for ops without a `ctx` parameter) `ctx=`."""
+    schema = get_schema(op)
+    out = kwargs.pop("out", None)
+    name = kwargs.pop("name", None)
+    takes_ctx = any(p.name == "ctx" for p in schema.params)
+    ctx = kwargs.get("ctx") if takes_ctx else kwargs.pop("ctx", None)
+    ctx = ctx if isinstance(ctx, Context) else None
+    inputs, params = op_call.bind_arguments(schema, op, args, kwargs, lambda a: isinstance(a, NDArray))
+    return invoke(op, inputs, params, out=out, name=name, ctx=ctx)
+
+
+# kind -> (op for two arrays, op for array-scalar, op for scalar-array, Python operator for two scalars)
+BINARY_OPS = {
+    "add": ("broadcast_add", "_plus_scalar", "_plus_scalar", operator.add),
+    "subtract": ("broadcast_sub", "_minus_scalar", "_rminus_scalar", operator.sub),
+    "multiply": ("broadcast_mul", "_mul_scalar", "_mul_scalar", operator.mul),
+    "divide": ("broadcast_div", "_div_scalar", "_rdiv_scalar", operator.truediv),
+    "modulo": ("broadcast_mod", "_mod_scalar", "_rmod_scalar", operator.mod),
+    "power": ("broadcast_power", "_power_scalar", "_rpower_scalar", operator.pow),
+    "maximum": ("broadcast_maximum", "_maximum_scalar", "_maximum_scalar", max),
+    "minimum": ("broadcast_minimum", "_minimum_scalar", "_minimum_scalar", min),
+    "equal": ("broadcast_equal", "_equal_scalar", "_equal_scalar", operator.eq),
+    "not_equal": ("broadcast_not_equal", "_not_equal_scalar", "_not_equal_scalar", operator.ne),
+    "greater": ("broadcast_greater", "_greater_scalar", "_lesser_scalar", operator.gt),
+    "greater_equal": (
+        "broadcast_greater_equal",
+        "_greater_equal_scalar",
+        "_lesser_equal_scalar",
+        operator.ge,
+    ),
+    "lesser": ("broadcast_lesser", "_lesser_scalar", "_greater_scalar", operator.lt),
+    "lesser_equal": ("broadcast_lesser_equal", "_lesser_equal_scalar", "_greater_equal_scalar", operator.le),
+}
+
+
+def _is_scalar(value) -> bool:
+    return isinstance(value, (numbers.Number, np.generic)) and not isinstance(value, np.ndarray)
+
+
+def binary(kind: str, lhs, rhs, out=None):
+    """`lhs <kind> rhs` (a key of BINARY_OPS) for any mix of NDArrays, scalars and NumPy arrays;
+    NotImplemented for other types.
+
+    As in MXNet, two NDArrays combine through the `broadcast_*` op and an NDArray with a scalar
+    through the `_*_scalar` op (`_rminus_scalar` and friends when the scalar is on the left); the
+    scalar takes the array's dtype, so float32 stays float32. NumPy arrays become NDArrays of the
+    other operand's dtype.
+    """
+    array_op, scalar_op, reflected_op, python_op = BINARY_OPS[kind]
+    if not isinstance(lhs, NDArray) and not isinstance(rhs, NDArray):
+        return python_op(lhs, rhs) if _is_scalar(lhs) and _is_scalar(rhs) else NotImplemented
+    array = lhs if isinstance(lhs, NDArray) else rhs
+    other = rhs if array is lhs else lhs
+    if isinstance(other, (np.ndarray, list, tuple)):
+        other = NDArray(np.array(other, dtype=array._data.dtype), array.context)
+    if isinstance(other, NDArray):
+        operands = [lhs if lhs is array else other, rhs if rhs is array else other]
+        return invoke(array_op, operands, out=out)
+    if not _is_scalar(other):
+        return NotImplemented
+    op = scalar_op if array is lhs else reflected_op
+    if canonical_name(op) in SCHEMAS:
+        return invoke(op, [array], {"scalar": float(other)}, out=out)
+    # Without the scalar op, the scalar becomes a one-element array of the array's dtype.
+    constant = NDArray(np.full((1,), other).astype(array._data.dtype), array.context)
+    operands = [array, constant] if array is lhs else [constant, array]
+    return invoke(array_op, operands, out=out)
 
 
 def _to_numpy(index):
     """The NumPy data of an NDArray index, None for any other index."""
     return index._data if isinstance(index, NDArray) else None
-
-
-def _op(name: str):
-    from .register import op_function
-
-    return op_function(name)
 
 
 # Methods that call the op of the same name with this array as the first input, as MXNet's
@@ -334,7 +491,7 @@ FLUENT_METHODS = (
 
 def _fluent(name: str):
     def method(self, *args, **kwargs):
-        return _op(name)(self, *args, **kwargs)
+        return call(name, self, *args, **kwargs)
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"`mx.nd.{name}` with this array as its first input."

@@ -1,8 +1,9 @@
 """Optimizers with per-element adaptive step sizes: Adam, RMSProp, AdaGrad, AdaDelta, Adamax, Nadam, Ftrl.
 
-Each creates its moment states and applies its rule from `update_rules` in place, with the learning
-rate and weight decay of the index from the `Optimizer` base class (MXNET_COMPAT.md 6.2). Which
-states take the weight's dtype and which are float32 follows MXNet.
+Each creates its moment states and hands out its update as an `UpdateStep` (`update_step`): a rule
+of `update_rules`' table with the learning rate and weight decay of the index from the `Optimizer`
+base class (MXNET_COMPAT.md 6.2), after the optimizer's own bias corrections. Which states take the
+weight's dtype and which are float32 follows MXNet.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import math
 import numpy as np
 
 from ..ndarray import NDArray
-from . import update_rules
-from .base import Optimizer, check_arrays, new_state, register
+from .base import Optimizer, new_state, register
+from .update_rules import NO_CLIP, UpdateStep, python_clip
 
 
 @register
@@ -39,26 +40,12 @@ class Adam(Optimizer):
     def create_state(self, index, weight: NDArray):
         return (new_state(weight, weight.dtype), new_state(weight, weight.dtype))  # mean, variance
 
-    def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
-        check_arrays(index, weight, grad)
-        self._update_count(index)
-        lr, wd = self._get_lr(index), self._get_wd(index)
+    def update_step(self, index, has_state: bool) -> UpdateStep:
+        scalars = self._count_kernel_scalars(index)
         t = self._index_update_count[index]
-        lr *= math.sqrt(1.0 - self.beta2**t) / (1.0 - self.beta1**t)
-        mean, var = state
-        update_rules.adam(
-            weight._data,
-            grad._data,
-            mean._data,
-            var._data,
-            lr=lr,
-            beta1=self.beta1,
-            beta2=self.beta2,
-            epsilon=self.epsilon,
-            wd=wd,
-            rescale_grad=self.rescale_grad,
-            clip_gradient=self._kernel_clip(),
-        )
+        scalars["lr"] *= math.sqrt(1.0 - self.beta2**t) / (1.0 - self.beta1**t)
+        moments = {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon}
+        return UpdateStep("adam", {**scalars, **moments})
 
 
 @register
@@ -88,27 +75,16 @@ class RMSProp(Optimizer):
             return tuple(new_state(weight, np.float32) for _ in range(3))  # n, g, delta
         return (new_state(weight, np.float32),)  # n
 
-    def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
-        check_arrays(index, weight, grad)
-        self._update_count(index)
-        lr, wd = self._get_lr(index), self._get_wd(index)
-        common = {
-            "lr": lr,
+    def update_step(self, index, has_state: bool) -> UpdateStep:
+        scalars = {
+            **self._count_kernel_scalars(index),
             "gamma1": self.gamma1,
             "epsilon": self.epsilon,
-            "wd": wd,
-            "rescale_grad": self.rescale_grad,
-            "clip_gradient": self._kernel_clip(),
-            "clip_weights": self.clip_weights if self.clip_weights else update_rules.NO_CLIP,
+            "clip_weights": self.clip_weights if self.clip_weights else NO_CLIP,
         }
         if self.centered:
-            n, g, delta = state
-            update_rules.rmspropalex(
-                weight._data, grad._data, n._data, g._data, delta._data, gamma2=self.gamma2, **common
-            )
-        else:
-            (n,) = state
-            update_rules.rmsprop(weight._data, grad._data, n._data, **common)
+            return UpdateStep("rmspropalex", {**scalars, "gamma2": self.gamma2})
+        return UpdateStep("rmsprop", scalars)
 
 
 @register
@@ -123,20 +99,10 @@ class AdaGrad(Optimizer):
     def create_state(self, index, weight: NDArray):
         return new_state(weight, np.float32)  # history
 
-    def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
-        check_arrays(index, weight, grad)
-        self._update_count(index)
-        lr, wd = self._get_lr(index), self._get_wd(index)
-        update_rules.adagrad(
-            weight._data,
-            grad._data,
-            state._data,
-            lr=lr,
-            wd=wd,
-            eps=self.float_stable_eps,
-            rescale_grad=self.rescale_grad,
-            clip_gradient=self.clip_gradient,
-        )
+    def update_step(self, index, has_state: bool) -> UpdateStep:
+        scalars = self._count_kernel_scalars(index)
+        scalars["clip_gradient"] = python_clip(self.clip_gradient)
+        return UpdateStep("adagrad", {**scalars, "eps": self.float_stable_eps})
 
 
 @register
@@ -152,22 +118,12 @@ class AdaDelta(Optimizer):
     def create_state(self, index, weight: NDArray):
         return (new_state(weight, np.float32), new_state(weight, np.float32))  # acc. g^2, acc. delta^2
 
-    def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
-        check_arrays(index, weight, grad)
+    def update_step(self, index, has_state: bool) -> UpdateStep:
         wd = self._get_wd(index)
         self._update_count(index)
-        acc_g, acc_delta = state
-        update_rules.adadelta(
-            weight._data,
-            grad._data,
-            acc_g._data,
-            acc_delta._data,
-            wd=wd,
-            rho=self.rho,
-            epsilon=self.epsilon,
-            rescale_grad=self.rescale_grad,
-            clip_gradient=self.clip_gradient,
-        )
+        clip = python_clip(self.clip_gradient)
+        scalars = {"wd": wd, "rescale_grad": self.rescale_grad, "clip_gradient": clip}
+        return UpdateStep("adadelta", {**scalars, "rho": self.rho, "epsilon": self.epsilon})
 
 
 @register
@@ -182,25 +138,11 @@ class Adamax(Optimizer):
     def create_state(self, index, weight: NDArray):
         return (new_state(weight, weight.dtype), new_state(weight, weight.dtype))  # m, u
 
-    def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
-        check_arrays(index, weight, grad)
-        self._update_count(index)
-        lr, wd = self._get_lr(index), self._get_wd(index)
-        t = self._index_update_count[index]
-        lr /= 1.0 - self.beta1**t
-        m, u = state
-        update_rules.adamax(
-            weight._data,
-            grad._data,
-            m._data,
-            u._data,
-            lr=lr,
-            wd=wd,
-            beta1=self.beta1,
-            beta2=self.beta2,
-            rescale_grad=self.rescale_grad,
-            clip_gradient=self.clip_gradient,
-        )
+    def update_step(self, index, has_state: bool) -> UpdateStep:
+        scalars = self._count_kernel_scalars(index)
+        scalars["clip_gradient"] = python_clip(self.clip_gradient)
+        scalars["lr"] /= 1.0 - self.beta1 ** self._index_update_count[index]
+        return UpdateStep("adamax", {**scalars, "beta1": self.beta1, "beta2": self.beta2})
 
 
 @register
@@ -227,33 +169,18 @@ class Nadam(Optimizer):
     def create_state(self, index, weight: NDArray):
         return (new_state(weight, weight.dtype), new_state(weight, weight.dtype))  # m, v
 
-    def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
-        check_arrays(index, weight, grad)
-        self._update_count(index)
-        lr, wd = self._get_lr(index), self._get_wd(index)
+    def update_step(self, index, has_state: bool) -> UpdateStep:
+        scalars = self._count_kernel_scalars(index)
+        scalars["clip_gradient"] = python_clip(self.clip_gradient)
         t = self._index_update_count[index]
         momentum_t = self.beta1 * (1.0 - 0.5 * pow(0.96, t * self.schedule_decay))
         momentum_t_1 = self.beta1 * (1.0 - 0.5 * pow(0.96, (t + 1) * self.schedule_decay))
         self.m_schedule = self.m_schedule * momentum_t
-        m, v = state
-        update_rules.nadam(
-            weight._data,
-            grad._data,
-            m._data,
-            v._data,
-            lr=lr,
-            wd=wd,
-            beta1=self.beta1,
-            beta2=self.beta2,
-            epsilon=self.epsilon,
-            t=t,
-            momentum_t=momentum_t,
-            momentum_t_1=momentum_t_1,
-            m_schedule=self.m_schedule,
-            m_schedule_next=self.m_schedule * momentum_t_1,
-            rescale_grad=self.rescale_grad,
-            clip_gradient=self.clip_gradient,
-        )
+        return UpdateStep("nadam", {
+            **scalars, "beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon,
+            "momentum_t": momentum_t, "momentum_t_1": momentum_t_1, "m_schedule": self.m_schedule,
+            "m_schedule_next": self.m_schedule * momentum_t_1, "v_correction": 1 - pow(self.beta2, t),
+        })  # fmt: skip
 
 
 @register
@@ -270,20 +197,6 @@ class Ftrl(Optimizer):
     def create_state(self, index, weight: NDArray):
         return (new_state(weight, np.float32), new_state(weight, np.float32))  # z, n
 
-    def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
-        check_arrays(index, weight, grad)
-        self._update_count(index)
-        wd, lr = self._get_wd(index), self._get_lr(index)
-        z, n = state
-        update_rules.ftrl(
-            weight._data,
-            grad._data,
-            z._data,
-            n._data,
-            lr=lr,
-            lamda1=self.lamda1,
-            beta=self.beta,
-            wd=wd,
-            rescale_grad=self.rescale_grad,
-            clip_gradient=self._kernel_clip(),
-        )
+    def update_step(self, index, has_state: bool) -> UpdateStep:
+        scalars = self._count_kernel_scalars(index)
+        return UpdateStep("ftrl", {**scalars, "lamda1": self.lamda1, "beta": self.beta})

@@ -3,11 +3,16 @@
 The base class holds what every optimizer shares: learning rate and scheduler, weight decay,
 per-parameter lr/wd multipliers (from `param_idx2name`, symbol attributes and `set_*_mult`),
 gradient rescaling and clipping, and the per-index update counts. Subclasses add `create_state`
-and `update`. An `Updater` applies an optimizer as `updater(index, grad, weight)`, keeping states.
+and `update_step`, which counts one update of an index and hands out its rule and scalar
+hyper-parameters (an `UpdateStep`); `update` applies that step to NumPy arrays, and the fused
+training step compiles the same rule and feeds it the same scalars. Optimizers whose update is no
+compiled rule (`Test`, users' own) override `update` instead. An `Updater` applies an optimizer as
+`updater(index, grad, weight)`, keeping states.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import io
 import pickle
@@ -15,10 +20,11 @@ import warnings
 from typing import Any, ClassVar
 
 import numpy as np
+
 from ember.runtime.errors import ShapeError
 
 from ..ndarray import NDArray, zeros
-from .update_rules import NO_CLIP
+from .update_rules import NO_CLIP, UpdateStep, apply_step
 
 FLOAT16_WARNING = (
     "Accumulating with float16 in optimizer can lead to poor accuracy or slow convergence. "
@@ -228,6 +234,17 @@ class Optimizer:
         """The clip bound as the kernels take it: MXNet passes clip_gradient only when it is truthy."""
         return self.clip_gradient if self.clip_gradient else NO_CLIP
 
+    def _count_kernel_scalars(self, index) -> dict[str, float]:
+        """Count one more update of `index`, then the scalars every kernel rule takes: its learning
+        rate and weight decay, `rescale_grad` and the kernels' clip bound."""
+        self._update_count(index)
+        return {
+            "lr": self._get_lr(index),
+            "wd": self._get_wd(index),
+            "rescale_grad": self.rescale_grad,
+            "clip_gradient": self._kernel_clip(),
+        }
+
     # -- states and updates (the subclass hooks) -----------------------------------------------
 
     def create_state(self, index, weight: NDArray) -> Any:
@@ -243,9 +260,43 @@ class Optimizer:
             warnings.warn(FLOAT16_WARNING.format(""), stacklevel=2)
         return self.create_state(index, weight)
 
+    def update_step(self, index, has_state: bool) -> UpdateStep:
+        """Count one update of `index` and return its rule and scalar hyper-parameters (learning rate
+        after schedule, multipliers and bias corrections; weight decay; ...). `has_state` says whether
+        the index has state arrays (SGD's momentum is optional). `update` applies the step to NumPy
+        arrays, and the fused training step applies it in compiled code: both call this once per
+        update. Optimizers without a compiled rule do not implement it and override `update`."""
+        raise NotImplementedError(f"{type(self).__name__} has no compiled update rule")
+
+    def probe_update_step(self, index, has_state: bool = True) -> UpdateStep:
+        """The step `update_step` would hand out for the next update of `index`, without counting that
+        update, consulting the learning-rate scheduler or advancing any schedule: for learning the
+        rule and its scalar names ahead of training."""
+        probe = copy.copy(self)
+        probe.param_dict = self.param_dict  # copying goes through pickling's state, which drops it
+        probe._index_update_count = dict(self._index_update_count)
+        probe._all_index_update_counts = {}
+        probe.lr_scheduler = None
+        return probe.update_step(index, has_state)
+
+    @property
+    def has_update_rule(self) -> bool:
+        """Whether every update is `update_step`'s rule applied to the weight and its states, so that
+        compiled code may run it instead of `update`: true for MXNet's optimizers here and for
+        subclasses that override none of `update`, `update_multi_precision`, `create_state` or
+        `create_state_multi_precision` of the class implementing `update_step`."""
+        cls = type(self)
+        owner = next(c for c in cls.__mro__ if "update_step" in vars(c))
+        hooks = ("update", "update_multi_precision", "create_state", "create_state_multi_precision")
+        return owner is not Optimizer and all(getattr(cls, h) is getattr(owner, h) for h in hooks)
+
     def update(self, index, weight: NDArray, grad: NDArray, state: Any) -> None:
-        """Update `weight` in place from `grad` and `state` (which it may update too)."""
-        raise NotImplementedError()
+        """Update `weight` in place from `grad` and `state` (which it may update too): the rule and
+        scalars of `update_step`, applied with NumPy."""
+        check_arrays(index, weight, grad)
+        states = state_arrays(state)
+        step = self.update_step(index, bool(states))
+        apply_step(step, weight.host_buffer(), grad.host_buffer(), [s.host_buffer() for s in states])
 
     def update_multi_precision(self, index, weight: NDArray, grad: NDArray, state: Any) -> None:
         """As update; with multi_precision and a float16 weight, update the float32 master copy and
@@ -253,7 +304,7 @@ class Optimizer:
         if self.multi_precision and weight.dtype == np.float16:
             master, inner = state
             self.update(index, master, grad.astype(np.float32), inner)
-            weight._data[...] = master._data.astype(weight._data.dtype)
+            weight.host_buffer()[...] = master.host_buffer().astype(weight.dtype)
         else:
             self.update(index, weight, grad, state)
 
@@ -288,6 +339,14 @@ def check_arrays(index, weight, grad) -> None:
         )
 
 
+def state_arrays(state) -> list[NDArray]:
+    """The state arrays of one index in the order its update rule takes them: none for None, else the
+    NDArray or the tuple's items."""
+    if state is None:
+        return []
+    return list(state) if isinstance(state, (tuple, list)) else [state]
+
+
 def new_state(weight: NDArray, dtype) -> NDArray:
     """A zero state array shaped like `weight`, on its context. MXNet gives some states the weight's
     dtype and others float32 (`zeros(shape, ctx)` without a dtype); each optimizer says which."""
@@ -314,18 +373,22 @@ class Updater:
             indices, grads, weights = [index], [grad], [weight]
         if weights:
             self.optimizer._set_current_context(weights[0].context.device_id)
-        for i, idx in enumerate(indices):
-            if isinstance(idx, bytes):
-                indices[i] = idx = idx.decode()
-            if idx not in self.states:
-                self.states[idx] = self.optimizer.create_state_multi_precision(idx, weights[i])
-                self.states_synced[idx] = True
-            elif not self.states_synced[idx]:
-                self.states[idx] = self.sync_state_context(self.states[idx], weights[i].context)
-                self.states_synced[idx] = True
+        indices = [idx.decode() if isinstance(idx, bytes) else idx for idx in indices]
+        states = [self.state_for(idx, w) for idx, w in zip(indices, weights)]
         # MXNet groups up to aggregate_num updates into one kernel; per-element results are the same.
-        for idx, w, g in zip(indices, weights, grads):
-            self.optimizer.update_multi_precision(idx, w, g, self.states[idx])
+        for idx, w, g, state in zip(indices, weights, grads, states):
+            self.optimizer.update_multi_precision(idx, w, g, state)
+
+    def state_for(self, index, weight: NDArray):
+        """The optimizer state of `index`: created for `weight` on first use, and moved onto the
+        weight's context first after `set_states`."""
+        if index not in self.states:
+            self.states[index] = self.optimizer.create_state_multi_precision(index, weight)
+            self.states_synced[index] = True
+        elif not self.states_synced[index]:
+            self.states[index] = self.sync_state_context(self.states[index], weight.context)
+            self.states_synced[index] = True
+        return self.states[index]
 
     def sync_state_context(self, state, context):
         """`state` (an NDArray, or nested tuples/lists of them) moved onto `context`."""

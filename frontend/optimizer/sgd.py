@@ -1,7 +1,7 @@
 """Gradient-descent optimizers: SGD (with momentum), NAG, Signum, and MXNet's ccSGD and Test.
 
-Each turns (weight, grad, state) into an in-place update through `update_rules`, with the learning
-rate and weight decay of the index from the `Optimizer` base class (MXNET_COMPAT.md 6.2).
+Each hands out its update as an `UpdateStep` (`update_step`): a rule of `update_rules`' table with
+the learning rate and weight decay of the index from the `Optimizer` base class (MXNET_COMPAT.md 6.2).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 
 from ..ndarray import NDArray
-from . import update_rules
 from .base import FLOAT16_WARNING, Optimizer, check_arrays, new_state, register
+from .update_rules import UpdateStep, apply_step
 
 
 class _MomentumOptimizer(Optimizer):
@@ -21,6 +21,7 @@ class _MomentumOptimizer(Optimizer):
     layout `(momentum, float32 master copy)` (the reverse of the base class's)."""
 
     warning_name = ""  # how MXNet's float16 warning names the optimizer
+    momentum_rule = ""  # the update rule with a momentum state; without one both are plain "sgd"
 
     def __init__(self, momentum: float = 0.0, **kwargs):
         super().__init__(**kwargs)
@@ -39,26 +40,22 @@ class _MomentumOptimizer(Optimizer):
             warnings.warn(FLOAT16_WARNING.format(self.warning_name), stacklevel=2)
         return self.create_state(index, weight)
 
-    def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
-        check_arrays(index, weight, grad)
-        self._update_count(index)
-        lr, wd = self._get_lr(index), self._get_wd(index)
-        self._apply(weight._data, grad._data, None if state is None else state._data, lr, wd)
+    def update_step(self, index, has_state: bool) -> UpdateStep:
+        scalars = self._count_kernel_scalars(index)
+        if not has_state:
+            return UpdateStep("sgd", scalars)
+        return UpdateStep(self.momentum_rule, {**scalars, "momentum": max(self.momentum, 0.0)})
 
     def update_multi_precision(self, index, weight: NDArray, grad: NDArray, state) -> None:
         if not (self.multi_precision and weight.dtype == np.float16 and isinstance(state, (tuple, list))):
             self.update(index, weight, grad, state)
             return
         check_arrays(index, weight, grad)
-        self._update_count(index)
-        lr, wd = self._get_lr(index), self._get_wd(index)
         mom, master = state
-        grad32 = grad._data.astype(np.float32)
-        self._apply(master._data, grad32, None if mom is None else mom._data, lr, wd)
-        weight._data[...] = master._data.astype(np.float16)
-
-    def _apply(self, weight, grad, mom, lr: float, wd: float) -> None:
-        raise NotImplementedError()
+        step = self.update_step(index, mom is not None)
+        grad32 = grad.host_buffer().astype(np.float32)
+        apply_step(step, master.host_buffer(), grad32, [] if mom is None else [mom.host_buffer()])
+        weight.host_buffer()[...] = master.host_buffer().astype(np.float16)
 
 
 @register
@@ -70,18 +67,12 @@ class SGD(_MomentumOptimizer):
     """
 
     warning_name = "SGD "
+    momentum_rule = "sgd_mom"
 
     def __init__(self, momentum: float = 0.0, lazy_update: bool = True, **kwargs):
         super().__init__(momentum=momentum, **kwargs)
         self.lazy_update = lazy_update
         self.aggregate_num = int(os.getenv("MXNET_OPTIMIZER_AGGREGATION_SIZE", "4"))
-
-    def _apply(self, weight, grad, mom, lr: float, wd: float) -> None:
-        common = {"lr": lr, "wd": wd, "rescale_grad": self.rescale_grad, "clip_gradient": self._kernel_clip()}
-        if mom is None:
-            update_rules.sgd(weight, grad, **common)
-        else:
-            update_rules.sgd_mom(weight, grad, mom, momentum=max(self.momentum, 0.0), **common)
 
 
 @register
@@ -95,13 +86,7 @@ class NAG(_MomentumOptimizer):
     mom = momentum*mom - step; w = w + momentum*mom - step. Without momentum it is plain SGD."""
 
     warning_name = "NAG "
-
-    def _apply(self, weight, grad, mom, lr: float, wd: float) -> None:
-        common = {"lr": lr, "wd": wd, "rescale_grad": self.rescale_grad, "clip_gradient": self._kernel_clip()}
-        if mom is None:
-            update_rules.sgd(weight, grad, **common)
-        else:
-            update_rules.nag_mom(weight, grad, mom, momentum=max(self.momentum, 0.0), **common)
+    momentum_rule = "nag_mom"
 
 
 @register
@@ -117,24 +102,12 @@ class Signum(Optimizer):
     def create_state(self, index, weight: NDArray):
         return None if self.momentum == 0.0 else new_state(weight, weight.dtype)
 
-    def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
-        check_arrays(index, weight, grad)
-        self._update_count(index)
-        lr, wd = self._get_lr(index), self._get_wd(index)
-        if state is None:
-            update_rules.signsgd(weight._data, grad._data, lr=lr, wd=wd)
-            return
-        update_rules.signum(
-            weight._data,
-            grad._data,
-            state._data,
-            lr=lr,
-            wd=wd,
-            momentum=max(self.momentum, 0.0),
-            rescale_grad=self.rescale_grad,
-            clip_gradient=self._kernel_clip(),
-            wd_lh=self.wd_lh or 0.0,
-        )
+    def update_step(self, index, has_state: bool) -> UpdateStep:
+        scalars = self._count_kernel_scalars(index)
+        if not has_state:  # rescale_grad and clipping cannot change a sign
+            return UpdateStep("signsgd", {"lr": scalars["lr"], "wd": scalars["wd"]})
+        momentum = {"momentum": max(self.momentum, 0.0), "wd_lh": self.wd_lh or 0.0}
+        return UpdateStep("signum", {**scalars, **momentum})
 
 
 @register
@@ -145,5 +118,5 @@ class Test(Optimizer):
         return new_state(weight, np.float32)
 
     def update(self, index, weight: NDArray, grad: NDArray, state) -> None:
-        weight._data += grad._data * self.rescale_grad
-        state._data[...] = weight._data
+        weight.host_buffer()[...] += grad.host_buffer() * self.rescale_grad
+        state.host_buffer()[...] = weight.host_buffer()

@@ -6,48 +6,16 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import numpy as np
-from ember.compiler import Value
-from ember.compiler.dtypes import DEFAULT_DTYPE, dtype_name
-from ember.compiler.ops.rules import is_known
-from ember.compiler.passes import infer_shapes, infer_types
-from ember.compiler.passes.infer_shapes import legacy_to_partial
 from ember.runtime.errors import MXNetError, ShapeError
 
-from ..executor import Executor, normalize_grad_reqs
+from ..executor import Executor, infer_bound_types, normalize_grad_reqs
 from ..ndarray import NDArray
-
-
-def _infer(symbol, shapes: Mapping[str, tuple], type_dict: Mapping | None):
-    """Complete shapes and dtypes of every value, or an error naming what stays unknown."""
-    given = {k: legacy_to_partial(tuple(v)) for k, v in shapes.items()}
-    try:
-        inferred = infer_shapes(symbol._graph, given)
-    except ShapeError as err:
-        listed = "".join(f"  {k}: {tuple(v)}\n" for k, v in shapes.items())
-        raise ShapeError(f"infer_shape error. Arguments:\n{listed}{err}") from None
-    unknown = [v.name for v in symbol._graph.variables if not is_known(inferred.get(Value(v, 0)))]
-    if unknown:
-        raise ShapeError(f"cannot decide the shapes of {', '.join(unknown)}; give them as keyword shapes")
-    dtypes = infer_types(symbol._graph, dict(type_dict or {}), default=DEFAULT_DTYPE)
-    return inferred, dtypes
-
-
-def _variable_specs(symbol, shapes, dtypes, names):
-    index = {v.name: v for v in symbol._graph.variables}
-    return [(tuple(shapes[Value(index[n], 0)]), dtypes[Value(index[n], 0)]) for n in names]
 
 
 def simple_bind(symbol, ctx=None, grad_req="write", type_dict=None, stype_dict=None, group2ctx=None,
                 shared_arg_names=None, shared_exec=None, shared_buffer=None, **kwargs) -> Executor:
     """Bind with arrays allocated from the given input shapes (keyword arguments)."""
-    shapes, dtypes = _infer(symbol, kwargs, type_dict)
-    arg_names, aux_names = symbol.list_arguments(), symbol.list_auxiliary_states()
-    reqs = normalize_grad_reqs(grad_req, arg_names)
-    args = [_zeros(s, d, ctx) for s, d in _variable_specs(symbol, shapes, dtypes, arg_names)]
-    grads = [None if r == "null" else _zeros(a.shape, a._data.dtype, ctx) for a, r in zip(args, reqs)]
-    aux = [_zeros(s, d, ctx) for s, d in _variable_specs(symbol, shapes, dtypes, aux_names)]
-    return Executor(symbol, ctx, args, grads, reqs, aux, shapes, dtypes)
+    return Executor.allocate(symbol, ctx, grad_req, type_dict, kwargs)
 
 
 def bind(symbol, ctx=None, args=None, args_grad=None, grad_req="write", aux_states=None, group2ctx=None,
@@ -61,7 +29,7 @@ def bind(symbol, ctx=None, args=None, args_grad=None, grad_req="write", aux_stat
     reqs = [r if g is not None else "null" for r, g in zip(reqs, grad_arrays)]
     shapes_given = {n: a.shape for n, a in zip(arg_names + aux_names, arg_arrays + aux_arrays)}
     types_given = {n: a._data.dtype for n, a in zip(arg_names + aux_names, arg_arrays + aux_arrays)}
-    shapes, dtypes = _infer(symbol, shapes_given, types_given)
+    shapes, dtypes = infer_bound_types(symbol, shapes_given, types_given)
     for name, array, grad in zip(arg_names, arg_arrays, grad_arrays):
         if grad is not None and grad.shape != array.shape:
             raise ShapeError(f"gradient array for {name!r} has shape {grad.shape}, its argument {array.shape}")
@@ -84,10 +52,6 @@ def _arrays_in_order(arrays, names, what: str, required: bool) -> list:
         if array is not None and not isinstance(array, NDArray):
             raise TypeError(f"bind: {what}[{name!r}] must be an NDArray, not {type(array).__name__}")
     return ordered
-
-
-def _zeros(shape, dtype, ctx) -> NDArray:
-    return NDArray(np.zeros(shape, dtype_name(dtype)), ctx)
 
 
 def install(symbol_class) -> None:

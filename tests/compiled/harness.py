@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ember.codegen.cpu import build_library, entry_symbol
-from ember.compiler.build import build_program, program_layout
-from ember.runtime.executable import Executable
+from ember.codegen import driver
+from ember.codegen.targets import CudaTarget
 
 
 def compile_graph(graph, shapes, dtypes=None, *, optimize=False, is_train=False, roles=None):
     """(Executable, Built) for `graph` with the variables' shapes (and dtypes) by name."""
-    built = build_program(graph, shapes, dtypes or {}, optimize=optimize, is_train=is_train, roles=roles)
-    library = build_library(built.program)
-    return Executable(library, program_layout(built.program, entry_symbol(built.program))), built
+    compiled = driver.compile_graph(
+        graph, "llvm", shapes=shapes, dtypes=dtypes, optimize=optimize, is_train=is_train, roles=roles
+    )
+    return compiled.load(), compiled.built
 
 
 def check_op_case(case, load=compile_graph, where: str = "") -> None:
@@ -48,18 +48,17 @@ def assert_close(got: np.ndarray, want: np.ndarray, rtol: float = 1e-5, atol: fl
 
 def cuda_program(graph, shapes, dtypes=None, *, arch="sm_80", optimize=False, is_train=False, roles=None):
     """(CudaCode, Built) for `graph`: its PTX for `arch` and kernel launches."""
-    from ember.codegen.nvptx import cuda_code
+    compiled = _cuda_compiled(graph, shapes, dtypes, arch, optimize=optimize, is_train=is_train, roles=roles)
+    return compiled.code, compiled.built
 
-    built = build_program(graph, shapes, dtypes or {}, optimize=optimize, is_train=is_train, roles=roles)
-    return cuda_code(built.program, arch), built
+
+def _cuda_compiled(graph, shapes, dtypes, arch, **options):
+    return driver.compile_graph(graph, CudaTarget(arch), shapes=shapes, dtypes=dtypes, **options)
 
 
 def load_on_gpu(graph, shapes, dtypes=None, **options):
     """(CudaExecutable on GPU 0, Built) for `graph`, compiled for that GPU's architecture."""
-    from ember.codegen.package import launch_record
     from ember.runtime.cuda_driver import cuda_device
-    from ember.runtime.cuda_executable import CudaExecutable
 
-    code, built = cuda_program(graph, shapes, dtypes, arch=cuda_device(0).arch(), **options)
-    layout = {**program_layout(built.program, "none"), "launches": [launch_record(x) for x in code.launches]}
-    return CudaExecutable(code.ptx, layout), built
+    compiled = _cuda_compiled(graph, shapes, dtypes, cuda_device(0).arch(), **options)
+    return compiled.load(), compiled.built

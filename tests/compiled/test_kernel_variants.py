@@ -22,11 +22,10 @@ import numpy as np
 import pytest
 
 import ember as mx
-from ember.codegen.cpu import build_library, entry_symbol
+from ember.codegen.driver import compile_graph
 from ember.codegen.gemm import block_columns, packs_b
 from ember.codegen.parallel import stage_split
 from ember.compiler import Graph, evaluate
-from ember.compiler.build import build_program, program_layout
 from ember.compiler.passes import infer_shapes
 from ember.compiler.passes.autodiff import gradients
 from ember.compiler.program import GemmStage, LoopStage
@@ -265,9 +264,8 @@ def compiled(name: str):
     graph, arrays, is_train = variant.build()
     shapes = {k: a.shape for k, a in arrays.items()}
     dtypes = {k: a.dtype.name for k, a in arrays.items()}
-    built = build_program(graph, shapes, dtypes, optimize=True, is_train=is_train)
-    library = build_library(built.program)
-    layout = program_layout(built.program, entry_symbol(built.program))
+    compiled = compile_graph(graph, "llvm", shapes=shapes, dtypes=dtypes, optimize=True, is_train=is_train)
+    library, layout, built = compiled.code, compiled.layout, compiled.built
     want = [evaluate(graph, arrays)[value] for value in graph.outputs]
     return library, layout, built.program, arrays, want
 

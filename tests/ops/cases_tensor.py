@@ -5,8 +5,8 @@ Most ops get a 1-D case and a 3-D case with a size-1 and an odd dim; integer and
 """
 
 import numpy as np
-from ember.compiler.ops.broadcast import BINARY_FUNCTIONS
-from ember.compiler.ops.elementwise import ELEMWISE_BINARY, SCALAR_OPS, UNARY_FUNCTIONS
+
+from ember.compiler.ops.elementwise import BINARY, ELEMWISE_BINARY, SCALAR_OPS, UNARY
 from ember.compiler.ops.reduce import REDUCERS, SEARCHERS
 
 from .harness import OpCase
@@ -17,7 +17,7 @@ INDICES = np.array([[0.0, 2.0], [4.0, 9.0], [-1.0, 3.0]], dtype=np.float32)
 
 CASES: list[OpCase] = []
 
-for _op in UNARY_FUNCTIONS:
+for _op in UNARY:
     CASES += [OpCase(_op, [(5,)]), OpCase(_op, [(2, 1, 3)]), OpCase(_op, [INTS]), OpCase(_op, [FLOAT64])]
 
 for _op in ELEMWISE_BINARY:
@@ -49,7 +49,7 @@ CASES += [
     OpCase("where", [np.array([1.0, 0.0]), INTS, INTS * 2]),
 ]
 
-for _key in BINARY_FUNCTIONS:
+for _key in BINARY:
     _op = f"broadcast_{_key}"
     CASES += [
         OpCase(_op, [(5,), (1,)]),

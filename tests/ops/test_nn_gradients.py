@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from ember.compiler import Graph, RefContext, Value, evaluate, variable
 from ember.compiler.ops import SCHEMAS, aux_update_rules, grad_rules, reference_rules
 from ember.compiler.passes import infer_shapes, infer_types
@@ -274,7 +275,7 @@ def test_every_nn_op_has_a_gradient_rule():
 
 
 def test_exactly_the_loss_heads_are_marked_as_losses():
-    assert {op for op in NN_OPS if grad_rules[op].is_loss} == LOSS_HEADS
+    assert {op for op in NN_OPS if SCHEMAS[op].loss_head} == LOSS_HEADS
 
 
 def test_every_differentiable_nn_op_is_checked_here():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from ember.compiler import Graph, Node, RefContext, Value, evaluate, variable
 from ember.compiler.ops import SCHEMAS, grad_rules, reference_rules
 from ember.compiler.passes import infer_shapes, infer_types
@@ -117,6 +118,7 @@ UNARY_DOMAINS = {
     "degrees": normal,
     "radians": normal,
     "sigmoid": normal,
+    "log_sigmoid": normal,
     "relu": away_from_zero,
     "softsign": away_from_zero,
     "erf": normal,

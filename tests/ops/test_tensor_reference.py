@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from ember.compiler import Graph, Node, Value, run, variable
 from ember.compiler.ops import get_schema
 from ember.compiler.ops.params import format_value
@@ -69,6 +70,7 @@ X = np.array([-2.5, -1.5, -0.5, 0.0, 0.5, 1.5, 2.5], dtype=np.float32)
         ("square", [6.25, 2.25, 0.25, 0, 0.25, 2.25, 6.25]),
         ("softsign", [-2.5 / 3.5, -1.5 / 2.5, -0.5 / 1.5, 0, 0.5 / 1.5, 1.5 / 2.5, 2.5 / 3.5]),
         ("sigmoid", [1 / (1 + math.exp(-v)) for v in X]),
+        ("log_sigmoid", [-math.log1p(math.exp(-v)) for v in X]),
         ("erf", [math.erf(v) for v in X]),
         ("logical_not", [0, 0, 0, 1, 0, 0, 0]),
     ],

@@ -13,5 +13,4 @@ replaces another takes its name, and a value that survives keeps its own.
 from .algebra import algebra_rules, simplify_algebra  # noqa: F401
 from .cse import common_subexpression_elimination  # noqa: F401
 from .dce import dead_code_elimination  # noqa: F401
-from .effects import CONTEXT_DEPENDENT_OPS, RANDOM_OPS  # noqa: F401
 from .fold import fold_constants  # noqa: F401

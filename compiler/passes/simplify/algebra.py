@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...ir import Graph, Node, Value
+from ...ir import Graph, Node, TensorType, Value
 from ...ops.params import format_value
 from ...ops.rules import RuleError
 from ...ops.shape import swap_permutation, transpose_permutation
@@ -51,6 +51,23 @@ class Facts:
         return known is not None and known == self.shape(b) and (None in dtypes or dtypes[0] == dtypes[1])
 
 
+class TypeField(Mapping):
+    """One field (`shape` or `dtype`) of a live value -> `TensorType` mapping, read as a mapping of its
+    own, so `Facts` reads a typed graph's types without copying them apart."""
+
+    def __init__(self, types: Mapping[Value, TensorType], field: str):
+        self.types, self.field = types, field
+
+    def __getitem__(self, value: Value):
+        return getattr(self.types[value], self.field)
+
+    def __iter__(self):
+        return iter(self.types)
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+
 Rule = Callable[[Node, Facts], "Value | None"]
 algebra_rules: dict[str, list[Rule]] = {}
 
@@ -67,15 +84,22 @@ def algebra_rule(*ops: str):
 
 
 def simplify_algebra(
-    graph: Graph, shapes: Mapping[Value, tuple | None], dtypes: Mapping[Value, str | None] | None = None
+    graph: Graph,
+    shapes: Mapping[Value, tuple | None] | None = None,
+    dtypes: Mapping[Value, str | None] | None = None,
 ) -> Graph:
     """`graph` with every rule of `algebra_rules` applied until none applies.
 
-    `shapes` and `dtypes` describe `graph`'s values (as `infer_shapes`/`infer_types` give them); rules
-    that need a fact that is missing decline. The result is untyped: re-infer where a pass needs types.
+    A typed graph (`graph.types` set, `shapes` not given) is its own source of facts, and the result
+    is typed too. Otherwise `shapes` and `dtypes` describe `graph`'s values (as `infer_shapes`/
+    `infer_types` give them; rules that need a missing fact decline) and the result is untyped.
     """
-    rebuilder = Rebuilder(shapes, dtypes or {})
-    facts = Facts(*rebuilder.facts)
+    if shapes is None and graph.types is not None:
+        rebuilder = Rebuilder.of(graph)
+        facts = Facts(TypeField(rebuilder.types, "shape"), TypeField(rebuilder.types, "dtype"))
+    else:
+        rebuilder = Rebuilder(shapes or {}, dtypes or {})
+        facts = Facts(*rebuilder.facts)
     for old in graph.nodes:
         node = rebuilder.node(old)
         if node.num_outputs != 1:

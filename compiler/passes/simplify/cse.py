@@ -3,24 +3,24 @@
 Walking bottom-up, a node whose op, parameters, hidden attributes and (already deduplicated) inputs
 equal an earlier node's is replaced by it, every output at once; the first node in topological order
 keeps its name. Variables are never merged (each is its own input), nor are random ops (two Dropouts
-of one input draw two masks).
+of one input draw two masks; the schema's `draws_random`).
 """
 
 from __future__ import annotations
 
 from ...ir import Graph, Node, Value
+from ...ops.facts import draws_random
 from ...ops.registry import canonical_name
-from .effects import is_random
 from .rewrite import Rebuilder
 
 
 def common_subexpression_elimination(graph: Graph) -> Graph:
     """`graph` with every repeated computation done once."""
-    rebuilder = Rebuilder()
+    rebuilder = Rebuilder.of(graph)
     first_of: dict[tuple, Node] = {}
     for old in graph.nodes:
         node = rebuilder.node(old)
-        if node.is_variable or is_random(node):
+        if node.is_variable or draws_random(node):
             continue
         first = first_of.setdefault(_key(node), node)
         if first is not node:

@@ -1,7 +1,7 @@
 """Constant folding: computations on constants alone, evaluated once at compile time.
 
 A node is constant when it is not a variable, its result depends only on its inputs (no random
-draws, no training mode: `effects.py`), and every input is constant; no-input ops (`_zeros`, `_ones`,
+draws, no training mode: `reads_context`), and every input is constant; no-input ops (`_zeros`, `_ones`,
 `_full`, `_arange`, `_eye`) are the leaves. Constants are evaluated with the reference interpreter.
 A constant whose every element holds one value becomes a single `_zeros`, `_ones` or `_full` node.
 Other constant results are left as they are: storing arbitrary constant arrays in a compiled program
@@ -12,12 +12,13 @@ to keep one.
 from __future__ import annotations
 
 import numpy as np
+
 from ember.runtime.errors import MXNetError
 
 from ...interpreter import RefContext, call_reference
 from ...ir import Graph, Node, Value
+from ...ops.facts import reads_context
 from ...ops.params import format_value
-from .effects import is_context_dependent
 from .rewrite import Rebuilder, new_node
 
 FILL_OPS = ("_zeros", "_ones", "_full")
@@ -25,12 +26,12 @@ FILL_OPS = ("_zeros", "_ones", "_full")
 
 def fold_constants(graph: Graph) -> Graph:
     """`graph` with every uniform constant computed ahead of time as one fill node."""
-    rebuilder = Rebuilder()
+    rebuilder = Rebuilder.of(graph)
     constants: dict[Value, np.ndarray] = {}
     ctx = RefContext(is_train=False)  # never read: context-dependent ops are not constant
     for old in graph.nodes:
         node = rebuilder.node(old)
-        if node.is_variable or is_context_dependent(node) or not all(v in constants for v in old.inputs):
+        if node.is_variable or reads_context(node) or not all(v in constants for v in old.inputs):
             continue
         try:
             outputs = call_reference(node.op, node.name, node.params, [constants[v] for v in old.inputs], ctx)
