@@ -69,7 +69,7 @@ class FusedStep:
         plan = ex.backward_plan()
         graph = ex.graph
         variables = {v.name: v for v in graph.variables}
-        outputs, updates, roles, extra_shapes, extra_dtypes = list(graph.outputs), {}, {}, {}, {}
+        outputs, updates, roles, new_types = list(graph.outputs), {}, {}, {}  # new_types: new variables
         self.params = []  # (updater index, name, {hyper-parameter: input variable name}, state arrays)
         self.grads = []  # (executor argument index, position of the gradient among the outputs)
         for index, name in enumerate(module.param_names):
@@ -92,9 +92,9 @@ class FusedStep:
                 updates[var.name] = len(outputs)
                 outputs.append(node.output(1 + k))
                 roles[var.name] = "state"
-                extra_shapes[var.name], extra_dtypes[var.name] = array.shape, np.dtype(array.dtype).name
+                new_types[var.name] = TensorType(tuple(array.shape), np.dtype(array.dtype).name)
             for var in scalar_vars:
-                extra_shapes[var.name], extra_dtypes[var.name] = (1,), np.dtype(weight.dtype).name
+                new_types[var.name] = TensorType((1,), np.dtype(weight.dtype).name)
             roles[name] = "parameter"
             self.params.append((index, name, dict(zip(scalar_names, (v.name for v in scalar_vars))), states))
         for name, value in plan.aux_updates.items():
@@ -102,16 +102,17 @@ class FusedStep:
             outputs.append(value)
             roles[name] = "state"
         self.outputs = len(graph.outputs)
-        self.exe = self._compile(Graph(outputs), extra_shapes, extra_dtypes, roles, updates)
+        self.exe = self._compile(Graph(outputs), new_types, roles, updates)
         self._adopt_memory()
 
-    def _compile(self, graph, extra_shapes, extra_dtypes, roles, updates):
+    def _compile(self, graph, new_types, roles, updates):
+        """The step's program through the compile driver, for the executor's target; `graph` is typed
+        from what the executor inferred at bind plus `new_types` (by name) for the variables added here."""
         from ember.codegen.driver import compile_graph
 
         runner = self.executor.runner
-        extra = {name: TensorType(tuple(shape), extra_dtypes[name]) for name, shape in extra_shapes.items()}
         compiled = compile_graph(
-            runner.typed(graph, extra), runner.target(), name="train_step", roles=roles, is_train=True,
+            runner.typed(graph, new_types), runner.target(), name="train_step", roles=roles, is_train=True,
             updates=updates,
         )  # fmt: skip
         self.built = compiled.built
