@@ -60,6 +60,7 @@ class Target(abc.ABC):
     """One kind of machine code Ember generates. Subclasses implement every method below."""
 
     name: str  # "llvm" (the host CPU) or "cuda"
+    device_id: int = 0  # which device of its kind a loaded program runs on
 
     @abc.abstractmethod
     def cache_key(self, program: Program) -> str:
@@ -96,9 +97,6 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def ir_text(self, program: Program) -> str:
         """`program` as this target's LLVM IR, before optimization (`ember inspect --llvm`)."""
-
-    def describe(self) -> str:
-        return self.name
 
 
 class CpuTarget(Target):
@@ -157,9 +155,6 @@ class CudaTarget(Target):
     def __init__(self, arch: str | None = None, device_id: int = 0):
         self.device_id = device_id
         self.arch = arch or gpu_arch(device_id) or DEFAULT_ARCH
-
-    def describe(self) -> str:
-        return f"cuda ({self.arch}, GPU {self.device_id})"
 
     def cache_key(self, program: Program) -> str:
         return cache_key(

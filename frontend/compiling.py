@@ -54,7 +54,7 @@ def compile(
     used = {k: a for k, a in arrays.items() if k in program.parameters or k in program.states}
     optional = sorted(loss_labels(symbol._graph) & set(program.inputs))
     artifact = compiled.artifact(symbol.tojson(), used, name, optional_inputs=optional)
-    return CompiledModel(artifact, source=f"compiled model {name!r}", device_id=getattr(chosen, "device_id", 0))
+    return CompiledModel(artifact, source=f"compiled model {name!r}", device_id=chosen.device_id)
 
 
 def _param_arrays(params) -> dict[str, np.ndarray]:
