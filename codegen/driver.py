@@ -81,7 +81,7 @@ class CompiledProgram:
         return Artifact(manifest, graph_json, dict(params), self.target.binaries(self.code))
 
 
-def compile_graph(graph: Graph, target: Target | str | None = None, *, cache: CompileCache | None = None,
+def compile_graph(graph: Graph, target: Target | str | None = None, *, cache: CompileCache | bool = True,
                   **options) -> CompiledProgram:  # fmt: skip
     """`graph` compiled for `target` (a `Target`, 'llvm'/'cpu' or 'cuda'; default the host CPU).
 
@@ -89,7 +89,9 @@ def compile_graph(graph: Graph, target: Target | str | None = None, *, cache: Co
     facts by name; `roles` marks variables as 'parameter' or 'state' (others are inputs); `updates`
     maps a state variable to the output position of its next value; `is_train` is the mode (Dropout,
     BatchNorm); `name`, `optimize`, `debug`. The code comes from the compile cache when this program
-    was compiled for this target before (unless EMBER_CACHE=0).
+    was compiled for this target before: `cache` is the user's cache (True, unless EMBER_CACHE=0), a
+    given `CompileCache`, or False to compile without one (tests compiling thousands of one-off
+    programs).
     """
     target = target_for(target)
     return compiled_from(build(graph, **options), target, cache)
@@ -116,19 +118,20 @@ def build(
     )  # fmt: skip
 
 
-def compiled_from(built: Built, target: Target, cache: CompileCache | None = None) -> CompiledProgram:
+def compiled_from(built: Built, target: Target, cache: CompileCache | bool = True) -> CompiledProgram:
     """An already built program compiled for `target` (for callers that inspect the build first)."""
     code = code_for(built.program, target, cache)
     layout = {**runtime_layout(built.program), **target.layout_fields(built.program, code)}
     return CompiledProgram(built, target, code, layout)
 
 
-def code_for(program: Program, target: Target, cache: CompileCache | None = None):
-    """`program`'s code for `target`: from the compile cache when it holds it, else generated now and
-    stored (the generated object is returned as is; only a cache hit decodes bytes)."""
-    if not cache_enabled():
+def code_for(program: Program, target: Target, cache: CompileCache | bool = True):
+    """`program`'s code for `target`: from the compile cache (see `compile_graph`) when it holds it,
+    else generated now and stored (the generated object is returned as is; only a hit decodes bytes)."""
+    if cache is False or not cache_enabled():
         return target.generate(program)
-    cache = cache or CompileCache()
+    if cache is True:
+        cache = CompileCache()
     key = target.cache_key(program)
     data = cache.get(key)
     if data is not None:
@@ -145,7 +148,8 @@ def runtime_layout(program: Program) -> dict:
         "arena_bytes": program.arena_bytes,
         "plan_bytes": program.plan_bytes,
         "buffers": {
-            name: {"offset": b.offset, "nbytes": b.nbytes, "shape": list(b.shape), "dtype": b.dtype, "role": b.role}
+            name: {"offset": b.offset, "nbytes": b.nbytes, "shape": list(b.shape), "dtype": b.dtype,
+                   "role": b.role}  # fmt: skip
             for name, b in program.buffers.items()
         },
         "inputs": dict(program.inputs),

@@ -4,8 +4,9 @@ A `Target` turns a lowered `Program` into its code object (a shared library's by
 launches), names that code in the compile cache, stores it there as bytes, adds what the runtime
 needs besides the common layout (the CPU's entry symbol; the GPU's architecture and launch list),
 describes the machine the code runs on for an artifact's manifest, and loads the code into a
-runnable program. `ember.codegen.driver` is the only caller; a new backend is one more `Target`
-plus its stage emitters.
+runnable program. `target_for` picks one from a name or a context; `ember.codegen.driver` does all the
+compiling through it (the CLI also asks one for IR text). A new backend is one more `Target` plus
+its stage emitters.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ class CpuTarget(Target):
     def generate(self, program: Program) -> bytes:
         start = time.perf_counter()
         library = build_library(program)
-        log.info("compiled %s: %d kernels in %.2f s", program.name, len(program.kernels), time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        log.info("compiled %s: %d kernels in %.2f s", program.name, len(program.kernels), seconds)
         return library
 
     def ir_text(self, program: Program) -> str:
@@ -208,7 +210,9 @@ class CudaTarget(Target):
 
 def launch_record(launch) -> dict:
     """A launch as the plain data layouts and manifests hold."""
-    return {"symbol": launch.symbol, "grid": list(launch.grid), "block": list(launch.block), "what": launch.what}
+    return {
+        "symbol": launch.symbol, "grid": list(launch.grid), "block": list(launch.block), "what": launch.what,
+    }  # fmt: skip
 
 
 def gpu_arch(device_id: int) -> str | None:

@@ -24,7 +24,7 @@ from .lowering.lower import lower_program
 from .passes.fuse import fuse
 from .passes.pipeline import debug_level, simplify
 from .passes.plan_memory import KernelStep, plan_kernel_memory
-from .passes.typed import typed_graph
+from .passes.typed import check_types, typed_graph
 from .program import Program
 
 
@@ -62,19 +62,19 @@ def build_program(
     graph = typed_graph(graph, shapes or {}, dtypes or {})
     if optimize:
         graph = simplify(graph, debug=debug)
-    types = graph.types
-    shapes_of = {v: t.shape for v, t in types.items()}
-    dtypes_of = {v: t.dtype for v, t in types.items()}
-    fused = fuse(graph, shapes_of)
+        if level >= 1:
+            check_types(graph, "after simplification")
+    fused = fuse(graph)  # the passes read the typed graph's types: no per-pass shape or dtype maps
     steps = [
         KernelStep(g.inputs, g.outputs, pointwise=g.kind.value == "elementwise" and g.anchor is None)
         for g in fused.groups
     ]
-    plan = plan_kernel_memory(graph, steps, shapes_of, dtypes_of, _pinned_roles(graph, roles or {}))
-    program = lower_program(name, fused, plan, types, is_train=is_train, updates=_update_pairs(graph, updates or {}))
+    plan = plan_kernel_memory(graph, steps, pinned=_pinned_roles(graph, roles or {}))
+    updates = _update_pairs(graph, updates or {})
+    program = lower_program(name, fused, plan, graph.types, is_train=is_train, updates=updates)
     if level >= 2:
         print(f"# fused\n{fused}\n# memory plan\n{plan}\n# {program}", file=sys.stderr)
-    return Built(program, graph, fused, plan, types)
+    return Built(program, graph, fused, plan, graph.types)
 
 
 def _pinned_roles(graph: Graph, roles: Mapping[str, str]) -> dict[Value, str]:

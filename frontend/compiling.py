@@ -49,7 +49,9 @@ def compile(
     all_shapes = {**{k: a.shape for k, a in arrays.items()}, **{k: tuple(v) for k, v in shapes.items()}}
     all_dtypes = {**{k: a.dtype.name for k, a in arrays.items()}, **dict(dtypes or {})}
     roles = {k: ("state" if k in aux else "parameter") for k in arrays}
-    compiled = compile_graph(symbol._graph, chosen, shapes=all_shapes, dtypes=all_dtypes, name=name, roles=roles)
+    compiled = compile_graph(
+        symbol._graph, chosen, shapes=all_shapes, dtypes=all_dtypes, name=name, roles=roles
+    )
     program = compiled.program
     used = {k: a for k, a in arrays.items() if k in program.parameters or k in program.states}
     optional = sorted(loss_labels(symbol._graph) & set(program.inputs))

@@ -158,12 +158,12 @@ class Executor:
         if self._runner is not None:
             self._forward_values = {}
             for output, value in zip(self.outputs, self._runner.forward(bool(is_train))):
-                output._data[...] = value
+                output.host_buffer()[...] = value
         else:
             ctx = RefContext(bool(is_train), random.generator())
             self._forward_values = evaluate(self._graph, self._feeds(), ctx)
             for output, value in zip(self.outputs, self._graph.outputs):
-                output._data[...] = self._forward_values[value]  # a copy: never aliases an argument
+                output.host_buffer()[...] = self._forward_values[value]  # a copy: never aliases an argument
         if self._monitor is not None:
             for name, array in self.output_dict.items():
                 self._monitor(name, array)
@@ -192,11 +192,11 @@ class Executor:
         if self._forward_was_train:
             targets = {**self.arg_dict, **self.aux_dict}
             for name, value in aux_updates.items():
-                targets[name]._data[...] = value
+                targets[name].host_buffer()[...] = value
 
     def _feeds(self) -> dict[str, np.ndarray]:
         names = self._arg_names + self._aux_names
-        return {n: a._data for n, a in zip(names, self.arg_arrays + self.aux_arrays)}
+        return {n: a.host_buffer() for n, a in zip(names, self.arg_arrays + self.aux_arrays)}
 
     def _head_grad_feeds(self, out_grads) -> dict[str, np.ndarray]:
         """Head gradients by output: required (and shape-checked) for every head that is not a loss."""
@@ -231,11 +231,11 @@ class Executor:
         if target is None or req == "null":
             return
         if grad is None:
-            grad = np.zeros(target.shape, target._data.dtype)
+            grad = np.zeros(target.shape, target.host_buffer().dtype)
         if req == "add":
-            target._data += grad
+            target.host_buffer()[...] += grad
         else:
-            target._data[...] = grad
+            target.host_buffer()[...] = grad
 
     # -- MXNet's other members ----------------------------------------------------------------
 
@@ -332,10 +332,10 @@ def _zeros(shape, dtype, ctx) -> NDArray:
 
 
 def _copy_into(target: NDArray, value, name: str) -> None:
-    array = value._data if isinstance(value, NDArray) else np.asarray(value)
+    array = value.host_buffer() if isinstance(value, NDArray) else np.asarray(value)
     if array.shape != target.shape:
         raise ValueError(f"shape mismatch for {name!r}: bound {target.shape}, given {array.shape}")
-    target._data[...] = array
+    target.host_buffer()[...] = array
 
 
 def normalize_grad_reqs(grad_req, arg_names: Sequence[str]) -> list[str]:

@@ -71,7 +71,7 @@ def _bind(sym, location: dict, aux_states, grad_req, dtype, ctx):
     from .symbol.binding import bind
 
     args = {n: NDArray(np.array(v, dtype=dtype if v.dtype.kind == "f" else v.dtype), ctx) for n, v in location.items()}
-    grads = {n: NDArray(np.zeros_like(a._data), ctx) for n, a in args.items()}
+    grads = {n: NDArray(np.zeros_like(a.host_buffer()), ctx) for n, a in args.items()}
     aux = None
     if aux_states is not None:
         aux_dict = aux_states if isinstance(aux_states, Mapping) else dict(zip(sym.list_auxiliary_states(), aux_states))
@@ -108,7 +108,7 @@ def check_numeric_gradient(sym, location, aux_states=None, numeric_eps=1e-3, rto
         return float(sum(np.sum(o.astype(np.float64) * p) for o, p in zip(_seeded_forward(executor, use_forward_train, seed), projections)))
 
     for name in nodes:
-        array = executor.arg_dict[name]._data
+        array = executor.arg_dict[name].host_buffer()
         numeric = np.zeros(array.shape, np.float64)
         flat, out = array.reshape(-1), numeric.reshape(-1)
         for k in range(flat.size):
@@ -144,7 +144,7 @@ def check_symbolic_backward(sym, location, out_grads, expected, rtol=1e-5, atol=
         expected = dict(zip(sym.list_arguments(), expected))
     executor = _bind(sym, location, aux_states, grad_req, dtype, ctx or default_context())
     executor.forward(is_train=True)
-    grads = None if out_grads is None else [NDArray(np.asarray(_numpy(g), dtype), executor._ctx) for g in out_grads]
+    grads = None if out_grads is None else [NDArray(np.asarray(_numpy(g), dtype), executor.context) for g in out_grads]
     executor.backward(grads)
     for name, exp in expected.items():
         if exp is None:

@@ -98,7 +98,11 @@ def test_the_cli_rebuild_uses_the_drivers_build(monkeypatch, tmp_path, rng, caps
     mx.compile(mlp(), {"data": (2, 5)}, mlp_params(rng), name="inspected").save(tmp_path / "m.ember")
     seen = []
     real = driver.build
-    monkeypatch.setattr(driver, "build", lambda graph, **options: seen.append(options["name"]) or real(graph, **options))
+    def spy(graph, **options):
+        seen.append(options["name"])
+        return real(graph, **options)
+
+    monkeypatch.setattr(driver, "build", spy)
     assert cli.main(["inspect", str(tmp_path / "m.ember"), "--ir"]) == 0
     assert seen == ["inspected"]
     assert "# rebuilt from the artifact's graph" in capsys.readouterr().out
@@ -158,3 +162,13 @@ def test_no_frontend_module_reaches_code_except_through_the_driver():
         if imported_modules(path) & CODE_MODULES
     }
     assert offenders == {}
+
+
+def test_compiling_without_a_cache_neither_reads_nor_writes_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBER_CACHE_DIR", str(tmp_path / "cache"))
+    x = mx.sym.Variable("x")
+    first = driver.compile_graph((x * 3)._graph, "llvm", shapes={"x": (4,)}, cache=False)
+    assert not (tmp_path / "cache").exists()
+    driver.compile_graph((x * 3)._graph, "llvm", shapes={"x": (4,)})  # the user's cache: now stored
+    assert len(list((tmp_path / "cache").glob("*.bin"))) == 1
+    np.testing.assert_array_equal(first.load()(x=np.arange(4, dtype=np.float32))[0], [0, 3, 6, 9])

@@ -83,7 +83,7 @@ SEED_SHAPES = {"data": (100, 784), "softmax_label": (100,)}
 
 def seed_training_graph() -> Graph:
     """The forward outputs and the gradients of every weight and bias in one graph, as the executor's
-    `_BackwardPlan` forms them (a Module binds data and label without gradients)."""
+    `BackwardPlan` forms them (a Module binds data and label without gradients)."""
     with mx.name.NameManager():
         forward = seed_mlp()
     shapes = infer_shapes(forward, SEED_SHAPES)

@@ -3,14 +3,18 @@ and from `ember inspect --graphml`."""
 
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
+import pytest
 
 import ember as mx
 from ember.cli import main
 from ember.compiler import Graph, Node, variable
 from ember.compiler.graph_export import to_networkx, write_graphml
 from ember.compiler.passes.typed import typed_graph
+
+nx = pytest.importorskip(
+    "networkx", reason="networkx (in the test extra: pip install '.[test]') is not installed"
+)
 
 
 def small_graph() -> Graph:

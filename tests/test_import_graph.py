@@ -11,7 +11,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import networkx as nx
+import pytest
+
+nx = pytest.importorskip(
+    "networkx", reason="networkx (in the test extra: pip install '.[test]') is not installed"
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE_OF_FOLDER = {

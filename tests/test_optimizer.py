@@ -447,11 +447,19 @@ def test_has_update_rule_only_where_update_is_the_rule():
         def update(self, index, weight, grad, state):
             weight[:] = weight - grad
 
+    class OwnStepAndUpdate(opt.Adam):  # its update, not its step, is what training must run
+        def update_step(self, index, has_state):
+            return super().update_step(index, has_state)
+
+        def update(self, index, weight, grad, state):
+            pass
+
     for name in ("sgd", "ccsgd", "nag", "adam", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "ftrl",
                  "signum"):  # fmt: skip
         assert opt.create(name).has_update_rule, name
     assert OwnStep().has_update_rule
     assert not OwnUpdate().has_update_rule and not opt.Test().has_update_rule
+    assert not OwnStepAndUpdate().has_update_rule
     with pytest.raises(NotImplementedError, match="Test has no compiled update rule"):
         opt.Test().update_step(0, True)
 

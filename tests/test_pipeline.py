@@ -206,7 +206,7 @@ def test_the_seed_mlps_backward_graph_loses_its_no_op_reshapes():
     forward = Graph(mlp._outputs)
     shapes, dtypes = facts(forward, {"data": (4, 784), "softmax_label": (4,)})
     params = [Value(v) for v in forward.variables if v.name not in ("data", "softmax_label")]
-    backward = Graph(gradients(forward, shapes, params, [None], dtypes))  # as the executor's _BackwardPlan
+    backward = Graph(gradients(forward, shapes, params, [None], dtypes))  # as the executor's BackwardPlan
     after = simplify(backward, shapes, dtypes, debug=True)
     assert (len(backward.nodes), len(after.nodes)) == (35, 27)
     assert ops(backward).count("Reshape") == 8 and "Reshape" not in ops(after)

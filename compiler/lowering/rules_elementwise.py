@@ -12,7 +12,7 @@ from functools import partial
 from ..ops.elementwise import BINARY, POINTWISE, UNARY, Unary, apply_binary
 from ..ops.registry import lowering
 from .expr import Expr
-from .exprmath import ExprMath, Sym, c, compute_dtype
+from .exprmath import ExprMath, Sym
 from .tensor import Tensor, broadcast_to, pointwise
 
 
@@ -59,5 +59,4 @@ def lower_broadcast_to(ctx, node, inputs):
     return [broadcast_to(inputs[0], shape)]
 
 
-# c and compute_dtype are re-exported for rules_nn.py and rules_reduce.py
-__all__ = ["UNARY_FORMULAS", "binary", "c", "compute_dtype"]
+__all__ = ["UNARY_FORMULAS", "binary"]

@@ -24,7 +24,8 @@ from ..ops.rules import normalize_axis
 from ..ops.softmax import SOFTMAX_ACTIVATION_AXIS
 from . import expr as E
 from .expr import Expr
-from .rules_elementwise import UNARY_FORMULAS, c
+from .exprmath import c
+from .rules_elementwise import UNARY_FORMULAS
 from .tensor import Tensor, broadcast_to, cast_tensor, constant, pointwise, ravel, reshape
 
 F64 = "float64"

@@ -25,7 +25,7 @@ from ..ops.sorting import TOPK_VIEWS
 from ..program import Store
 from . import expr as E
 from .expr import Expr
-from .rules_elementwise import compute_dtype
+from .exprmath import compute_dtype
 from .tensor import Tensor, from_buffer, ravel
 
 # -- reductions over axes ---------------------------------------------------------------------------

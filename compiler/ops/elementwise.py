@@ -22,7 +22,7 @@ from functools import partial, reduce
 
 import numpy as np
 
-from .mathspace import GraphMath, NumpyMath, as_float, is_integer  # noqa: F401  (as_float: reduce.py's)
+from .mathspace import GraphMath, NumpyMath, is_integer
 from .params import Param, parse_bool, parse_dtype, parse_float, parse_int
 from .registry import FusionKind, define_op, grad_rule, no_gradient, reference, shape_rule, type_rule
 from .rules import Mismatch, RuleError, fixed_output_type, same_shape_rule, same_type_rule, unify
@@ -137,6 +137,8 @@ UNARY: dict[str, Unary] = {
 
 def _div_grad(m, a, b, out, dy):
     by_b = dy / b
+    if isinstance(a, (int, float)):  # scalar / x: MXNet's rdiv_grad, -scalar / x^2, rounds as it does
+        return by_b, dy * (-a / m.square(b))
     return by_b, -(by_b * out)  # dy / b, -dy a / b^2
 
 

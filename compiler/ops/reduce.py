@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .elementwise import as_float
+from .mathspace import as_float
 from .params import Param, enum, optional, parse_axes, parse_bool, parse_int
 from .registry import FusionKind, define_op, grad_rule, no_gradient, reference, shape_rule, type_rule
 from .rules import RuleError, normalize_axis, reduce_axes, same_type_rule, size_of

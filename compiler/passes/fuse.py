@@ -30,6 +30,7 @@ from ..ir import Graph, Node, Value
 from ..kernels import FusedGraph, FusionGroup
 from ..ops.facts import reshapes_input
 from ..ops.registry import FusionKind, fusion_kinds
+from .typed import TypeField, types_of
 
 ELEMENTWISE, BROADCAST, INJECTIVE = FusionKind.ELEMENTWISE, FusionKind.BROADCAST, FusionKind.INJECTIVE
 
@@ -244,13 +245,18 @@ def _descendants(node: Node, members: set[Node], facts: GraphFacts) -> set[Node]
 # The pass
 
 
-def fuse(graph: Graph, shapes: Mapping[Value, tuple], max_group_size: int = MAX_GROUP_SIZE) -> FusedGraph:
+def fuse(
+    graph: Graph, shapes: Mapping[Value, tuple] | None = None, max_group_size: int = MAX_GROUP_SIZE
+) -> FusedGraph:
     """`graph`'s op nodes partitioned into kernels that obey the rule tables, in execution order.
 
-    `shapes` must give every value's complete shape (as `infer_shapes` does); CompileError otherwise.
+    `shapes` must give every value's complete shape (as `infer_shapes` does), or be left out for a
+    typed graph, whose types give them; CompileError otherwise.
     """
     if max_group_size < 1:
         raise CompileError(f"max_group_size must be at least 1, got {max_group_size}")
+    if shapes is None:
+        shapes = TypeField(types_of(graph, "fusion"), "shape")
     facts = GraphFacts.of(graph, shapes)
     partition = _Partition(facts, max_group_size)
     for node in graph.nodes:

@@ -22,6 +22,7 @@ from ..buffers import PINNED_ROLES, BufferPlan, BufferSpec, nbytes_of, value_nam
 from ..ir import Graph, Node, TensorType, Value
 from ..ops.facts import reshapes_input
 from ..ops.registry import FusionKind, fusion_kinds
+from .typed import types_of
 
 # ---------------------------------------------------------------------------------------------
 # In-place rules: (node, output index, types) -> positions of the inputs the output may overwrite.
@@ -349,14 +350,15 @@ def kernel_inplace_inputs(step: KernelStep, out: int, types: Mapping[Value, Tens
 def plan_kernel_memory(
     graph: Graph,
     steps: Sequence[KernelStep],
-    shapes: Mapping[Value, tuple],
-    dtypes: Mapping[Value, str],
+    shapes: Mapping[Value, tuple] | None = None,
+    dtypes: Mapping[Value, str] | None = None,
     pinned: Mapping[Value, str] = _NOTHING_PINNED,
     alignment: int = 64,
 ) -> BufferPlan:
     """Like `plan_memory`, but with fused kernels as the steps: only the values kernels exchange
-    (and pinned values) get buffers; values living inside one kernel need none."""
-    types = value_types(graph, shapes, dtypes)
+    (and pinned values) get buffers; values living inside one kernel need none. A typed graph needs
+    no `shapes` and `dtypes`: its types are used as they are."""
+    types = types_of(graph, "memory planning") if shapes is None else value_types(graph, shapes, dtypes or {})
     roles = pinned_roles(graph, pinned)
     exchanged = {v for step in steps for v in (*step.inputs, *step.outputs)} | set(roles)
     planner = _Planner({v: t for v, t in types.items() if v in exchanged}, alignment, kernel_inplace_inputs)

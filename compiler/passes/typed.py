@@ -24,7 +24,27 @@ from .infer_types import infer_types
 Types = Mapping[Value, TensorType]
 
 
-def infer_all_types(graph: Graph, shapes: Mapping[str, tuple], dtypes: Mapping[str, str]) -> dict[Value, TensorType]:
+class TypeField(Mapping):
+    """One field (`"shape"` or `"dtype"`) of a value -> `TensorType` mapping, read as a mapping of its
+    own: passes that ask only shapes (fusion) or shapes and dtypes apart (algebra) read a typed
+    graph's types without copying them into separate maps. It follows later changes to `types`."""
+
+    def __init__(self, types: Types, field: str):
+        self.types, self.field = types, field
+
+    def __getitem__(self, value: Value):
+        return getattr(self.types[value], self.field)
+
+    def __iter__(self):
+        return iter(self.types)
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+
+def infer_all_types(
+    graph: Graph, shapes: Mapping[str, tuple], dtypes: Mapping[str, str]
+) -> dict[Value, TensorType]:
     """Every value's complete type from the variables' `shapes` and `dtypes` by name (float32 where
     no dtype is given or declared); CompileError naming the values whose shape or dtype stays unknown."""
     known_shapes = infer_shapes(graph, shapes)
@@ -54,6 +74,29 @@ def is_fully_typed(graph: Graph) -> bool:
     """Whether `graph.types` gives every value of the graph a complete type."""
     types = graph.types or {}
     return all(Value(n, i) in types for n in graph.nodes for i in range(n.num_outputs))
+
+
+def check_types(graph: Graph, when: str) -> None:
+    """Prove a typed graph's carried types right: they must equal what inference decides afresh from
+    its variables' types (EMBER_DEBUG >= 1 runs this after the passes); CompileError naming the
+    first value whose carried type is wrong."""
+    fresh = _infer_from_variables(graph, types_of(graph, "check_types"))
+    for value, want in fresh.items():
+        got = graph.types.get(value)
+        if got != want:
+            raise CompileError(
+                f"{when}: {value_name(value)} (node {value.node.name!r}, op {value.node.op}) carries the "
+                f"type {got}, but inference gives {want}"
+            )
+
+
+def types_of(graph: Graph, needed_by: str) -> Types:
+    """A typed graph's types; CompileError saying that `needed_by` (a pass) needs them otherwise."""
+    if graph.types is None:
+        raise CompileError(
+            f"{needed_by} needs a typed graph (or the values' facts); type it first (typed_graph)"
+        )
+    return graph.types
 
 
 def complete_types(graph: Graph, known: Types) -> dict[Value, TensorType]:
@@ -95,4 +138,7 @@ def _infer_from_variables(graph: Graph, known: Types) -> dict[Value, TensorType]
     return infer_all_types(graph, shapes, dtypes)
 
 
-__all__ = ["complete_types", "infer_all_types", "is_fully_typed", "typed_graph"]
+__all__ = [
+    "TypeField", "check_types", "complete_types", "infer_all_types", "is_fully_typed", "typed_graph",
+    "types_of",
+]  # fmt: skip

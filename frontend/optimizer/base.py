@@ -283,12 +283,14 @@ class Optimizer:
     def has_update_rule(self) -> bool:
         """Whether every update is `update_step`'s rule applied to the weight and its states, so that
         compiled code may run it instead of `update`: true for MXNet's optimizers here and for
-        subclasses that override none of `update`, `update_multi_precision`, `create_state` or
-        `create_state_multi_precision` of the class implementing `update_step`."""
+        subclasses that change only hyper-parameters or `update_step` itself. A class that defines
+        its own `update`, `update_multi_precision`, `create_state` or `create_state_multi_precision`
+        (anywhere outside Ember) updates its own way, and is never compiled."""
         cls = type(self)
-        owner = next(c for c in cls.__mro__ if "update_step" in vars(c))
         hooks = ("update", "update_multi_precision", "create_state", "create_state_multi_precision")
-        return owner is not Optimizer and all(getattr(cls, h) is getattr(owner, h) for h in hooks)
+        return _defining_class(cls, "update_step") is not Optimizer and all(
+            _defining_class(cls, hook).__module__.startswith(EMBER_OPTIMIZERS) for hook in hooks
+        )
 
     def update(self, index, weight: NDArray, grad: NDArray, state: Any) -> None:
         """Update `weight` in place from `grad` and `state` (which it may update too): the rule and
@@ -337,6 +339,14 @@ def check_arrays(index, weight, grad) -> None:
             f"optimizer update of index {index!r}: the gradient's shape {grad.shape} differs from the "
             f"weight's shape {weight.shape}"
         )
+
+
+EMBER_OPTIMIZERS = "ember.optimizer."  # the modules of Ember's own optimizer classes
+
+
+def _defining_class(cls: type, attribute: str) -> type:
+    """The class in `cls`'s method resolution order whose body defines `attribute`."""
+    return next(c for c in cls.__mro__ if attribute in vars(c))
 
 
 def state_arrays(state) -> list[NDArray]:

@@ -28,7 +28,7 @@ def bind(symbol, ctx=None, args=None, args_grad=None, grad_req="write", aux_stat
     reqs = normalize_grad_reqs(grad_req, arg_names)
     reqs = [r if g is not None else "null" for r, g in zip(reqs, grad_arrays)]
     shapes_given = {n: a.shape for n, a in zip(arg_names + aux_names, arg_arrays + aux_arrays)}
-    types_given = {n: a._data.dtype for n, a in zip(arg_names + aux_names, arg_arrays + aux_arrays)}
+    types_given = {n: a.host_buffer().dtype for n, a in zip(arg_names + aux_names, arg_arrays + aux_arrays)}
     shapes, dtypes = infer_bound_types(symbol, shapes_given, types_given)
     for name, array, grad in zip(arg_names, arg_arrays, grad_arrays):
         if grad is not None and grad.shape != array.shape:

@@ -11,8 +11,9 @@ from ember.codegen.targets import CudaTarget
 def compile_graph(graph, shapes, dtypes=None, *, optimize=False, is_train=False, roles=None):
     """(Executable, Built) for `graph` with the variables' shapes (and dtypes) by name."""
     compiled = driver.compile_graph(
-        graph, "llvm", shapes=shapes, dtypes=dtypes, optimize=optimize, is_train=is_train, roles=roles
-    )
+        graph, "llvm", shapes=shapes, dtypes=dtypes, optimize=optimize, is_train=is_train, roles=roles,
+        cache=False,  # thousands of one-off programs: compiled fresh, as before, not stored in the user's cache
+    )  # fmt: skip
     return compiled.load(), compiled.built
 
 
@@ -53,7 +54,7 @@ def cuda_program(graph, shapes, dtypes=None, *, arch="sm_80", optimize=False, is
 
 
 def _cuda_compiled(graph, shapes, dtypes, arch, **options):
-    return driver.compile_graph(graph, CudaTarget(arch), shapes=shapes, dtypes=dtypes, **options)
+    return driver.compile_graph(graph, CudaTarget(arch), shapes=shapes, dtypes=dtypes, cache=False, **options)
 
 
 def load_on_gpu(graph, shapes, dtypes=None, **options):

@@ -264,7 +264,9 @@ def compiled(name: str):
     graph, arrays, is_train = variant.build()
     shapes = {k: a.shape for k, a in arrays.items()}
     dtypes = {k: a.dtype.name for k, a in arrays.items()}
-    compiled = compile_graph(graph, "llvm", shapes=shapes, dtypes=dtypes, optimize=True, is_train=is_train)
+    compiled = compile_graph(
+        graph, "llvm", shapes=shapes, dtypes=dtypes, optimize=True, is_train=is_train, cache=False
+    )
     library, layout, built = compiled.code, compiled.layout, compiled.built
     want = [evaluate(graph, arrays)[value] for value in graph.outputs]
     return library, layout, built.program, arrays, want

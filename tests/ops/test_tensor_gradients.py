@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import ember as mx
+
 from ember.compiler import Graph, Node, RefContext, Value, evaluate, variable
 from ember.compiler.ops import SCHEMAS, grad_rules, reference_rules
 from ember.compiler.passes import infer_shapes, infer_types
@@ -510,3 +512,15 @@ def test_clip_passes_the_gradient_at_its_bounds_as_in_mxnet():
     head = np.ones(5)
     (grad,) = symbolic_gradients(OpCase("clip", [x], {"a_min": -0.5, "a_max": 0.6}), [x], [head], [0], seed=0)
     np.testing.assert_array_equal(grad, [0.0, 1.0, 1.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("executor", ["reference", "compiled"])
+def test_rdiv_scalar_gradient_rounds_as_mxnet(executor, monkeypatch):
+    """d(s / x) is MXNet's rdiv_grad, out_grad * (-s / x^2) in the data's dtype, bit for bit."""
+    monkeypatch.setenv("EMBER_EXECUTOR", executor)
+    x = np.array([0.7, 1.5, -2.5, 0.3], np.float32)
+    dy = np.full(4, 0.7, np.float32)
+    ex = (2.0 / mx.sym.Variable("x")).bind(mx.cpu(), {"x": mx.nd.array(x)}, args_grad={"x": mx.nd.zeros(4)})
+    ex.forward(is_train=True)
+    ex.backward([mx.nd.array(dy)])
+    np.testing.assert_array_equal(ex.grad_dict["x"].asnumpy(), dy * (np.float32(-2.0) / (x * x)))

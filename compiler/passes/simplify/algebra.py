@@ -1,6 +1,7 @@
 """Algebraic simplification: identities such as x*1 -> x, applied bottom-up to a fixpoint.
 
-`simplify_algebra(graph, shapes, dtypes)` walks the nodes in topological order. Each node is rebuilt
+`simplify_algebra(graph)` (a typed graph; or an untyped one with `shapes`, `dtypes` by value) walks
+the nodes in topological order. Each node is rebuilt
 over its inputs' simplified values, then the rules of its op (`algebra_rules[op]`) are tried in
 order: a rule returns the value to read instead of the node's output 0, or None to decline, and the
 replacement's own rules are tried in turn until all decline. Rules look only at a node and its
@@ -18,10 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...ir import Graph, Node, TensorType, Value
+from ...ir import Graph, Node, Value
+from ...ops.facts import reshapes_input
 from ...ops.params import format_value
+from ...ops.registry import SCHEMAS
 from ...ops.rules import RuleError
 from ...ops.shape import swap_permutation, transpose_permutation
+from ..typed import TypeField
 from .rewrite import Rebuilder, new_node
 
 
@@ -49,23 +53,6 @@ class Facts:
         known = self.shape(a)
         dtypes = self.dtype(a), self.dtype(b)
         return known is not None and known == self.shape(b) and (None in dtypes or dtypes[0] == dtypes[1])
-
-
-class TypeField(Mapping):
-    """One field (`shape` or `dtype`) of a live value -> `TensorType` mapping, read as a mapping of its
-    own, so `Facts` reads a typed graph's types without copying them apart."""
-
-    def __init__(self, types: Mapping[Value, TensorType], field: str):
-        self.types, self.field = types, field
-
-    def __getitem__(self, value: Value):
-        return getattr(self.types[value], self.field)
-
-    def __iter__(self):
-        return iter(self.types)
-
-    def __len__(self) -> int:
-        return len(self.types)
 
 
 Rule = Callable[[Node, Facts], "Value | None"]
@@ -219,7 +206,7 @@ def cast_to_own_dtype(node, facts):  # cast(x, dtype(x)) -> x
 # ---------------------------------------------------------------------------------------------
 # Layout: reshapes (every op that keeps the row-major order of the elements) and permutations
 
-RESHAPES = ("Reshape", "Flatten", "expand_dims", "squeeze", "reshape_like")
+RESHAPES = tuple(op for op, schema in SCHEMAS.items() if schema.reshapes_input)  # as each op declares
 
 
 @algebra_rule(*RESHAPES)
@@ -231,7 +218,7 @@ def reshape_to_own_shape(node, facts):  # reshape(x, shape(x)) -> x; squeeze(exp
 @algebra_rule(*RESHAPES)
 def reshape_of_reshape(node, facts):  # reshape(reshape(x, s), t) -> reshape(x, t)
     inner, shape = node.inputs[0].node, facts.shape(node.output(0))
-    if inner.op not in RESHAPES or shape is None or 0 in shape:  # 0 in `shape` would mean "copy this dim"
+    if not reshapes_input(inner) or shape is None or 0 in shape:  # 0 in `shape` would mean "copy this dim"
         return None
     return new_node("Reshape", (inner.inputs[0],), node, {"shape": format_value(shape)})
 
