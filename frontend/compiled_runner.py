@@ -19,7 +19,6 @@ import numpy as np
 
 from ember.compiler import Graph, TensorType
 from ember.compiler.names import RNG_BUFFER, head_grad
-from ember.compiler.ops import facts
 from ember.compiler.passes.typed import complete_types
 
 from . import random
@@ -36,11 +35,6 @@ def executor_kind() -> str:
 
         raise MXNetError(f"{EXECUTOR_ENV} must be one of {', '.join(EXECUTORS)}, got {kind!r}")
     return kind
-
-
-def is_loss_head(value) -> bool:
-    """Whether `value` is the output of a loss head (its gradient rule needs no head gradient)."""
-    return facts.is_loss_head(value.node)
 
 
 class CompiledRunner:

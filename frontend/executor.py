@@ -18,6 +18,7 @@ from ember.compiler import Graph, RefContext, TensorType, Value, evaluate, varia
 from ember.compiler.dtypes import DEFAULT_DTYPE, dtype_name
 from ember.compiler.names import head_grad
 from ember.compiler.ops import aux_update_rules
+from ember.compiler.ops.facts import is_loss_head
 from ember.compiler.ops.rules import is_known
 from ember.compiler.passes import infer_shapes, infer_types
 from ember.compiler.passes.autodiff import GradBuilder, gradients
@@ -25,7 +26,7 @@ from ember.compiler.passes.infer_shapes import legacy_to_partial
 from ember.runtime.errors import MXNetError, ShapeError
 
 from . import random
-from .compiled_runner import CompiledRunner, executor_kind, is_loss_head
+from .compiled_runner import CompiledRunner, executor_kind
 from .context import current_context
 from .ndarray import NDArray
 
@@ -103,7 +104,7 @@ class Executor:
         """Whether some argument wants a gradient and every output is a loss head, so a training step
         needs no head gradients (the compiled executor then runs forward and backward together)."""
         wanted = any(req != "null" for req in self._grad_reqs)
-        return wanted and all(is_loss_head(v) for v in self._graph.outputs)
+        return wanted and all(is_loss_head(v.node) for v in self._graph.outputs)
 
     def backward_plan(self) -> BackwardPlan:
         """The backward graph (built on first use): gradient values by argument index, aux updates."""
@@ -209,7 +210,7 @@ class Executor:
         feeds = {}
         for i, (head, name) in enumerate(zip(self._graph.outputs, self._output_names)):
             given = out_grads[i] if i < len(out_grads) else None
-            if is_loss_head(head):
+            if is_loss_head(head.node):
                 continue
             if given is None:
                 raise MXNetError(
@@ -281,7 +282,7 @@ class BackwardPlan:
         wanted = [i for i, req in enumerate(executor._grad_reqs) if req != "null"]
         names = symbol.list_arguments()
         wrt = [Value(executor._variables[names[i]], 0) for i in wanted]
-        heads = [None if is_loss_head(v) else variable(head_grad(i)).output() for i, v in enumerate(graph.outputs)]
+        heads = [None if is_loss_head(v.node) else variable(head_grad(i)).output() for i, v in enumerate(graph.outputs)]
         grad_values = gradients(graph, executor._shapes, wrt, heads, executor._dtypes) if wrt else []
         grads = dict(zip(wanted, grad_values))
         aux_updates = _aux_updates(graph, executor._shapes)

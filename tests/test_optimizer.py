@@ -435,7 +435,7 @@ def test_update_applies_exactly_the_step_update_step_hands_out():
 
 def test_update_step_scalars_must_match_the_rule():
     with pytest.raises(ValueError, match="update rule sgd takes the hyper-parameters lr, wd, rescale_grad"):
-        opt.UpdateStep("sgd", {"lr": 0.1, "wd": 0.0})
+        opt.UpdateStep("sgd", {"lr": 0.1, "wd": 0.0}).check()
 
 
 def test_has_update_rule_only_where_update_is_the_rule():

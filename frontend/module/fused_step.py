@@ -78,7 +78,7 @@ class FusedStep:
                 continue
             weight = ex.arg_arrays[arg_index[name]]
             states = state_arrays(updater.state_for(index, weight))
-            rule = optimizer.probe_update_step(index, bool(states)).rule
+            rule = optimizer.probe_update_step(index, bool(states)).check().rule
             state_vars = [variable(optimizer_state(name, k)) for k in range(len(states))]
             scalar_names = UPDATE_RULES[rule].scalars  # the op's input order
             scalar_vars = [variable(update_scalar(name, s)) for s in scalar_names]
@@ -103,6 +103,11 @@ class FusedStep:
             roles[name] = "state"
         self.outputs = len(graph.outputs)
         self.exe = self._compile(Graph(outputs), new_types, roles, updates)
+        # each parameter's hyper-parameter inputs as live views, so a step only writes numbers into them
+        self.scalar_views = [
+            {scalar: self.exe.view(self.exe.layout["inputs"][var]) for scalar, var in scalar_inputs.items()}
+            for _, _, scalar_inputs, _ in self.params
+        ]
         self._adopt_memory()
 
     def _compile(self, graph, new_types, roles, updates):
@@ -156,10 +161,10 @@ class FusedStep:
         for name, array in zip(names, arrays):
             exe.set_param(name, array.host_buffer() if isinstance(array, NDArray) else array)
         optimizer = module.optimizer
-        for index, _, scalar_inputs, states in self.params:
+        for (index, _, _, states), views in zip(self.params, self.scalar_views):
             step = optimizer.update_step(index, bool(states))
             for scalar, value in step.scalars.items():
-                exe.view(exe.layout["inputs"][scalar_inputs[scalar]])[0] = value
+                views[scalar][0] = value
         if RNG_BUFFER in exe.buffers:
             exe.view(RNG_BUFFER)[...] = int(random.generator().integers(1 << 62))
         exe.run()

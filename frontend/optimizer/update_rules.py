@@ -28,18 +28,23 @@ class UpdateStep:
     rule: str
     scalars: dict[str, float]
 
-    def __post_init__(self):
+    def check(self) -> UpdateStep:
+        """This step, after checking that its scalars are exactly its rule's (ValueError naming both
+        otherwise). The NumPy path checks every step; the fused step checks its probe once at build,
+        since a step's rule and names never change between batches."""
         expected = UPDATE_RULES[self.rule].scalars
         if set(self.scalars) != set(expected):
             raise ValueError(
                 f"update rule {self.rule} takes the hyper-parameters {', '.join(expected)}; "
                 f"the optimizer gave {', '.join(sorted(self.scalars))}"
             )
+        return self
 
 
 def apply_step(step: UpdateStep, weight: np.ndarray, grad: np.ndarray, states: list[np.ndarray]) -> None:
     """Overwrite `weight` and `states` with the results of `step`'s rule (the scalars are cast to the
     weight's dtype, as MXNet's kernels cast their parameters)."""
+    step.check()
     expected = UPDATE_RULES[step.rule].states
     if len(states) != expected:
         raise ValueError(f"update rule {step.rule} takes {expected} state arrays, got {len(states)}")
