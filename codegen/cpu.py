@@ -73,13 +73,26 @@ def module_text(program: Program) -> str:
 def llvm_ir(program: Program, optimized: bool = False) -> str:
     """The program's LLVM IR as text, before or after optimization."""
     text = module_text(program)
-    return str(optimize(text)) if optimized else text
+    return str(optimize(text, unroll=unrolls(program))) if optimized else text
 
 
-def optimize(text: str) -> llvm.ModuleRef:
-    """Parse and verify IR text, then run LLVM's -O3 pipeline (loop and SLP vectorization on)."""
+# Programs of more loop stages than this are optimized without LLVM's loop unroller. Unrolling fully
+# unrolls every small constant-trip loop, and in a program of hundreds of small kernels (a 1,000-way
+# Concat or add_n, a 1,000-op chain) it made optimization and instruction selection several times
+# slower (and the code several times larger) for no measurable speed; vectorized loops still interleave.
+UNROLL_STAGE_LIMIT = 64
+
+
+def unrolls(program: Program) -> bool:
+    """Whether LLVM's loop unroller runs on `program` (small programs only: UNROLL_STAGE_LIMIT)."""
+    return sum(len(kernel.stages) for kernel in program.kernels) <= UNROLL_STAGE_LIMIT
+
+
+def optimize(text: str, unroll: bool = True) -> llvm.ModuleRef:
+    """Parse and verify IR text, then run LLVM's -O3 pipeline (loop and SLP vectorization on, loop
+    unrolling as `unroll` says)."""
     _initialize()
-    return run_o3(parse_verified(text, "LLVM IR"), host_machine(), vectorize=True)
+    return run_o3(parse_verified(text, "LLVM IR"), host_machine(), vectorize=True, unroll=unroll)
 
 
 def parse_verified(text: str, what: str) -> llvm.ModuleRef:
@@ -92,14 +105,16 @@ def parse_verified(text: str, what: str) -> llvm.ModuleRef:
     return module
 
 
-def run_o3(module: llvm.ModuleRef, machine: llvm.TargetMachine, vectorize: bool) -> llvm.ModuleRef:
+def run_o3(
+    module: llvm.ModuleRef, machine: llvm.TargetMachine, vectorize: bool, unroll: bool = True
+) -> llvm.ModuleRef:
     """LLVM's -O3 pipeline for `machine` on `module` (in place), with loop and SLP vectorization and
-    unrolling when `vectorize`."""
+    (when `unroll`) loop unrolling when `vectorize`."""
     tuning = llvm.create_pipeline_tuning_options(speed_level=3)
     if vectorize:
         tuning.loop_vectorization = True
         tuning.slp_vectorization = True
-        tuning.loop_unrolling = True
+        tuning.loop_unrolling = unroll
     builder = llvm.create_pass_builder(machine, tuning)
     builder.getModulePassManager().run(module, builder)
     return module
@@ -109,7 +124,7 @@ def object_code(program: Program) -> bytes:
     """Optimized host object code for the program (EMBER_DEBUG=3 prints the LLVM IR before and after
     optimization to stderr)."""
     text = module_text(program)
-    module = optimize(text)
+    module = optimize(text, unroll=unrolls(program))
     if debug_level() >= 3:
         print(f"# LLVM IR of {program.name}\n{text}\n# optimized\n{module}", file=sys.stderr)
     return host_machine().emit_object(module)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from ember.compiler.lowering.expr import Expr, Load
+from ember.compiler.lowering import expr as E
+from ember.compiler.lowering.expr import Load
 from ember.compiler.program import GemmStage, Kernel, LoopStage, Program
 
 from .gemm import emit_blocked_gemm
@@ -52,31 +53,21 @@ def kernel_buffers(kernel: Kernel) -> list[str]:
     """Every buffer name the kernel's stages read or write, in first-use order."""
     names: dict[str, None] = {}
     for stage in kernel.stages:
-        if isinstance(stage, GemmStage):
-            for operand in (stage.a, stage.b, stage.c):
-                names[operand.buffer] = None
-            continue
-        for store in stage.stores:
-            for e in (store.index, store.value):
-                _collect_loads(e, names)
-            names[store.target] = None
+        names.update(dict.fromkeys(stage_buffers(stage)))
     return list(names)
 
 
-def _collect_loads(e: Expr, names: dict, seen: set | None = None) -> None:
-    seen = set() if seen is None else seen
-    if id(e) in seen:
-        return
-    seen.add(id(e))
-    if isinstance(e, Load):
-        names[e.buffer] = None
-    for field in e._key:
-        if isinstance(field, Expr):
-            _collect_loads(field, names, seen)
-        elif isinstance(field, tuple):
-            for item in field:
-                if isinstance(item, Expr):
-                    _collect_loads(item, names, seen)
+def stage_buffers(stage) -> list[str]:
+    """The buffer names one stage reads or writes, in first-use order (its function's parameters)."""
+    if isinstance(stage, GemmStage):
+        return list(dict.fromkeys(operand.buffer for operand in (stage.a, stage.b, stage.c)))
+    names: dict[str, None] = {}
+    for store in stage.stores:
+        for e in E.walk((store.index, store.value)):
+            if isinstance(e, Load):
+                names[e.buffer] = None
+        names[store.target] = None
+    return list(names)
 
 
 def emit_kernel(module: ir.Module, symbol: str, kernel: Kernel, names: list[str]) -> ir.Function:
@@ -85,13 +76,18 @@ def emit_kernel(module: ir.Module, symbol: str, kernel: Kernel, names: list[str]
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ARENA] * len(names)), symbol)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
+    # Kept out of the entry: inlined, every kernel of a program would become one function, whose
+    # optimization time grows faster than its size (an N-op chain took O(N^1.5) in LLVM's -O3).
+    fn.attributes.add("noinline")
     for arg in fn.args:
         arg.add_attribute("noalias")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
+    argument = dict(zip(names, fn.args))
     for number, stage in enumerate(kernel.stages):
         split = stage_split(stage)
-        body = _stage_function(module, f"{symbol}_s{number}", stage, names, split)
-        call_stage(b, body, list(fn.args), split)
+        used = stage_buffers(stage)  # only these: a kernel of many stages would otherwise pass them all
+        body = _stage_function(module, f"{symbol}_s{number}", stage, used, split)
+        call_stage(b, body, [argument[name] for name in used], split)
     b.ret_void()
     return fn
 
@@ -102,6 +98,7 @@ def _stage_function(module, symbol: str, stage, names: list[str], split: Split) 
     fn = ir.Function(module, kind, symbol)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")  # as kernels: optimized alone, it sees only the pointers it uses
     for arg in fn.args[: len(names)]:
         arg.add_attribute("noalias")
     b = ir.IRBuilder(fn.append_basic_block("entry"))

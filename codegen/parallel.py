@@ -67,38 +67,18 @@ def is_gather(stage: LoopStage) -> bool:
     return all(load.index == own for s in stage.stores for load in _loads(s.value) if load.buffer in targets)
 
 
-def _loads(e: E.Expr, seen: set | None = None):
-    seen = set() if seen is None else seen
-    if id(e) in seen:
-        return
-    seen.add(id(e))
-    if isinstance(e, E.Load):
-        yield e
-    for field in e._key:
-        for item in field if isinstance(field, tuple) else (field,):
-            if isinstance(item, E.Expr):
-                yield from _loads(item, seen)
+def _loads(e: E.Expr) -> list[E.Load]:
+    return [node for node in E.walk((e,)) if isinstance(node, E.Load)]
 
 
 def _expression_work(stage: LoopStage) -> int:
-    """A rough cost of one loop point: 1 plus the trip counts of the reductions its values run."""
-    work = 1
-    for store in stage.stores:
-        work += _reduce_work(store.value, set())
-    return work
-
-
-def _reduce_work(e: E.Expr, seen: set) -> int:
-    if id(e) in seen:
-        return 0
-    seen.add(id(e))
-    inner = sum(
-        _reduce_work(item, seen)
-        for field in e._key
-        for item in (field if isinstance(field, tuple) else (field,))
-        if isinstance(item, E.Expr)
-    )
-    return e.extent * (1 + inner) if isinstance(e, E.Reduce) else inner
+    """A rough cost of one loop point: 1 plus the trip counts of the reductions its values run
+    (a reduction costs its extent times one plus the work of its body)."""
+    work: dict[int, int] = {}
+    for node in E.post_order(s.value for s in stage.stores):
+        inner = sum(work[id(c)] for c in E.children(node))
+        work[id(node)] = node.extent * (1 + inner) if isinstance(node, E.Reduce) else inner
+    return 1 + sum(work[id(s.value)] for s in stage.stores)
 
 
 def call_stage(b: ir.IRBuilder, stage_fn: ir.Function, pointers: list, split: Split) -> None:

@@ -76,9 +76,29 @@ class ExprEmitter:
         hit = self._cached(e)
         if hit is not None:
             return hit
-        value = self._emit(e)
-        self.scopes[-1][e] = value
-        return value
+        for node in self._uncached_post_order(e):  # children first, so `_emit` only ever finds them cached
+            self.scopes[-1][node] = self._emit(node)
+        return self.scopes[-1][e]
+
+    def _uncached_post_order(self, root: E.Expr) -> list[E.Expr]:
+        """The nodes under `root` not emitted yet, each after its children; a reduction's body is left
+        to `reduce`, which emits it inside its loop. Iterative: expressions can be very deep."""
+        order: list[E.Expr] = []
+        done: set[E.Expr] = set()
+        stack = [(root, False)]
+        while stack:
+            e, expanded = stack.pop()
+            if e in done:
+                continue
+            if expanded:
+                done.add(e)
+                order.append(e)
+                continue
+            stack.append((e, True))
+            if not isinstance(e, E.Reduce):
+                pending = [c for c in E.children(e) if c not in done and self._cached(c) is None]
+                stack.extend((c, False) for c in reversed(pending))
+        return order
 
     # -- node kinds ---------------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ temporary buffers hold one value at a time, reused after it dies or taken over i
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -28,8 +30,8 @@ def value_name(value: Value) -> str:
 
 
 def nbytes_of(shape: tuple[int, ...], dtype: str) -> int:
-    """Bytes of a dense tensor; 0 when any dim is 0."""
-    return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    """Bytes of a dense tensor; 0 when any dim is 0 (exact: Python integers never wrap)."""
+    return math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 `graph_to_json` writes the dmlc JSON layout MXNet produces (MXNET_COMPAT.md section 1.7).
 `graph_from_json` reads files from MXNet 1.9.1 and older (legacy `param`/`attr` keys, missing
 auxiliary inputs, hidden-key renames, `__init__` stamping), and raises `GraphError` naming what is
-wrong: malformed JSON, an unknown op, an unknown attribute, a bad input reference.
+wrong: malformed JSON, an unknown op, an unknown attribute, a bad input reference. Nothing in the
+file is trusted: every field's type is checked, a node may only read nodes listed before it (so a
+file cannot describe a cycle), a variadic op's input count must match the inputs listed, and an op's
+output count is bounded, so no attribute value can make the reader allocate without limit.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from .ops.registry import SCHEMAS, canonical_name, get_schema
 
 MXNET_VERSION = 10901  # the MXNet version whose files we write (1.9.1)
 HIDDEN_KEYS = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage", "profiler_scope")
+# Far beyond any real op's outputs (SliceChannel of a few thousand); a larger `num_outputs` in a file
+# would only make every list of output names as long, so it is refused as corrupt.
+MAX_NODE_OUTPUTS = 1 << 20
 
 # ---------------------------------------------------------------------------------------------
 # Writing
@@ -119,7 +125,7 @@ def graph_from_json(text: str) -> Graph:
 def _file_version(doc: dict) -> int:
     try:
         return int(doc.get("attrs", {}).get("mxnet_version", ["int", 800])[1])
-    except (AttributeError, IndexError, TypeError, ValueError, KeyError):
+    except (AttributeError, IndexError, TypeError, ValueError, KeyError, OverflowError):
         raise GraphError("symbol JSON has a malformed 'attrs.mxnet_version'") from None
 
 
@@ -133,17 +139,29 @@ def _raw_node(entry, index: int) -> dict:
     """One node's JSON as {op, name, attrs (upgraded hidden keys), inputs}."""
     if not isinstance(entry, dict) or "op" not in entry or "name" not in entry:
         raise GraphError(f"symbol JSON node {index} must be an object with 'op' and 'name'")
+    op, name = _text(entry["op"], f"node {index}'s 'op'"), _text(entry["name"], f"node {index}'s 'name'")
     attrs = {}
     for key in ("param", "attr", "attrs"):  # older files split op params and user attrs
         section = entry.get(key) or {}
         if not isinstance(section, dict):
-            raise GraphError(f"symbol JSON node {index} ({entry['name']!r}) has a non-object {key!r}")
-        attrs.update({str(k): str(v) for k, v in section.items()})
+            raise GraphError(f"symbol JSON node {index} ({name!r}) has a non-object {key!r}")
+        attrs.update({k: _text(v, f"node {index} ({name!r}) attribute {k!r}") for k, v in section.items()})
     for key in HIDDEN_KEYS:
         if key in attrs:
             attrs[f"__{key}__"] = attrs.pop(key)
     inputs = _as_list(entry.get("inputs", []), f"nodes[{index}].inputs")
-    return {"op": str(entry["op"]), "name": str(entry["name"]), "attrs": attrs, "inputs": inputs}
+    return {"op": op, "name": name, "attrs": attrs, "inputs": inputs}
+
+
+def _text(value, where: str) -> str:
+    """`value` if it is a string UTF-8 can encode (JSON allows lone surrogates; files cannot hold them)."""
+    if not isinstance(value, str):
+        raise GraphError(f"symbol JSON {where} must be a string, got {type(value).__name__} {value!r:.60}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GraphError(f"symbol JSON {where} is not valid Unicode text: {value!r:.60}") from None
+    return value
 
 
 def _move_input_multipliers(raw_nodes: list[dict]) -> None:
@@ -166,7 +184,7 @@ def _input_slots(raw: dict, raw_nodes: list[dict]) -> dict[str, dict]:
     try:
         schema = get_schema(canonical_name(raw["op"]))
         params = {k: v for k, v in raw["attrs"].items() if not k.endswith(("_lr_mult", "_wd_mult"))}
-        names = schema.input_names(schema.parse_params(params, raw["name"]))
+        names = _input_names(schema, schema.parse_params(params, raw["name"]), len(raw["inputs"]), "")
     except GraphError:
         return {}  # reported with the node's position when the node is built
     slots = {}
@@ -176,8 +194,23 @@ def _input_slots(raw: dict, raw_nodes: list[dict]) -> dict[str, dict]:
     return slots
 
 
+def _input_names(schema, params: dict, given: int, where: str) -> tuple[str, ...]:
+    """The op's input names; a variadic op must count exactly the `given` inputs (MXNet checks the
+    same), which also keeps a corrupt count from building a list of that many names."""
+    if schema.variadic and params[schema.variadic] != given:
+        raise GraphError(
+            f"symbol JSON {where}: operator {schema.name} has {schema.variadic}={params[schema.variadic]}, "
+            f"but {given} inputs are listed"
+        )
+    return schema.input_names(params)
+
+
+def _is_index(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 def _entry_value(entry, built: list[Node], limit: int, where: str) -> Value:
-    if not isinstance(entry, list) or len(entry) not in (2, 3) or not all(isinstance(x, int) for x in entry):
+    if not isinstance(entry, list) or len(entry) not in (2, 3) or not all(_is_index(x) for x in entry):
         raise GraphError(
             f"symbol JSON {where}: input entry {entry!r} must be [node_id, output_index, version]"
         )
@@ -212,7 +245,12 @@ def _build_node(raw: dict, index: int, built: list[Node], version: int) -> Node:
         attrs[schema.variadic] = str(len(inputs))
     node = Node(op, tuple(inputs), Attrs(attrs), raw["name"])
     node.params  # parse now, so a bad attribute is reported here, naming the node
-    names = schema.input_names(node.params)
+    names = _input_names(schema, node.params, len(inputs), where)
+    if node.num_outputs > MAX_NODE_OUTPUTS:
+        raise GraphError(
+            f"symbol JSON {where}: operator {op} would have {node.num_outputs} outputs, "
+            f"more than the {MAX_NODE_OUTPUTS} any graph file may give one node"
+        )
     if len(inputs) < len(names) and version < 900:
         inputs += [_legacy_input(schema, raw["name"], n, attrs) for n in names[len(inputs) :]]
         node = Node(op, tuple(inputs), node.attrs, raw["name"])

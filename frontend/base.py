@@ -4,6 +4,7 @@ from ember.runtime.errors import (  # noqa: F401
     ArtifactError,
     CompileError,
     DeviceError,
+    DiskFullError,
     EmberError,
     GraphError,
     MXNetError,
@@ -19,5 +20,6 @@ __all__ = [
     "GraphError",
     "CompileError",
     "ArtifactError",
+    "DiskFullError",
     "DeviceError",
 ]

@@ -299,12 +299,29 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{name}: {array.dtype} {shape_text(array.shape)}\n{np.array2string(array, threshold=200)}")
         return 0
     for name, array, path in zip(names, outputs, paths):
-        try:
-            np.save(path, array, allow_pickle=False)
-        except OSError as err:
-            raise CliError(f"cannot write output {name!r} to '{path}': {err.strerror or err}") from None
-        print(f"{PROG}: wrote {path} ({name}: {array.dtype} {shape_text(array.shape)})", file=sys.stderr)
+        written = save_npy(path, array, f"output {name!r}")
+        print(f"{PROG}: wrote {written} ({name}: {array.dtype} {shape_text(array.shape)})", file=sys.stderr)
     return 0
+
+
+def save_npy(path: str, array, what: str) -> str:
+    """Write `array` to `path` as a .npy file atomically (adding `.npy` to the name, as np.save does);
+    the path written. A failed write (a full disk included) leaves any previous file as it was."""
+    import io
+
+    import numpy as np
+
+    from ember.runtime.errors import MXNetError
+    from ember.runtime.files import write_atomic
+
+    path = path if path.endswith(".npy") else f"{path}.npy"
+    encoded = io.BytesIO()
+    np.lib.format.write_array(encoded, np.asanyarray(array), allow_pickle=False)
+    try:
+        write_atomic(path, [encoded.getbuffer()], MXNetError)
+    except MXNetError as err:
+        raise CliError(f"{what}: {err}") from None
+    return path
 
 
 # -- ember inspect --------------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ def executor_kind() -> str:
 
 
 class CompiledRunner:
-    """The compiled programs of one executor and the values of its last step."""
+    """The compiled programs of one executor and the values of its last step. Not synchronized on its
+    own: its executor calls it only while holding `Executor.lock`."""
 
     def __init__(self, executor):
         self.executor = executor

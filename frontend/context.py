@@ -3,16 +3,32 @@
 A `Context` is a plain (device type, device id) pair. `with ctx:` makes it the default for array
 creation on the current thread (a thread-local stack); `current_context()` reads that default.
 Creating any context always succeeds; whether arrays can live there is decided at allocation time.
+`check_context` is how an API taking a context refuses anything else (a 'cpu' string, say).
 """
 
 from __future__ import annotations
 
+import math
+import os
 import threading
+from collections.abc import Sequence
 from typing import ClassVar
+
+import numpy as np
 
 from ember.runtime.errors import MXNetError
 
-__all__ = ["Context", "cpu", "cpu_pinned", "cpu_shared", "current_context", "gpu", "num_gpus"]
+__all__ = [
+    "Context",
+    "check_context",
+    "context_list",
+    "cpu",
+    "cpu_pinned",
+    "cpu_shared",
+    "current_context",
+    "gpu",
+    "num_gpus",
+]
 
 
 class Context:
@@ -29,11 +45,11 @@ class Context:
             self.device_typeid = device_type.device_typeid
             self.device_id = device_type.device_id
             return
-        if device_type not in Context.devstr2type:
+        if not isinstance(device_type, str) or device_type not in Context.devstr2type:
             known = ", ".join(Context.devstr2type)
             raise MXNetError(f"unknown device type {device_type!r}; expected one of {known}")
         self.device_typeid = Context.devstr2type[device_type]
-        self.device_id = int(device_id)
+        self.device_id = _device_id(device_id)
 
     @property
     def device_type(self) -> str:
@@ -64,6 +80,77 @@ class Context:
 
     def empty_cache(self) -> None:
         """Release cached device memory (nothing is cached on the CPU)."""
+
+
+def _device_id(value) -> int:
+    """A device id as an int (anything `int()` takes whole, as MXNet stores what it is given)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise MXNetError(f"device_id must be an integer such as 0 or 1, not {value!r}") from None
+
+
+def check_context(value, argument: str) -> Context:
+    """`value` if it is a Context; else MXNetError naming `argument`. MXNet 1.9.1 takes no device
+    strings where it expects a Context (it fails reading `ctx.device_typeid`), so neither does Ember."""
+    if isinstance(value, Context):
+        return value
+    raise MXNetError(
+        f"{argument} must be a Context: pass mx.cpu() or mx.gpu(i), not {type(value).__name__} {value!r}"
+    )
+
+
+def context_list(value, argument: str) -> list[Context]:
+    """A Context, or a non-empty list or tuple of them, as a list; MXNetError naming `argument` else."""
+    contexts = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not contexts:
+        raise MXNetError(f"{argument} is an empty list; pass mx.cpu() or mx.gpu(i), or a list of them")
+    return [check_context(c, argument) for c in contexts]
+
+
+def host_memory_bytes() -> int | None:
+    """The bytes of physical memory this machine has (None where the OS does not say): where every
+    NDArray's values live, whatever its context."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_host_memory(arrays: Sequence[tuple[str, tuple, str]], what: str) -> None:
+    """Before anything is allocated: MXNetError from `what` when one of `arrays` ((name, shape, dtype)
+    each), or all of them together, need more bytes than this machine has. Sizes are exact Python
+    ints, so no shape wraps around to a small size."""
+    limit = host_memory_bytes() or _INT64_LIMIT
+    sized = [(_nbytes(shape, dtype), name, tuple(shape), dtype) for name, shape, dtype in arrays]
+    total = sum(entry[0] for entry in sized)
+    if total <= limit:
+        return
+    sized = sorted(sized, key=lambda entry: entry[0], reverse=True)[:3]
+    needs = [f"{name} of shape {shape} ({dtype}) needs {_bytes(size)}" for size, name, shape, dtype in sized]
+    if sized[0][0] > limit:
+        raise MXNetError(f"{what}: {needs[0]}, more than this machine's {_bytes(limit)} of memory")
+    raise MXNetError(
+        f"{what}: the arrays need {_bytes(total)} in all, more than this machine's {_bytes(limit)} of "
+        f"memory; the largest: {'; '.join(needs)}"
+    )
+
+
+def _nbytes(shape: tuple, dtype: str) -> int:
+    return math.prod(int(d) for d in shape) * np.dtype(dtype).itemsize
+
+
+_INT64_LIMIT = 2**63 - 1  # where the OS does not say how much memory there is, what no array can exceed
+
+
+def _bytes(size: int) -> str:
+    """`size` bytes in words: '12000000000000 bytes (10.9 TiB)'."""
+    scaled, unit = float(size), "bytes"
+    for larger in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if scaled < 1024:
+            break
+        scaled, unit = scaled / 1024, larger
+    return f"{size} bytes" if unit == "bytes" else f"{size} bytes ({scaled:.1f} {unit})"
 
 
 def _stack() -> list[Context]:

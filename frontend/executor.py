@@ -5,11 +5,13 @@ The forward graph is the symbol's; the backward graph is built once by the autod
 and batch statistics (BatchNorm) are those the forward pass used. A training backward also applies
 each op's auxiliary-state update (BatchNorm's moving statistics), as MXNet 1.9.1 does. Execution is
 compiled native code (`compiled_runner.py`) unless EMBER_EXECUTOR=reference selects the NumPy
-reference interpreter, which runs the same graphs op by op for debugging.
+reference interpreter, which runs the same graphs op by op for debugging. Each `forward` and
+`backward` holds the executor's `lock` for its whole effect, so calls from several threads never mix.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -27,25 +29,47 @@ from ember.runtime.errors import MXNetError, ShapeError
 
 from . import random
 from .compiled_runner import CompiledRunner, executor_kind
-from .context import current_context
+from .context import check_context, check_host_memory, current_context
 from .ndarray import NDArray
 
 GRAD_REQS = ("write", "add", "null")
 
 
 class Executor:
-    """Forward/backward over bound argument, gradient and auxiliary arrays."""
+    """Forward/backward over bound argument, gradient and auxiliary arrays.
+
+    Threads (MXNet's executors are not thread-safe; Ember's never mix calls): `forward` and
+    `backward` each hold `lock` from the first argument copy to the last output or gradient
+    written, so concurrent calls run one after another, whole. `forward(...)` returns copies of that
+    call's outputs; `outputs` (updated in place, as MXNet's) holds the last call's, whichever thread
+    made it. `backward` differentiates the last forward of any thread: to pair a forward with its
+    backward, or to read `outputs`/`grad_arrays` after your own call, hold `with executor.lock:`
+    around the sequence (the lock is re-entrant).
+    """
 
     @classmethod
     def allocate(cls, symbol, ctx, grad_req, type_dict: Mapping | None, shapes: Mapping) -> Executor:
         """An executor of `symbol` with zero-filled arrays for the given input shapes and dtypes
-        (what `simple_bind` makes): a gradient array for every argument whose req is not null."""
+        (what `simple_bind` makes): a gradient array for every argument whose req is not null.
+        MXNetError, before anything is allocated, when the arrays (outputs included) need more memory
+        than the machine has."""
+        if ctx is not None:
+            check_context(ctx, "simple_bind's ctx")
         inferred, dtypes = infer_bound_types(symbol, shapes, type_dict)
         arg_names, aux_names = symbol.list_arguments(), symbol.list_auxiliary_states()
         reqs = normalize_grad_reqs(grad_req, arg_names)
-        args = [_zeros(s, d, ctx) for s, d in _variable_specs(symbol, inferred, dtypes, arg_names)]
-        grads = [None if r == "null" else _zeros(a.shape, a.dtype, ctx) for a, r in zip(args, reqs)]
-        aux = [_zeros(s, d, ctx) for s, d in _variable_specs(symbol, inferred, dtypes, aux_names)]
+        arg_specs = dict(zip(arg_names, _variable_specs(symbol, inferred, dtypes, arg_names)))
+        aux_specs = dict(zip(aux_names, _variable_specs(symbol, inferred, dtypes, aux_names)))
+        grad_specs = {f"{n}'s gradient": arg_specs[n] for n, r in zip(arg_names, reqs) if r != "null"}
+        output_specs = {
+            f"output {name}": (tuple(inferred[v]), dtypes.get(v, "float32"))
+            for name, v in zip(symbol.list_outputs(), symbol._graph.outputs)
+        }
+        every = {**arg_specs, **grad_specs, **aux_specs, **output_specs}
+        check_host_memory([(n, s, dtype_name(d)) for n, (s, d) in every.items()], "simple_bind")
+        args = [_zeros(*arg_specs[n], ctx, n) for n in arg_names]
+        grads = [None if r == "null" else _zeros(*arg_specs[n], ctx, n) for n, r in zip(arg_names, reqs)]
+        aux = [_zeros(*aux_specs[n], ctx, n) for n in aux_names]
         return cls(symbol, ctx, args, grads, reqs, aux, inferred, dtypes)
 
     def __init__(self, symbol, ctx, arg_arrays, grad_arrays, grad_reqs, aux_arrays, shapes, dtypes):
@@ -67,6 +91,7 @@ class Executor:
         self._backward_plan = None
         self._monitor = None
         self._runner = CompiledRunner(self) if executor_kind() == "compiled" else None
+        self._lock = threading.RLock()
         # As MXNet, outputs are allocated at bind and overwritten in place by every forward.
         self.outputs: list[NDArray] = [
             NDArray(np.zeros(shapes[v], dtypes.get(v, "float32")), self._ctx) for v in self._graph.outputs
@@ -93,6 +118,12 @@ class Executor:
     def graph(self) -> Graph:
         """The forward graph: the bound symbol's, whose outputs are `outputs`."""
         return self._graph
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The re-entrant lock each `forward`/`backward` holds; hold it to make a sequence of calls
+        (forward, backward, reading `outputs`) indivisible with respect to other threads."""
+        return self._lock
 
     @property
     def runner(self) -> CompiledRunner | None:
@@ -149,7 +180,14 @@ class Executor:
     # -- running ------------------------------------------------------------------------------
 
     def forward(self, is_train: bool = False, **kwargs) -> list[NDArray]:
-        """Run the forward pass; keyword arrays are first copied into the named arguments."""
+        """Run the forward pass; keyword arrays are first copied into the named arguments. Returns
+        copies of this call's outputs (`outputs` holds them too, until the next forward)."""
+        with self._lock:
+            self._forward(bool(is_train), kwargs)
+            return [NDArray(output.host_buffer().copy(), self._ctx) for output in self.outputs]
+
+    def _forward(self, is_train: bool, kwargs: dict) -> None:
+        """The whole effect of one forward: arguments in, the pass, `outputs` written, the monitor."""
         arg_dict = self.arg_dict
         for name, value in kwargs.items():
             if name not in arg_dict:
@@ -168,14 +206,19 @@ class Executor:
         if self._monitor is not None:
             for name, array in self.output_dict.items():
                 self._monitor(name, array)
-        return self.outputs
 
     def backward(self, out_grads=None, is_train: bool = True) -> None:
         """Gradients of the outputs (weighted by `out_grads`; loss heads need none) into `grad_arrays`.
 
         The gradient is that of the function the last forward computed: after a training forward,
         through batch statistics (BatchNorm); after an inference forward, through the moving ones.
+        Holds `lock` throughout, as `forward` does.
         """
+        with self._lock:
+            self._backward(out_grads)
+
+    def _backward(self, out_grads) -> None:
+        """The whole effect of one backward: the step (or the reference pass) and every array written."""
         if self._forward_values is None:
             raise MXNetError("backward called before forward")
         plan = self.backward_plan()
@@ -328,8 +371,13 @@ def _variable_specs(symbol, shapes, dtypes, names):
     return [(tuple(shapes[Value(index[n], 0)]), dtypes[Value(index[n], 0)]) for n in names]
 
 
-def _zeros(shape, dtype, ctx) -> NDArray:
-    return NDArray(np.zeros(shape, dtype_name(dtype)), ctx)
+def _zeros(shape, dtype, ctx, name: str) -> NDArray:
+    """A zero NDArray for bound array `name`; MXNetError naming it when the memory cannot be had."""
+    try:
+        return NDArray(np.zeros(shape, dtype_name(dtype)), ctx)
+    except (MemoryError, ValueError) as err:
+        what = f"{name} of shape {tuple(shape)} ({dtype_name(dtype)})"
+        raise MXNetError(f"simple_bind: cannot allocate {what}: {err}") from None
 
 
 def _copy_into(target: NDArray, value, name: str) -> None:

@@ -28,10 +28,12 @@ and `read_artifact` recomputes it from the decoded data.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
+import stat
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ from .manifest import (
     describe_json_error,
     is_count,
     is_shape,
+    parameters_problem,
     parse_finite,
     reject_constant,
 )
@@ -60,6 +63,9 @@ PREFIX_BYTES = 12  # magic and format version: the part of the header every form
 LENGTH = struct.Struct("<Q")
 DIGEST_BYTES = 32
 FIXED_SECTIONS = ("manifest", "graph", "parameter blob")
+# Open flags of a reader (those this OS has; distinct bits): it never blocks on a FIFO, so it can refuse
+# one after fstat.
+_READ_FLAGS = os.O_RDONLY | sum(getattr(os, f, 0) for f in ("O_NONBLOCK", "O_CLOEXEC", "O_BINARY"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,7 +133,8 @@ class Artifact:
 
 
 def write_artifact(path, artifact: Artifact) -> None:
-    """Write `artifact` to `path` atomically: `path` holds its old content or the whole new artifact."""
+    """Write `artifact` to `path` atomically: `path` holds its old content or the whole new artifact
+    (DiskFullError when the disk is full, ArtifactError for any other failure)."""
     write_atomic(path, _file_chunks(artifact))
 
 
@@ -246,18 +253,48 @@ def _little_endian_bytes(array: np.ndarray) -> memoryview:
 
 
 def read_artifact(path, *, check_host: bool = True) -> Artifact:
-    """The artifact in the file `path`, every byte checked. With `check_host` (the default) it must
-    also have been built for this machine's architecture, OS and CPU features; `ember inspect`-style
-    tools pass False to read artifacts built elsewhere."""
+    """The artifact in the file `path`, every byte and every manifest field checked (a FIFO, a device
+    or a folder is refused at once). With `check_host` (the default) it must also have been built for
+    this machine's architecture, OS and CPU features; `ember inspect`-style tools pass False to read
+    artifacts built elsewhere. Nothing here runs the artifact's code: `model.load` does that."""
     path = os.fspath(path)
+    return decode_artifact(_read_regular_file(path), f"'{path}'", check_host=check_host)
+
+
+def _read_regular_file(path: str) -> bytes:
+    """The bytes of the regular file `path`, read once to its size; a FIFO, a device or a folder is an
+    ArtifactError at once (never a wait for a writer, never an endless read)."""
     try:
-        with open(path, "rb") as stream:
-            data = stream.read()
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         raise ArtifactError(f"cannot read '{path}': no such file") from None
     except OSError as err:
         raise ArtifactError(f"cannot read '{path}': {err.strerror or err}") from None
-    return decode_artifact(data, f"'{path}'", check_host=check_host)
+    try:
+        size = _regular_file_size(fd, path)
+        with open(fd, "rb", closefd=False) as stream:
+            data = stream.read(size + 1)
+    except OSError as err:
+        raise ArtifactError(f"cannot read '{path}': {err.strerror or err}") from None
+    except MemoryError:
+        raise ArtifactError(f"cannot read '{path}': its {size} bytes do not fit in memory") from None
+    finally:
+        os.close(fd)
+    if len(data) != size:
+        raise ArtifactError(f"cannot read '{path}': it changed size while it was read")
+    return data
+
+
+def _regular_file_size(fd: int, path: str) -> int:
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):
+        raise ArtifactError(f"cannot read '{path}': {os.strerror(errno.EISDIR)}")  # as open() says it
+    if not stat.S_ISREG(info.st_mode):
+        raise ArtifactError(
+            f"cannot read '{path}': it is not a regular file (mode {stat.filemode(info.st_mode)}), "
+            "so it cannot be an Ember artifact"
+        )
+    return info.st_size
 
 
 def decode_artifact(data: bytes, source: str = "the buffer", *, check_host: bool = True) -> Artifact:
@@ -283,6 +320,9 @@ def decode_artifact(data: bytes, source: str = "the buffer", *, check_host: bool
     if problem:
         raise corrupt(problem)
     params = _read_params(manifest.get("params"), sections[2], corrupt)
+    problem = parameters_problem(manifest, {name: array.shape for name, array in params.items()})
+    if problem:
+        raise corrupt(problem)
     binaries = _read_binaries(manifest.get("binaries"), sections[3:], corrupt)
     try:
         artifact = Artifact(manifest, graph_json, params, binaries)

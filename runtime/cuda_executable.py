@@ -5,7 +5,8 @@ A `CudaExecutable` has the interface of the CPU `Executable` (runtime/executable
 copies the inputs to the device, launches every kernel, and copies the outputs back;
 `set_param`/`get` move parameters and state in and out. Everything else (parameters, optimizer
 state, gradients, scratch) stays on the device between calls. The layout's `launches` list each
-kernel's symbol, grid and block.
+kernel's symbol, grid and block. Calls from several threads are serialized per program by
+`BoundProgram.lock`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from .executable import BoundProgram
 
 
 class CudaExecutable(BoundProgram):
-    """A program loaded on GPU `ordinal`: call it with its inputs by name; state lives on the device."""
+    """A program loaded on GPU `ordinal`: call it with its inputs by name; state lives on the device.
+
+    One device arena per program: concurrent calls take turns through `lock` (copy in, launch,
+    synchronize, copy out), as on the CPU (`BoundProgram`); the CUDA driver makes the GPU's context
+    current on each calling thread."""
 
     def __init__(
         self,
@@ -56,7 +61,7 @@ class CudaExecutable(BoundProgram):
         self.device.copy_to_host(host, self._address(buffer))
         return host
 
-    def run(self) -> None:
+    def _run(self) -> None:
         """Launch every kernel in order and wait for the last (a kernel's failure surfaces here)."""
         arena = [self.arena.address]
         for function, grid, block in self._launches:

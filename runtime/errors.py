@@ -30,7 +30,12 @@ class CompileError(MXNetError):
 
 
 class ArtifactError(MXNetError):
-    """A file Ember reads (artifact, .params, IDX) is missing, truncated, corrupt or foreign."""
+    """A file Ember reads or writes (artifact, .params, .states, IDX) is missing, truncated, corrupt,
+    foreign or cannot be written."""
+
+
+class DiskFullError(ArtifactError):
+    """A write ran out of space, past the file-size limit or over a quota; the destination is unchanged."""
 
 
 class DeviceError(MXNetError):

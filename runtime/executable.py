@@ -5,6 +5,11 @@ entry symbol, the arena size, every buffer's offset/shape/dtype/role, and which 
 inputs, outputs, parameters and state). It owns the arena, so parameters, optimizer state and
 BatchNorm statistics stay in place between calls; `exe(data=x)` copies the inputs in, makes one
 call into native code and returns copies of the outputs.
+
+Threads: a program has one arena, so the steps that touch it (copy inputs in, run, copy outputs
+out) hold the program's `lock`; concurrent calls on one program take turns for those steps and
+each gets its own inputs' outputs. The checks and conversions of the inputs happen before the lock,
+and the native call releases the GIL (ctypes.CDLL), so threads on different programs run in parallel.
 """
 
 from __future__ import annotations
@@ -61,8 +66,16 @@ def _unload(library) -> None:
 
 
 class BoundProgram:
-    """What every loaded program shares, wherever its memory lives: the layout, names, and the checks
-    on what users pass in. Subclasses provide `_write(buffer, array)`, `_read(buffer)` and `run()`."""
+    """What every loaded program shares, wherever its memory lives: the layout, names, the checks on
+    what users pass in, and the lock that makes each call's use of the one arena indivisible.
+    Subclasses provide `_write(buffer, array)`, `_read(buffer)` and `_run()`.
+
+    Thread safety: `program(**inputs)`, `set_param`, `write_buffer`, `get` and `run` may be called
+    from any thread; each holds `lock` (re-entrant) while it touches the arena, so a call returns the
+    outputs of its own inputs. To make a sequence of steps indivisible (`set_param` then `run` then
+    `outputs_view`), hold `with program.lock:` around it. `view`/`outputs_view` arrays are live
+    memory: reading them while another thread runs the program needs the lock too.
+    """
 
     def __init__(self, layout: Mapping, what: str):
         self.layout = layout
@@ -70,6 +83,9 @@ class BoundProgram:
         self.buffers = layout["buffers"]
         self.input_names = tuple(layout["inputs"])
         self.output_names = tuple(name for name, _ in layout["outputs"])
+        self._input_buffers = dict(layout["inputs"])
+        self._output_buffers = tuple(buffer for _, buffer in layout["outputs"])
+        self.lock = threading.RLock()
 
     def _named(self, name: str) -> str:
         for table in ("parameters", "states", "inputs"):
@@ -79,11 +95,16 @@ class BoundProgram:
 
     def set_param(self, name: str, value) -> None:
         """Copy `value` into the parameter, state or input `name` (its shape must match)."""
-        self._fill(self._named(name), name, value)
+        buffer = self._named(name)
+        array = self._converted(buffer, name, value)
+        with self.lock:
+            self._write(buffer, array)
 
     def get(self, name: str) -> np.ndarray:
         """A copy of the current value of a parameter, state or input."""
-        return self._read(self._named(name))
+        buffer = self._named(name)
+        with self.lock:
+            return self._read(buffer)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -95,9 +116,12 @@ class BoundProgram:
 
     def write_buffer(self, buffer: str, value) -> None:
         """Set a buffer (by its program name, e.g. 'rng') to `value`, converted to its dtype."""
-        self._fill(buffer, buffer, value)
+        array = self._converted(buffer, buffer, value)
+        with self.lock:
+            self._write(buffer, array)
 
-    def _fill(self, buffer: str, name: str, value) -> None:
+    def _converted(self, buffer: str, name: str, value) -> np.ndarray:
+        """`value` as an array of the buffer's shape and dtype, or ShapeError/MXNetError naming `name`."""
         spec = self.buffers[buffer]
         shape, dtype = tuple(spec["shape"]), np.dtype(spec["dtype"])
         array = np.asarray(value)
@@ -112,7 +136,7 @@ class BoundProgram:
             if array.dtype.kind == "f" and dtype.kind in "iub" and not np.all(np.isfinite(array)):
                 raise MXNetError(f"{self.what}: {name!r} is {dtype}, got non-finite values")
             array = array.astype(dtype)
-        self._write(buffer, array)
+        return array
 
     def _write(self, buffer: str, array: np.ndarray) -> None:
         raise NotImplementedError
@@ -120,12 +144,26 @@ class BoundProgram:
     def _read(self, buffer: str) -> np.ndarray:
         raise NotImplementedError
 
-    def run(self) -> None:
+    def _run(self) -> None:
         raise NotImplementedError
+
+    def run(self) -> None:
+        """Run the program once over its memory as it is (holding `lock`)."""
+        with self.lock:
+            self._run()
 
     def __call__(self, *args, **inputs) -> list[np.ndarray]:
         """Copy the inputs in (positionally in `input_names` order, or by name), run, return copies
-        of the outputs in order."""
+        of the outputs in order. Safe from several threads: copy-in, run and copy-out hold `lock`."""
+        arrays = self._input_arrays(args, inputs)
+        with self.lock:
+            for buffer, array in arrays:
+                self._write(buffer, array)
+            self._run()
+            return [self._read(buffer) for buffer in self._output_buffers]
+
+    def _input_arrays(self, args: tuple, inputs: dict) -> list[tuple[str, np.ndarray]]:
+        """(buffer, converted array) for every input, checked before the arena is touched."""
         if len(args) > len(self.input_names):
             raise MXNetError(f"{self.what} takes {len(self.input_names)} inputs, got {len(args)}")
         given = dict(zip(self.input_names, args))
@@ -141,18 +179,22 @@ class BoundProgram:
         missing = [n for n in self.input_names if n not in given]
         if missing:
             raise MXNetError(f"{self.what}: no value given for input {missing[0]!r}")
-        for name, value in given.items():
-            self._fill(self.layout["inputs"][name], name, value)
-        self.run()
-        return [self._read(buffer) for _, buffer in self.layout["outputs"]]
+        buffers = self._input_buffers
+        return [(buffers[name], self._converted(buffers[name], name, value)) for name, value in given.items()]
 
     def outputs_view(self) -> list[np.ndarray]:
         """The outputs of the last run (live views where the memory is the host's; copies otherwise)."""
-        return [self._read(buffer) for _, buffer in self.layout["outputs"]]
+        with self.lock:
+            return [self._read(buffer) for buffer in self._output_buffers]
 
 
 class Executable(BoundProgram):
-    """A loaded program: call it with its inputs by name; its parameters and state live inside it."""
+    """A loaded program: call it with its inputs by name; its parameters and state live inside it.
+
+    One arena per program, shared by every calling thread (calls take turns through `lock`; see
+    `BoundProgram`). The generated code keeps no state outside the arena except its thread pool,
+    which serializes the parallel stages of concurrent runs, so the native entry itself is re-entrant.
+    """
 
     def __init__(
         self,
@@ -189,12 +231,13 @@ class Executable(BoundProgram):
     def _read(self, buffer: str) -> np.ndarray:
         return self._views[buffer].copy()
 
-    def run(self) -> None:
-        """One native call over the arena as it is."""
+    def _run(self) -> None:
+        """One native call over the arena as it is (ctypes releases the GIL for its duration)."""
         status = self._entry(self._address)
         if status != 0:
             raise MXNetError(f"{self.what} failed with status {status}")
 
     def outputs_view(self) -> list[np.ndarray]:
-        """The outputs of the last run as live views (valid until the next run)."""
-        return [self._views[buffer] for _, buffer in self.layout["outputs"]]
+        """The outputs of the last run as live views (valid until the next run: hold `lock` from the
+        run until they are read when other threads use the program)."""
+        return [self._views[buffer] for buffer in self._output_buffers]

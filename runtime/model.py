@@ -4,10 +4,13 @@
 `Executable` for a CPU artifact, a `CudaExecutable` (runtime/cuda_executable.py) for a GPU one. It
 needs numpy and ctypes only, so `ember.runtime.load('mlp.ember')` works in a process that never
 imported the compiler (or where llvmlite is not installed at all). A GPU artifact is loaded onto its
-GPU on first use, so one compiled on a machine without a GPU can still be saved.
+GPU on first use, so one compiled on a machine without a GPU can still be saved. A model may be
+called from several threads at once (see `CompiledModel`).
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -21,7 +24,14 @@ PTX = "ptx"
 
 
 class CompiledModel:
-    """A compiled model: call it with its inputs by name (or position) to get a list of NumPy arrays."""
+    """A compiled model: call it with its inputs by name (or position) to get a list of NumPy arrays.
+
+    Threads: calling one model from several threads at once is safe; each call returns the outputs
+    of its own inputs. The model has one arena, so concurrent calls take turns for copying inputs in,
+    the native run and copying outputs out (the program's lock); checking the inputs happens outside
+    it. The native run releases the GIL, so calls on different models (one per thread, for the most
+    throughput on one network) run in parallel.
+    """
 
     def __init__(self, artifact: Artifact, source: str = "the compiled model", device_id: int = 0):
         manifest = artifact.manifest
@@ -31,6 +41,7 @@ class CompiledModel:
         if "layout" not in manifest or binary not in artifact.binaries:
             kind = "GPU" if self.is_gpu else "CPU"
             raise ArtifactError(f"{source} holds no {kind} program (no layout or no {binary!r} binary)")
+        self._loading = threading.Lock()
         self._program = None if self.is_gpu else self._load()
 
     def _load(self):
@@ -48,10 +59,15 @@ class CompiledModel:
 
     @property
     def _exe(self):
-        """The loaded program (for a GPU artifact, loaded onto the GPU now if it is not yet)."""
-        if self._program is None:
-            self._program = self._load()
-        return self._program
+        """The loaded program (for a GPU artifact, loaded onto the GPU now if it is not yet, once
+        even when several threads make the first call together)."""
+        program = self._program
+        if program is None:
+            with self._loading:
+                if self._program is None:
+                    self._program = self._load()
+                program = self._program
+        return program
 
     @property
     def manifest(self) -> dict:
@@ -99,6 +115,16 @@ def load(path, device_id: int = 0) -> CompiledModel:
     truncated, corrupted, not an Ember artifact, or built for another machine. A GPU artifact runs on
     GPU `device_id`; where there is none, its first call raises DeviceError saying so.
 
-    An artifact holds native code, which loading maps into this process: load only files you trust,
-    as you would a shared library."""
-    return CompiledModel(read_artifact(path), source=str(path), device_id=device_id)
+    Every byte and every manifest field is checked before the native code is touched, and the
+    target and CPU features are compared with this machine's. Then the shared library is loaded
+    (dlopen), which runs its initializers: loading an artifact runs the code it holds, so load only
+    files you trust, as you would a shared library. The checks catch damage, not malice."""
+    artifact = read_artifact(path)
+    try:
+        return CompiledModel(artifact, source=str(path), device_id=device_id)
+    except MemoryError:
+        arena = artifact.manifest["layout"]["arena_bytes"]
+        raise ArtifactError(
+            f"cannot load '{path}': it needs more memory than this process can allocate (its layout's "
+            f"arena_bytes is {arena})"
+        ) from None

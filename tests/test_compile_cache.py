@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from ember.compiler import cache as cache_module
 from ember.compiler.cache import HEADER, CompileCache, cache_key, default_cache_dir
 
@@ -295,13 +296,52 @@ def test_an_entry_larger_than_the_cap_is_not_stored(tmp_path):
     assert cache.get(key_of("small")) == b"s" * 100
 
 
-def test_stale_temp_files_are_swept(cache):
+def test_stale_temp_files_are_swept_by_the_next_scan(cache):
+    """A later process (a new CompileCache) scans the folder on its first store and sweeps them."""
     cache.put(key_of("a"), b"1")
     stale = cache.path / f".{key_of('b')}.dead.tmp"
     stale.write_bytes(b"partial")
     os.utime(stale, (1_000_000_000, 1_000_000_000))
-    cache.put(key_of("c"), b"2")
+    CompileCache(cache.path).put(key_of("c"), b"2")
     assert not stale.exists()
+
+
+def count_scans(monkeypatch) -> list[int]:
+    scans = []
+    real = cache_module.os.listdir
+    monkeypatch.setattr(cache_module.os, "listdir", lambda path: scans.append(1) or real(path))
+    return scans
+
+
+def test_stores_under_the_cap_do_not_scan_the_folder(cache, monkeypatch):
+    scans = count_scans(monkeypatch)
+    for i in range(50):
+        cache.put(key_of(str(i)), b"x" * 100)
+    assert len(scans) == 1  # the first store only
+    assert len(folder_names(cache)) == 50
+
+
+def test_other_writers_entries_are_counted_at_the_next_scan(tmp_path, monkeypatch):
+    """Two caches on one folder: each scans on its first store and when its own count passes the cap,
+    and the scan evicts down to the cap whoever wrote the entries."""
+    entry_size = HEADER.size + 100
+    first, second = (CompileCache(tmp_path, max_bytes=4 * entry_size) for _ in range(2))
+
+    def store(cache: CompileCache, name: str) -> None:
+        cache.put(key_of(name), b"x" * 100)
+        stamp = 1_000_000_000 + "abcdef".index(name)  # stored in this order, a the least recently used
+        os.utime(tmp_path / (key_of(name) + ".bin"), (stamp, stamp))
+
+    store(first, "a")
+    store(second, "b")  # its first store: a scan that sees a and b
+    for name in "cd":
+        store(first, name)  # first counts 3 entries, 4 are there: no scan
+    scans = count_scans(monkeypatch)
+    store(first, "e")
+    assert scans == []  # over the cap by one entry, which first does not know yet
+    assert len(folder_names(first)) == 5
+    store(first, "f")  # its count passes the cap: a scan, which evicts the two oldest, a and b
+    assert folder_names(first) == sorted(key_of(name) + ".bin" for name in "cdef")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -279,23 +279,72 @@ def clamp_index(i: Expr, extent: int) -> Expr:
 # Printing
 
 
+def children(e: Expr) -> tuple[Expr, ...]:
+    """The subexpressions `e` reads, in field order (a Call's arguments flattened)."""
+    found: list[Expr] = []
+    for field in e._key:
+        if isinstance(field, Expr):
+            found.append(field)
+        elif isinstance(field, tuple):
+            found.extend(item for item in field if isinstance(item, Expr))
+    return tuple(found)
+
+
+def walk(roots) -> list[Expr]:
+    """Every distinct node under `roots` once (by identity), parents before children, left to right.
+
+    Iterative, as every walk over expressions must be: a fused kernel's expression may be far deeper
+    than Python's recursion limit."""
+    order: list[Expr] = []
+    seen: set[int] = set()
+    stack = list(reversed(tuple(roots)))
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        order.append(e)
+        stack.extend(reversed(children(e)))
+    return order
+
+
+def post_order(roots) -> list[Expr]:
+    """Every distinct node under `roots` once, each after all of its children (for bottom-up work)."""
+    order: list[Expr] = []
+    done: set[int] = set()
+    stack: list[tuple[Expr, bool]] = [(e, False) for e in reversed(tuple(roots))]
+    while stack:
+        e, expanded = stack.pop()
+        if id(e) in done:
+            continue
+        if expanded:
+            done.add(id(e))
+            order.append(e)
+            continue
+        stack.append((e, True))
+        stack.extend((c, False) for c in reversed(children(e)) if id(c) not in done)
+    return order
+
+
+# How each node kind prints, given its already formatted children (in `children` order).
+_FORMATS = {
+    "Const": lambda e, parts: repr(e.value) if e.dtype in (INDEX, "float32") else f"{e.value!r}:{e.dtype}",
+    "Var": lambda e, parts: e.name,
+    # a load is typed unless it reads float32 (so the text types every value)
+    "Load": lambda e, parts: f"{e.buffer}[{parts[0]}]" + ("" if e.dtype == "float32" else f":{e.dtype}"),
+    "Call": lambda e, parts: f"{e.fn}({', '.join(parts)})",
+    "Cast": lambda e, parts: f"{e.dtype}({parts[0]})",
+    "Select": lambda e, parts: f"select({parts[0]}, {parts[1]}, {parts[2]})",
+    "Reduce": lambda e, parts: f"{e.op}({e.var.name} < {e.extent}: {parts[-1]})",
+    "Random": lambda e, parts: f"random({parts[0]}, {parts[1]})",
+}
+
+
 def format_expr(e: Expr) -> str:
     """`e` as one line of text (for `ember inspect` and error messages)."""
-    if isinstance(e, Const):
-        return repr(e.value) if e.dtype in (INDEX, "float32") else f"{e.value!r}:{e.dtype}"
-    if isinstance(e, Var):
-        return e.name
-    if isinstance(e, Load):  # a load is typed unless it reads float32 (so the text types every value)
-        suffix = "" if e.dtype == "float32" else f":{e.dtype}"
-        return f"{e.buffer}[{format_expr(e.index)}]{suffix}"
-    if isinstance(e, Call):
-        return f"{e.fn}({', '.join(format_expr(a) for a in e.args)})"
-    if isinstance(e, Cast):
-        return f"{e.dtype}({format_expr(e.value)})"
-    if isinstance(e, Select):
-        return f"select({format_expr(e.cond)}, {format_expr(e.a)}, {format_expr(e.b)})"
-    if isinstance(e, Reduce):
-        return f"{e.op}({e.var.name} < {e.extent}: {format_expr(e.body)})"
-    if isinstance(e, Random):
-        return f"random({format_expr(e.seed)}, {format_expr(e.counter)})"
-    raise TypeError(f"not an expression: {e!r}")
+    if not isinstance(e, Expr):
+        raise TypeError(f"not an expression: {e!r}")
+    text: dict[int, str] = {}
+    for node in post_order((e,)):
+        text[id(node)] = _FORMATS[type(node).__name__](node, [text[id(c)] for c in children(node)])
+    return text[id(e)]

@@ -25,6 +25,7 @@ from ..ops.registry import lowering
 from ..ops.rules import normalize_axis, with_dim
 from ..ops.shape import swap_permutation, transpose_permutation
 from ..ops.slicing import slice_axis_bounds, slice_windows
+from ..program import Store
 from . import expr as E
 from .expr import Expr
 from .tensor import Tensor, broadcast_to, from_buffer, ravel, remap, reshape
@@ -106,9 +107,24 @@ def shifted(t: Tensor, shape: Sequence[int], axis: int, offset: int) -> Tensor:
     return remap(t, shape, lambda dims: with_position(dims, axis, E.add(dims[axis], E.index(offset))))
 
 
-def joined(parts: Sequence[Tensor], shape: Sequence[int], axis: int) -> Tensor:
-    """`parts` concatenated along `axis`: each element selects its part by position, every part read at
-    a clamped position (a select evaluates both sides)."""
+# Joins of more parts than this are written part by part: a select chain reads every part at every
+# element (work and expression depth grow with the number of parts).
+SELECT_JOIN_LIMIT = 8
+# A join by copies stores this many like-shaped parts per loop nest: fewer loops (each its own function)
+# cost less to compile, but LLVM's alias analysis grows with the square of the pointers one loop uses.
+PARTS_PER_LOOP = 16
+
+
+def joined(ctx, parts: Sequence[Tensor], shape: Sequence[int], axis: int) -> Tensor:
+    """`parts` concatenated along `axis`: lazily, each element selecting its part by position, or, for
+    many parts, each part copied into its slab of a materialized result."""
+    if len(parts) > SELECT_JOIN_LIMIT:
+        return _joined_by_copies(ctx, parts, shape, axis)
+    return _joined_by_selects(parts, shape, axis)
+
+
+def _joined_by_selects(parts: Sequence[Tensor], shape: Sequence[int], axis: int) -> Tensor:
+    """Every part read at a clamped position (a select evaluates both sides); the select picks one."""
     ends = list(accumulate(p.shape[axis] for p in parts))
     starts = [0] + ends[:-1]
 
@@ -126,6 +142,30 @@ def joined(parts: Sequence[Tensor], shape: Sequence[int], axis: int) -> Tensor:
         return value
 
     return Tensor(shape, parts[0].dtype, at)
+
+
+def _joined_by_copies(ctx, parts: Sequence[Tensor], shape: Sequence[int], axis: int) -> Tensor:
+    """Each part stored at its offset along `axis` of the result buffer, PARTS_PER_LOOP parts of one
+    shape per loop nest."""
+    dtype = parts[0].dtype
+    target = ctx.result_buffer(shape, dtype)
+    starts = [0, *accumulate(p.shape[axis] for p in parts)]
+    by_shape: dict[tuple[int, ...], list[tuple[Tensor, int]]] = {}
+    for part, start in zip(parts, starts):
+        if math.prod(part.shape):
+            by_shape.setdefault(tuple(part.shape), []).append((part, start))
+
+    def stores(dims, items):
+        return [
+            Store(target, ravel(with_position(dims, axis, E.add(dims[axis], E.index(start))), shape), part(*dims))
+            for part, start in items
+        ]
+
+    for part_shape, items in by_shape.items():
+        for first in range(0, len(items), PARTS_PER_LOOP):
+            chunk = items[first : first + PARTS_PER_LOOP]
+            ctx.loop(part_shape, lambda dims, chunk=chunk: stores(dims, chunk))
+    return from_buffer(target, shape, dtype)
 
 
 def scatter_sum(
@@ -254,7 +294,7 @@ def lower_repeat(ctx, node, inputs):
 @lowering("Concat")
 def lower_concat(ctx, node, inputs):
     shape, _ = out_type(ctx)
-    return [joined(inputs, shape, normalize_axis(node.params["dim"], len(shape)))]
+    return [joined(ctx, inputs, shape, normalize_axis(node.params["dim"], len(shape)))]
 
 
 @lowering("stack")
@@ -266,7 +306,7 @@ def lower_stack(ctx, node, inputs):
         remap(t, shape[:axis] + (1,) + shape[axis + 1 :], lambda dims: dims[:axis] + dims[axis + 1 :])
         for t in inputs
     ]
-    return [joined(parts, shape, axis)]
+    return [joined(ctx, parts, shape, axis)]
 
 
 @lowering("SliceChannel")

@@ -9,6 +9,7 @@ that dies at it (in place, per the rule tables below). `check_plan` proves a pla
 
 from __future__ import annotations
 
+import math
 from bisect import insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from functools import partial
 from itertools import pairwise
 from types import MappingProxyType
 
-from ember.runtime.errors import CompileError
+from ember.runtime.errors import CompileError, ShapeError
 
 from ..buffers import PINNED_ROLES, BufferPlan, BufferSpec, nbytes_of, value_name
 from ..ir import Graph, Node, TensorType, Value
@@ -31,12 +32,29 @@ from .typed import types_of
 InPlaceRule = Callable[[Node, int, Mapping[Value, TensorType]], tuple[int, ...]]
 
 
+# The most bytes one buffer, or the whole arena, may take: offsets and sizes are int64 in the
+# generated code, and no machine has more.
+MAX_BYTES = 2**62
+
+
 def _itemsize(dtype: str) -> int:
     return nbytes_of((1,), dtype)
 
 
 def _nbytes(ttype: TensorType) -> int:
-    return nbytes_of(ttype.shape, ttype.dtype)
+    """Exact bytes as a Python int (NumPy's int64 products wrap around for huge shapes)."""
+    return math.prod(int(d) for d in ttype.shape) * _itemsize(ttype.dtype)
+
+
+def check_sizes(types: Mapping[Value, TensorType]) -> None:
+    """ShapeError naming the first value whose buffer would exceed MAX_BYTES."""
+    for value, ttype in types.items():
+        size = _nbytes(ttype)
+        if size > MAX_BYTES:
+            raise ShapeError(
+                f"{value_name(value)} of shape {tuple(ttype.shape)} ({ttype.dtype}) needs {size} bytes, "
+                f"more than the 2**62 a buffer may have"
+            )
 
 
 def same_shape_inputs(node: Node, out: int, types, among: Sequence[int] | None = None) -> tuple[int, ...]:
@@ -366,9 +384,13 @@ def plan_kernel_memory(
 
 
 def _planned(planner: _Planner, steps, roles: Mapping[Value, str]) -> BufferPlan:
-    """Run `planner` over `steps` after pinning `roles`; naive size: every value in a buffer of its own."""
+    """Run `planner` over `steps` after pinning `roles`; naive size: every value in a buffer of its own.
+    ShapeError for a value, CompileError for the arena, larger than MAX_BYTES."""
+    check_sizes(planner.types)
     arena = _Arena(planner.pin(roles))
     planner.run(steps, roles, arena)
+    if arena.peak > MAX_BYTES:
+        raise CompileError(f"the planned arena needs {arena.peak} bytes, more than the 2**62 it may have")
     return BufferPlan(
         buffers=planner.buffers(),
         value_to_buffer=tuple(planner.slot_of.items()),

@@ -13,6 +13,9 @@ import os
 import platform
 import sys
 
+from ember.runtime.errors import MXNetError
+from ember.runtime.files import write_atomic
+
 # CPU flags (Linux /proc/cpuinfo names) that decide which SIMD code runs fast
 SIMD_FLAGS = (
     "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512_vnni",
@@ -207,7 +210,6 @@ def format_table(result: dict) -> str:
 
 
 def write_json(result: dict, path: str) -> None:
-    """The result as indented JSON at `path`."""
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    """The result as indented JSON at `path`, written atomically (a failed write keeps the old file)."""
+    text = json.dumps(result, indent=2) + "\n"
+    write_atomic(path, [text.encode("utf-8")], MXNetError)

@@ -8,8 +8,12 @@ after them; False leaves the previous batch's rows in the padded slots.
 from __future__ import annotations
 
 import math
+import re
+import reprlib
+from collections import namedtuple
 
 import numpy as np
+
 from ember.runtime.errors import ArtifactError, MXNetError
 
 from ..context import cpu
@@ -19,14 +23,16 @@ from .idx import read_file_bytes
 from .native import MXDataIter, bool_param, dtype_param, int_param, shape_param
 
 CSV_DTYPES = ("float32", "int32", "int64")
+LINE_BREAK = re.compile(r"\r\n|\r|\n")  # MXNet's parser ends lines at either character
 
 
 class CSVIter(MXDataIter):
     """Iterate over the rows of a CSV file (and a label CSV file) in batches of `batch_size`.
 
     Takes keyword arguments only; unknown ones (`prefetch_buffer=`, `ctx=`) are ignored. A value that
-    is not a number, or NaN, raises ArtifactError naming the file, line and column. Extra rows in
-    `label_csv` are ignored, as in MXNet; too few raise an error.
+    is not a number (or, for the integer dtypes, not an integer within range) raises ArtifactError
+    naming the file, line and column; NaN and inf load as float32 values, as MXNet parses them. Extra
+    rows in `label_csv` are ignored, as in MXNet; too few raise an error.
     """
 
     def __init__(
@@ -74,8 +80,8 @@ class CSVIter(MXDataIter):
         self._labels = labels[: len(data)].reshape((len(data),) + label_shape)
 
         # batch buffers: with round_batch=False the padded slots keep the previous batch's rows
-        self._data_batch = np.zeros((batch_size,) + data_shape, dtype=dtype)
-        self._label_batch = np.zeros((batch_size,) + label_shape, dtype=dtype)
+        self._data_batch = _batch_buffer((batch_size,) + data_shape, dtype, "data_shape")
+        self._label_batch = _batch_buffer((batch_size,) + label_shape, dtype, "label_shape")
         self._index_batch = np.zeros(batch_size, dtype=np.uint64)
         self._pos = 0  # the next row to read
         self._overflow = 0  # rows wrapped from the start into the last batch; ends the epoch
@@ -125,6 +131,19 @@ class CSVIter(MXDataIter):
         return self._index_batch.copy()
 
 
+def _batch_buffer(shape: tuple[int, ...], dtype: np.dtype, shape_name: str) -> np.ndarray:
+    """A zeroed batch buffer; a batch too large for memory (round_batch=False allows any batch_size)
+    is an MXNetError naming the sizes rather than a MemoryError."""
+    try:
+        return np.zeros(shape, dtype=dtype)
+    except (MemoryError, ValueError):
+        nbytes = math.prod(shape) * dtype.itemsize
+        raise MXNetError(
+            f"CSVIter: a batch of batch_size={shape[0]} examples of {shape_name}={shape[1:]} needs {nbytes} "
+            "bytes, more than can be allocated"
+        ) from None
+
+
 def _too_few_rows(batch_size: int, need: int, path, count: int) -> str:
     return (
         f"CSVIter: batch_size={batch_size} needs {need} rows from the start of data_csv '{path}' to "
@@ -133,51 +152,112 @@ def _too_few_rows(batch_size: int, need: int, path, count: int) -> str:
 
 
 def read_csv(path, what: str, shape: tuple[int, ...], shape_name: str, dtype: np.dtype) -> np.ndarray:
-    """The non-blank rows of the CSV file at `path` as a `(rows, prod(shape))` array of `dtype`."""
+    """The non-blank rows of the CSV file at `path` as a `(rows, prod(shape))` array of `dtype`.
+
+    Lines end at '\\n' or '\\r' (blank ones are skipped) and fields are split at commas, as MXNet's
+    parser does; every row must hold exactly `prod(shape)` fields, each a number that fits `dtype`
+    (NaN and inf included for float32, as MXNet parses them; integral values only for the integer types).
+    """
     path = str(path)
-    try:
-        text = read_file_bytes(path, what).decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ArtifactError(f"{what} '{path}' is not a text file: {err.reason} at byte {err.start}") from None
     width = math.prod(shape)
+    place = CSVPlace(what, path)
+    rows = _rows(_read_text(place), place, f"{shape_name}={shape}", width)
+    parse = _integers if dtype.kind == "i" else _floats
+    return parse(rows, place, dtype).reshape(len(rows), width)
+
+
+class CSVPlace(namedtuple("CSVPlace", ["what", "path"])):
+    """Which file a CSV value comes from, for error messages: prints as `CSVIter data_csv 'path'`."""
+
+    def __str__(self) -> str:
+        return f"{self.what} '{self.path}'"
+
+    def error(self, number: int, column: int, problem: str) -> ArtifactError:
+        """ArtifactError naming the file, line and column of a bad value."""
+        return ArtifactError(f"{self} line {number}, column {column}: {problem}")
+
+
+def _read_text(place: CSVPlace) -> str:
+    """The file's text; a UTF-8 byte-order mark is dropped, as MXNet's parser drops it."""
+    try:
+        return read_file_bytes(place.path, place.what).decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ArtifactError(f"{place} is not a text file: {err.reason} at byte {err.start}") from None
+
+
+def _rows(text: str, place: CSVPlace, shape_text: str, width: int) -> list:
+    """(line number, fields) of every non-blank line, each checked to hold `width` fields."""
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(LINE_BREAK.split(text), start=1):
         if not line.strip():
             continue
         tokens = line.split(",")
         if len(tokens) != width:
-            raise ArtifactError(
-                f"{what} '{path}' line {number} has {len(tokens)} values, but {shape_name}={shape} needs {width}"
-            )
+            problem = f"has {len(tokens)} values, but {shape_text} needs {width}"
+            raise ArtifactError(f"{place} line {number} {problem}")
         rows.append((number, tokens))
-    integer = dtype.kind == "i"
+    return rows
+
+
+def _floats(rows: list, place: CSVPlace, dtype: np.dtype) -> np.ndarray:
+    """The fields as `dtype` (float32); values beyond its range become inf, as any float32 cast makes them."""
     try:
-        values = np.array(
-            [t for _, tokens in rows for t in tokens], dtype=np.int64 if integer else np.float64
-        )
+        values = np.array([t for _, tokens in rows for t in tokens], dtype=np.float64)
     except ValueError:
-        values = np.array([_parse(path, what, n, tokens, integer) for n, tokens in rows]).reshape(-1)
-    values = values.reshape(len(rows), width)
-    if not integer and np.isnan(values).any():
-        row, column = np.argwhere(np.isnan(values))[0]
-        raise ArtifactError(f"{what} '{path}' line {rows[row][0]}, column {column + 1} holds NaN")
-    return values.astype(dtype)
+        values = np.array([_field_values(n, tokens, place, _float) for n, tokens in rows], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return values.astype(dtype).reshape(-1)
 
 
-def _parse(path: str, what: str, number: int, tokens: list[str], integer: bool) -> list:
-    """The values of one line, or ArtifactError naming the first token that is not a number."""
+def _integers(rows: list, place: CSVPlace, dtype: np.dtype) -> np.ndarray:
+    """The fields as `dtype` (int32 or int64); a value outside its range is an error (MXNet wraps it)."""
+    info = np.iinfo(dtype)
+    try:
+        values = np.array([t for _, tokens in rows for t in tokens], dtype=np.int64)
+    except (ValueError, OverflowError):
+        values = None
+    if values is None or ((values < info.min) | (values > info.max)).any():
+        # exact Python integers, row by row, to name the first field that is wrong
+        checked = [_field_values(n, tokens, place, _integer, info) for n, tokens in rows]
+        values = np.array(checked, dtype=np.int64)
+    return values.astype(dtype).reshape(-1)
+
+
+def _field_values(number: int, tokens: list[str], place: CSVPlace, convert, *args) -> list:
+    """`convert(token, *args)` of each field of line `number`; a ValueError names the field."""
     values = []
     for column, token in enumerate(tokens, start=1):
         try:
-            value = float(token)
-            if integer:
-                if not value.is_integer():
-                    raise ValueError
-                value = int(value)
-        except ValueError:
-            kind = "an integer" if integer else "a number"
-            raise ArtifactError(
-                f"{what} '{path}' line {number}, column {column}: {token!r} is not {kind}"
-            ) from None
-        values.append(value)
+            values.append(convert(token, *args))
+        except ValueError as err:
+            raise place.error(number, column, f"{reprlib.repr(token)} {err}") from None
     return values
+
+
+def _float(token: str) -> float:
+    try:
+        return float(token)
+    except ValueError:
+        raise ValueError("is not a number") from None
+
+
+def _integer(token: str, info: np.iinfo) -> int:
+    """An integral field ('3', '-3', '3.0', '3e2'; not '3.5' or 'nan') within the range of `info`."""
+    try:
+        value = int(token)
+    except ValueError:
+        value = _integral_float(token)
+    if not info.min <= value <= info.max:
+        raise ValueError(f"does not fit in {info.dtype.name}")
+    return value
+
+
+def _integral_float(token: str) -> int:
+    """The integer a float-looking field ('3.0', '3e2') spells; ValueError for any other field."""
+    try:
+        number = float(token)
+    except ValueError:
+        number = math.nan
+    if not number.is_integer():
+        raise ValueError("is not an integer")
+    return int(number)

@@ -12,7 +12,7 @@ from collections import OrderedDict
 import numpy
 
 from ..ndarray.ndarray import NDArray
-from .registry import Registry
+from .registry import Registry, construct
 
 
 def check_label_shapes(labels, preds, wrap: bool = False, shape: bool = False):
@@ -143,7 +143,7 @@ def create(metric, *args, **kwargs) -> EvalMetric:
     returned as is; `args` and `kwargs` go to the constructor (to each item's, for a list).
     """
     if callable(metric):
-        return CustomMetric(metric, *args, **kwargs)
+        return construct(CustomMetric, (metric, *args), kwargs, "a custom metric")
     if isinstance(metric, list):
         composite = CompositeEvalMetric()
         for child in metric:

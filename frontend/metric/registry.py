@@ -2,13 +2,40 @@
 
 A `Registry` maps lower-cased names (class names plus aliases) to subclasses of one base class.
 `create` accepts an instance (returned as is), a name with constructor arguments, a config dict, or
-the JSON text an initializer's `dumps()` writes (`'["uniform", {"scale": 0.07}]'`).
+the JSON text an initializer's `dumps()` writes (`'["uniform", {"scale": 0.07}]'`). Its failures, and
+those of the optimizer registry, are `RegistryError` (unknown names, malformed specs, bad argument
+values) and `RegistryTypeError` (specs and arguments of the wrong type).
 """
 
 from __future__ import annotations
 
 import json
 import warnings
+
+from ember.runtime.errors import MXNetError
+
+
+class RegistryError(MXNetError, ValueError):
+    """A name no registry holds, a malformed spec, or an argument value a class refuses. Also the
+    ValueError MXNet raises here, so that code written for MXNet still catches it."""
+
+
+class RegistryTypeError(MXNetError, TypeError):
+    """A spec of the wrong type, or arguments a registered class does not take. Also the TypeError
+    MXNet raises here."""
+
+
+def construct(cls: type, args: tuple, kwargs: dict, what: str):
+    """`cls(*args, **kwargs)`; the TypeError or ValueError of arguments it refuses comes back as
+    RegistryTypeError or RegistryError naming `what`."""
+    try:
+        return cls(*args, **kwargs)
+    except MXNetError:
+        raise
+    except TypeError as err:
+        raise RegistryTypeError(f"cannot create {what}: {err}") from err
+    except ValueError as err:
+        raise RegistryError(f"cannot create {what}: {err}") from err
 
 
 class Registry:
@@ -22,7 +49,9 @@ class Registry:
     def register(self, klass: type, name: str | None = None) -> type:
         """Register `klass` under `name` (default: its class name), lower-cased; usable as a decorator."""
         if not (isinstance(klass, type) and issubclass(klass, self.base_class)):
-            raise TypeError(f"Can only register subclass of {self.base_class.__name__}, got {klass!r}")
+            raise RegistryTypeError(
+                f"Can only register subclass of {self.base_class.__name__}, got {klass!r}"
+            )
         key = (klass.__name__ if name is None else name).lower()
         previous = self.classes.get(key)
         if previous is not None and previous is not klass:
@@ -52,24 +81,39 @@ class Registry:
         elif self.nickname in kwargs:
             spec = kwargs.pop(self.nickname)
         else:
-            raise TypeError(f"create() needs the {self.nickname} to create")
+            raise RegistryTypeError(f"create() needs the {self.nickname} to create")
         if isinstance(spec, self.base_class):
             if args or kwargs:
-                raise ValueError(f"{self.nickname} is already an instance. Additional arguments are invalid")
+                raise RegistryError(
+                    f"{self.nickname} is already an instance. Additional arguments are invalid"
+                )
             return spec
         if isinstance(spec, dict):
             return self.create(**spec)
         if not isinstance(spec, str):
-            raise TypeError(f"{self.nickname} must be of string type, got {type(spec).__name__}")
-        if spec.startswith("["):
-            name, params = json.loads(spec)
+            raise RegistryTypeError(f"{self.nickname} must be of string type, got {type(spec).__name__}")
+        if spec.startswith(("[", "{")):
+            name, params = self.parse_json(spec)
             return self.create(name, **params)
-        if spec.startswith("{"):
-            return self.create(**json.loads(spec))
         key = spec.lower()
         if key not in self.classes:
-            raise ValueError(
+            raise RegistryError(
                 f"{spec} is not registered. Please register with {self.nickname}.register first "
                 f"(registered {self.nickname}s: {', '.join(sorted(self.classes))})"
             )
-        return self.classes[key](*args, **kwargs)
+        return construct(self.classes[key], args, kwargs, f"{self.nickname} {spec!r}")
+
+    def parse_json(self, spec: str) -> tuple[str, dict]:
+        """(name, arguments) from `'["name", {...}]'` or `'{"<nickname>": "name", ...}'`."""
+        try:
+            parsed = json.loads(spec)
+        except (ValueError, RecursionError) as err:
+            raise RegistryError(f"{self.nickname} spec {spec[:80]!r} is not valid JSON: {err}") from None
+        if isinstance(parsed, dict) and self.nickname in parsed:
+            return parsed.pop(self.nickname), parsed
+        if isinstance(parsed, list) and len(parsed) == 2 and isinstance(parsed[1], dict):
+            return parsed[0], parsed[1]
+        raise RegistryError(
+            f"{self.nickname} spec {spec[:80]!r} is neither [name, {{arguments}}] nor "
+            f'{{"{self.nickname}": name, ...}}'
+        )

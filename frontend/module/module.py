@@ -8,18 +8,18 @@ line saying so, instead of MXNet's 100x-too-large steps (apache/mxnet#5098).
 from __future__ import annotations
 
 import logging
-import pickle
 import warnings
 from collections import OrderedDict
 
-from ember.runtime.errors import MXNetError
+from ember.runtime.errors import ArtifactError, MXNetError
+from ember.runtime.files import open_regular_file, write_atomic
 
 from .. import ndarray as nd
 from .. import optimizer as opt
-from ..context import cpu
+from ..context import context_list, cpu
 from ..initializer import InitDesc, Uniform
 from ..io import DataDesc
-from ..model import load_checkpoint, save_checkpoint
+from ..model import load_checkpoint, write_checkpoint
 from ..symbol.binding import simple_bind
 from .base_module import BaseModule
 from .fused_step import FusedStep
@@ -35,7 +35,7 @@ class Module(BaseModule):
                  compression_params=None):
         super().__init__(logger=logger)
         self._symbol = symbol
-        self._context = context if isinstance(context, (list, tuple)) else [context]
+        self._context = context_list(context, "Module's context")
         self._data_names = list(data_names or [])
         self._label_names = list(label_names or [])
         self._state_names = list(state_names or [])
@@ -269,9 +269,20 @@ class Module(BaseModule):
         rescale_grad = 1.0 / batch_size
         idx2name = dict(enumerate(self._param_names))
         if isinstance(optimizer, str):
-            params = dict(optimizer_params)
+            try:
+                params = {str(k): v for k, v in dict(optimizer_params).items()}
+            except (TypeError, ValueError):
+                raise MXNetError(
+                    "init_optimizer: optimizer_params must be a dict or (name, value) pairs, "
+                    f"not {type(optimizer_params).__name__} {optimizer_params!r}"
+                ) from None
             params.setdefault("rescale_grad", rescale_grad)
             optimizer = opt.create(optimizer, sym=self._symbol, param_idx2name=idx2name, **params)
+        elif not isinstance(optimizer, opt.Optimizer):
+            raise MXNetError(
+                f"init_optimizer: optimizer must be the name of a registered optimizer ('sgd', 'adam', ...) "
+                f"or an mx.optimizer.Optimizer, not {type(optimizer).__name__} {optimizer!r}"
+            )
         else:
             self._normalise_rescale(optimizer, rescale_grad)
             if not optimizer.idx2name:
@@ -302,18 +313,21 @@ class Module(BaseModule):
                       stacklevel=3)
 
     def save_optimizer_states(self, fname: str) -> None:
-        """Pickle the updater's states to `fname` (Ember's own classes; not MXNet-compatible)."""
+        """Write the updater's states to `fname` atomically (a full disk raises DiskFullError and leaves
+        the previous file as it was)."""
         self._require(optimizer=True)
-        with open(fname, "wb") as f:
-            f.write(self._updater.get_states(dump_optimizer=False))
+        write_atomic(fname, [self._updater.get_states(dump_optimizer=False)], MXNetError)
 
     def load_optimizer_states(self, fname: str) -> None:
+        """Restore the updater's states from a `.states` file (Ember's or MXNet 1.x's), read as data:
+        nothing the file names runs, and a bad file raises ArtifactError naming it."""
         self._require(optimizer=True)
         try:
-            with open(fname, "rb") as f:
-                self._updater.set_states(f.read())
-        except (OSError, pickle.UnpicklingError, EOFError) as err:
-            raise MXNetError(f"cannot load optimizer states from {fname}: {err}") from None
+            with open(fname, "rb", opener=open_regular_file) as f:  # a FIFO or device is refused
+                data = f.read()
+        except OSError as err:
+            raise ArtifactError(f"cannot load optimizer states from {fname}: {err.strerror or err}") from None
+        self._updater.set_states(data, source=f"'{fname}'")
         # MXNet 1.9.1's files key states by parameter name (see tests/fixtures/lin-0003.states);
         # this Module's updater is called with the parameter's index.
         index_of = {name: i for i, name in enumerate(self._param_names)}
@@ -402,12 +416,20 @@ class Module(BaseModule):
     # -- checkpoints --------------------------------------------------------------------------
 
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False, remove_amp_cast=True):
-        """Write prefix-symbol.json, prefix-%04d.params and, optionally, prefix-%04d.states."""
-        save_checkpoint(prefix, epoch, self._symbol, *self.get_params(), remove_amp_cast=remove_amp_cast)
+        """Write prefix-%04d.states (optionally), prefix-%04d.params, then prefix-symbol.json.
+
+        Each file is replaced atomically, in the order `mx.model.write_checkpoint` explains: a crash or
+        a full disk leaves the previous checkpoint loadable, and the symbol, unchanged between epochs,
+        is not rewritten.
+        """
         if save_optimizer_states:
-            state_name = f"{prefix}-{epoch:04d}.states"
-            self.save_optimizer_states(state_name)
-            self.logger.info('Saved optimizer state to "%s"', state_name)
+            self._require(optimizer=True)
+        states = self._updater.get_states(dump_optimizer=False) if save_optimizer_states else None
+        arg_params, aux_params = self.get_params()
+        write_checkpoint(prefix, epoch, self._symbol, arg_params, aux_params, states, remove_amp_cast)
+        logging.info('Saved checkpoint to "%s"', f"{prefix}-{epoch:04d}.params")
+        if save_optimizer_states:
+            self.logger.info('Saved optimizer state to "%s"', f"{prefix}-{epoch:04d}.states")
 
     @staticmethod
     def load(prefix, epoch, load_optimizer_states=False, **kwargs) -> "Module":

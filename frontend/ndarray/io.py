@@ -12,13 +12,14 @@ import os
 import struct
 
 from ember.runtime.errors import ArtifactError
-from ember.runtime.files import write_atomic
+from ember.runtime.files import open_regular_file, write_atomic
 
 from ..context import cpu
 from .ndarray import NDArray
-from .records import Reader, decode_record, encode_record, read_record
+from .records import MIN_RECORD_BYTES, Reader, decode_record, encode_record, read_record
 
 LIST_MAGIC = 0x112
+NAME_LENGTH_BYTES = 8  # each name starts with its uint64 length
 
 
 # -- writing --------------------------------------------------------------------------------------
@@ -27,7 +28,8 @@ LIST_MAGIC = 0x112
 def save(fname, data) -> None:
     """Save an NDArray, a list of NDArrays or a dict str -> NDArray to `fname` in MXNet's format.
 
-    The file is written atomically: to a temporary file in the same folder, then renamed over `fname`.
+    The file is written atomically: to a temporary file in the same folder, then renamed over `fname`;
+    a full disk raises DiskFullError (an ArtifactError) and leaves the previous file as it was.
     """
     write_atomic(fname, [save_tobuffer(data)])
 
@@ -75,7 +77,7 @@ def load(fname) -> dict | list:
     """The arrays in an MXNet `.params` file: a dict if it was saved with names, else a list."""
     path = os.fspath(fname)
     try:
-        with open(path, "rb") as stream:
+        with open(path, "rb", opener=open_regular_file) as stream:  # a FIFO or device is refused
             buffer = stream.read()
     except FileNotFoundError:
         raise ArtifactError(f"cannot load '{path}': no such file") from None
@@ -103,9 +105,9 @@ def decode_list(buffer: bytes, source: str) -> dict | list:
             f"it starts with 0x{magic:x} instead of the magic number 0x112"
         )
     reader.unpack("Q", "the reserved header field")
-    (count,) = reader.unpack("Q", "the array count")
+    count = _read_count(reader, "array count", MIN_RECORD_BYTES)
     arrays = [_read_array(reader, f"array {i}") for i in range(count)]
-    (name_count,) = reader.unpack("Q", "the name count")
+    name_count = _read_count(reader, "name count", NAME_LENGTH_BYTES)
     if name_count not in (0, count):
         raise ArtifactError(f"{source} is corrupt: it holds {count} arrays but {name_count} names")
     names = [_read_name(reader, i) for i in range(name_count)]
@@ -121,6 +123,17 @@ def decode_array(buffer: bytes, source: str) -> NDArray | None:
     """Parse a buffer holding exactly one array record (what pickled MXNet NDArrays carry)."""
     data = decode_record(buffer, source)
     return None if data is None else NDArray(data, cpu(0))
+
+
+def _read_count(reader: Reader, field: str, min_item_bytes: int) -> int:
+    """A uint64 count of items, refused when the bytes after it could not hold that many items."""
+    (count,) = reader.unpack("Q", f"the {field}")
+    if count * min_item_bytes > reader.remaining:
+        raise ArtifactError(
+            f"{reader.source} is truncated: its {field} is {count}, more than the {reader.remaining} bytes "
+            f"after it (from byte {reader.pos}) can hold"
+        )
+    return count
 
 
 def _read_name(reader: Reader, index: int) -> str:

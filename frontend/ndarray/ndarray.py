@@ -23,9 +23,9 @@ from ember.compiler.dtypes import dtype_name
 from ember.compiler.ops import SCHEMAS, canonical_name, get_schema
 from ember.runtime.errors import DeviceError, MXNetError, ShapeError
 
-from ..context import Context, cpu, current_context
+from ..context import Context, check_context, cpu, current_context
 from . import indexing, op_call
-from .records import decode_record, encode_record
+from .records import decode_pickled_state, encode_record
 
 
 def np_dtype(dtype) -> np.dtype:
@@ -35,9 +35,10 @@ def np_dtype(dtype) -> np.dtype:
 
 def check_device(ctx: Context) -> None:
     """Raise DeviceError unless arrays can be placed on `ctx`: any CPU context, or an NVIDIA GPU that
-    exists. (An NDArray's values are held in host memory whatever its context; compiled programs of
-    a GPU context run on that GPU, copying their inputs and outputs.)"""
-    if ctx.device_type == "gpu":
+    exists (and MXNetError when `ctx` is no Context at all, a 'cpu' string say). (An NDArray's values
+    are held in host memory whatever its context; compiled programs of a GPU context run on that GPU,
+    copying their inputs and outputs.)"""
+    if check_context(ctx, "ctx").device_type == "gpu":
         from ember.runtime.cuda_driver import cuda_device
 
         try:
@@ -167,7 +168,10 @@ class NDArray:
             return other
         if isinstance(other, Context):
             return NDArray(self._data.copy(), other)
-        raise TypeError(f"copyto does not support type {type(other).__name__}")
+        raise MXNetError(
+            f"copyto does not support type {type(other).__name__}: pass an NDArray, or a Context such as "
+            "mx.cpu() or mx.gpu(i)"
+        )
 
     def as_in_context(self, context: Context) -> NDArray:
         """This array if it is on `context` already, else a copy there."""
@@ -210,7 +214,7 @@ class NDArray:
 
     def __setstate__(self, state: dict) -> None:
         # as MXNet, an unpickled array is on the CPU, whatever its context was
-        self._data = decode_record(bytes(state["handle"]), "pickled NDArray")
+        self._data = decode_pickled_state(state)
         self._ctx, self.writable = cpu(0), True
 
     # -- indexing -----------------------------------------------------------------------------

@@ -4,6 +4,9 @@
 the file functions and the NDArray's pickling use this module, which needs no NDArray class.
 Records are written as V2 (V3 for a 0-d array) and read as V2, V1 (0xF993FAC8), pre-V1 (no magic)
 and V3 (0xF993FACA, numpy shapes); a malformed record raises ArtifactError naming the source.
+Sizes are checked before anything is allocated: a record's shape is multiplied out in Python integers
+and its data must fit in the bytes that remain, so a corrupt header can never ask for more memory than
+the file itself holds.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ V1_MAGIC = 0xF993FAC8  # int64 dims, no storage type
 V2_MAGIC = 0xF993FAC9  # storage type + int64 dims: what MXNet 1.x writes
 V3_MAGIC = 0xF993FACA  # as V2, with numpy shape semantics (0-d arrays allowed)
 MAX_LEGACY_NDIM = 32  # a pre-V1 record starts with its ndim; larger values are not a plausible ndim
+MIN_RECORD_BYTES = 4  # the shortest record: a pre-V1 "none" array, one zero word
+MAX_ARRAY_BYTES = 2**63 - 1  # NumPy's limit on the byte size of any array, empty ones included
 STORAGE_TYPES = {0: "default", 1: "row_sparse", 2: "csr"}
 UNSUPPORTED_DTYPE_CODES = {12: "bfloat16"}
 
@@ -44,8 +49,13 @@ class Reader:
     def __init__(self, buffer: bytes, source: str):
         self.buffer, self.source, self.pos = buffer, source, 0
 
+    @property
+    def remaining(self) -> int:
+        """How many bytes are left after the reading position."""
+        return len(self.buffer) - self.pos
+
     def take(self, size: int, what: str) -> bytes:
-        remaining = len(self.buffer) - self.pos
+        remaining = self.remaining
         if size > remaining:
             raise ArtifactError(
                 f"{self.source} is truncated: {what} needs {size} bytes at byte {self.pos}, "
@@ -68,6 +78,22 @@ def decode_record(buffer: bytes, source: str) -> np.ndarray | None:
             f"{source} has {len(buffer) - reader.pos} unexpected bytes after its array record"
         )
     return data
+
+
+def decode_pickled_state(state, source: str = "pickled NDArray") -> np.ndarray | None:
+    """The data of an NDArray's pickled state, `{"handle": <one record's bytes>}` as MXNet pickles it;
+    any other shape of state raises ArtifactError instead of reaching `bytes()` (which would allocate
+    an integer's worth of zeros)."""
+    handle = state.get("handle") if isinstance(state, dict) else None
+    if not isinstance(handle, (bytes, bytearray, memoryview)):
+        got = type(state).__name__
+        if isinstance(state, dict):
+            got = f"a dict whose handle is {type(handle).__name__}"
+        raise ArtifactError(
+            f"{source} is corrupt: its state must be a dict whose 'handle' holds the bytes of one array "
+            f"record, got {got}"
+        )
+    return decode_record(bytes(handle), source)
 
 
 def read_record(reader: Reader, label: str) -> np.ndarray | None:
@@ -102,9 +128,27 @@ def read_record(reader: Reader, label: str) -> np.ndarray | None:
         raise ArtifactError(f"{reader.source} is corrupt: {label} has unknown device type code {dev_type}")
     (code,) = reader.unpack("i", f"the dtype code of {label}")
     dtype = _dtype_of(code, reader.source, label)
-    size = math.prod(shape)
-    raw = reader.take(size * dtype.itemsize, f"the data of {label}")
+    raw = reader.take(_data_bytes(reader, label, shape, dtype), f"the data of {label}")
     return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
+
+
+def _data_bytes(reader: Reader, label: str, shape: tuple, dtype: np.dtype) -> int:
+    """The byte size of a record's data, checked against the bytes left and NumPy's limits before any
+    allocation; products are exact Python integers, so no size wraps around."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > reader.remaining:
+        raise ArtifactError(
+            f"{reader.source} is truncated: the data of {label} needs {nbytes} bytes at byte {reader.pos}, "
+            f"but only {reader.remaining} remain (shape {shape} of {dtype.name} has more elements than "
+            "the file holds)"
+        )
+    extent = math.prod(d for d in shape if d) * dtype.itemsize  # NumPy bounds this even for empty arrays
+    if extent > MAX_ARRAY_BYTES:
+        raise ArtifactError(
+            f"{reader.source} is corrupt: {label} has shape {shape}, whose nonzero dimensions span "
+            f"{extent} bytes of {dtype.name}, more than any array can address"
+        )
+    return nbytes
 
 
 def _read_shape(reader: Reader, label: str, numpy_semantics: bool) -> tuple | None:

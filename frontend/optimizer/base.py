@@ -13,9 +13,6 @@ compiled rule (`Test`, users' own) override `update` instead. An `Updater` appli
 from __future__ import annotations
 
 import copy
-import importlib
-import io
-import pickle
 import warnings
 from typing import Any, ClassVar
 
@@ -23,6 +20,7 @@ import numpy as np
 
 from ember.runtime.errors import ShapeError
 
+from ..metric.registry import RegistryError, RegistryTypeError, construct
 from ..ndarray import NDArray, zeros
 from .update_rules import NO_CLIP, UpdateStep, apply_step
 
@@ -111,7 +109,7 @@ class Optimizer:
     def register(klass: type) -> type:
         """Register an optimizer class under its lower-cased class name (a decorator)."""
         if not isinstance(klass, type):
-            raise TypeError(f"register expects an optimizer class, not {type(klass).__name__}")
+            raise RegistryTypeError(f"register expects an optimizer class, not {type(klass).__name__}")
         name = klass.__name__.lower()
         if name in Optimizer.opt_registry:
             old = Optimizer.opt_registry[name]
@@ -125,12 +123,17 @@ class Optimizer:
 
     @staticmethod
     def create_optimizer(name: str, **kwargs) -> Optimizer:
-        """An instance of the optimizer registered as `name` (case-insensitive), built with `kwargs`."""
-        key = name.lower() if isinstance(name, str) else name
-        if key not in Optimizer.opt_registry:
+        """An instance of the optimizer registered as `name` (case-insensitive), built with `kwargs`;
+        RegistryError for an unknown name or a refused value, RegistryTypeError for a name that is
+        not a string or arguments the optimizer does not take."""
+        if not isinstance(name, str):
+            raise RegistryTypeError(
+                f"optimizer names are strings such as 'sgd'; got {type(name).__name__} {name!r}"
+            )
+        if name.lower() not in Optimizer.opt_registry:
             known = ", ".join(sorted(Optimizer.opt_registry))
-            raise ValueError(f"Cannot find optimizer {name}; the registered optimizers are: {known}")
-        return Optimizer.opt_registry[key](**kwargs)
+            raise RegistryError(f"Cannot find optimizer {name}; the registered optimizers are: {known}")
+        return construct(Optimizer.opt_registry[name.lower()], (), kwargs, f"optimizer {name!r}")
 
     # -- learning rate and multipliers ---------------------------------------------------------
 
@@ -357,98 +360,17 @@ def state_arrays(state) -> list[NDArray]:
     return list(state) if isinstance(state, (tuple, list)) else [state]
 
 
+def state_layout(state) -> str:
+    """The arrays of a state in words: 'None', 'array (2, 3)', or a parenthesised list of those (the
+    dtypes are left out: the update rules cast their results to each state's dtype)."""
+    if isinstance(state, NDArray):
+        return f"array {state.shape}"
+    if isinstance(state, (tuple, list)):
+        return f"({', '.join(state_layout(s) for s in state)})"
+    return "None" if state is None else f"a {type(state).__name__}"
+
+
 def new_state(weight: NDArray, dtype) -> NDArray:
     """A zero state array shaped like `weight`, on its context. MXNet gives some states the weight's
     dtype and others float32 (`zeros(shape, ctx)` without a dtype); each optimizer says which."""
     return zeros(weight.shape, weight.context, dtype=dtype)
-
-
-# -- the Updater ----------------------------------------------------------------------------------
-
-
-class Updater:
-    """Applies an optimizer as `updater(index, grad, weight)` (note the order), creating each index's
-    state on its first update. Indices, grads and weights may also be lists of equal length."""
-
-    def __init__(self, optimizer: Optimizer):
-        self.optimizer = optimizer
-        self.states: dict = {}
-        self.states_synced: dict = {}
-        self.aggregate_updates = optimizer.aggregate_num > 0
-
-    def __call__(self, index, grad, weight) -> None:
-        if isinstance(index, (list, tuple)):
-            indices, grads, weights = list(index), list(grad), list(weight)
-        else:
-            indices, grads, weights = [index], [grad], [weight]
-        if weights:
-            self.optimizer._set_current_context(weights[0].context.device_id)
-        indices = [idx.decode() if isinstance(idx, bytes) else idx for idx in indices]
-        states = [self.state_for(idx, w) for idx, w in zip(indices, weights)]
-        # MXNet groups up to aggregate_num updates into one kernel; per-element results are the same.
-        for idx, w, g, state in zip(indices, weights, grads, states):
-            self.optimizer.update_multi_precision(idx, w, g, state)
-
-    def state_for(self, index, weight: NDArray):
-        """The optimizer state of `index`: created for `weight` on first use, and moved onto the
-        weight's context first after `set_states`."""
-        if index not in self.states:
-            self.states[index] = self.optimizer.create_state_multi_precision(index, weight)
-            self.states_synced[index] = True
-        elif not self.states_synced[index]:
-            self.states[index] = self.sync_state_context(self.states[index], weight.context)
-            self.states_synced[index] = True
-        return self.states[index]
-
-    def sync_state_context(self, state, context):
-        """`state` (an NDArray, or nested tuples/lists of them) moved onto `context`."""
-        if isinstance(state, NDArray):
-            return state.as_in_context(context)
-        if isinstance(state, (tuple, list)):
-            synced = [self.sync_state_context(s, context) for s in state]
-            return tuple(synced) if isinstance(state, tuple) else synced
-        return state
-
-    def set_states(self, states: bytes) -> None:
-        """Restore states from `get_states` bytes; states pickled by MXNet itself load too."""
-        loaded = _MXNetCompatibleUnpickler(io.BytesIO(states)).load()
-        if isinstance(loaded, tuple) and len(loaded) == 2:
-            self.states, self.optimizer = loaded
-        else:
-            self.states = loaded
-        self.states_synced = dict.fromkeys(self.states.keys(), False)
-
-    def get_states(self, dump_optimizer: bool = False) -> bytes:
-        """The pickled `{index: state}` dict, or `(states, optimizer)` with dump_optimizer=True."""
-        return pickle.dumps((self.states, self.optimizer) if dump_optimizer else self.states)
-
-
-def get_updater(optimizer: Optimizer) -> Updater:
-    """An Updater applying `optimizer` (what Module and KVStore call for each parameter)."""
-    return Updater(optimizer)
-
-
-# MXNet's pickles name MXNet's classes; these are Ember's classes of the same names.
-_MXNET_MODULES = {
-    "mxnet.ndarray.ndarray": "ember.ndarray",
-    "mxnet.ndarray": "ember.ndarray",
-    "mxnet.optimizer.optimizer": "ember.optimizer",
-    "mxnet.optimizer": "ember.optimizer",
-    "mxnet.lr_scheduler": "ember.lr_scheduler",
-    "mxnet.context": "ember.context",
-}
-
-
-class _MXNetCompatibleUnpickler(pickle.Unpickler):
-    """Unpickles optimizer states written by Ember or by MXNet 1.x (`.states` files)."""
-
-    def find_class(self, module: str, name: str):
-        if module.split(".")[0] != "mxnet":
-            return super().find_class(module, name)
-        target = _MXNET_MODULES.get(module)
-        found = getattr(importlib.import_module(target), name, None) if target else None
-        if found is None:
-            raise pickle.UnpicklingError(
-                f"optimizer states refer to MXNet's {module}.{name}, which Ember does not provide"
-            )
-        return found

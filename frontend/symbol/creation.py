@@ -13,7 +13,8 @@ from ember.compiler.dtypes import DTYPE_CODES, dtype_name
 from ember.compiler.json_graph import HIDDEN_KEYS, graph_from_json
 from ember.compiler.ops.params import format_value
 from ember.compiler.ops.registry import OpSchema
-from ember.runtime.errors import GraphError, MXNetError
+from ember.runtime.errors import ArtifactError, GraphError, MXNetError
+from ember.runtime.files import open_regular_file
 
 from ..attribute import AttrScope
 from ..name import NameManager
@@ -69,12 +70,12 @@ def load(fname: str) -> Symbol:
     if not isinstance(fname, str):
         raise TypeError("fname needs to be a string")
     try:
-        with open(fname, encoding="utf-8") as f:
+        with open(fname, encoding="utf-8", opener=open_regular_file) as f:  # a FIFO or device is refused
             text = f.read()
     except OSError as err:
-        raise MXNetError(f"cannot read symbol file {fname}: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise GraphError(f"symbol file {fname} is not UTF-8 text") from None
+        raise ArtifactError(f"cannot read symbol file {fname}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise GraphError(f"symbol file {fname} is not UTF-8 text: {err.reason} at byte {err.start}") from None
     try:
         return load_json(text)
     except GraphError as err:

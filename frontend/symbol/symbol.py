@@ -18,7 +18,7 @@ from ember.compiler.json_graph import HIDDEN_KEYS, graph_to_json
 from ember.compiler.ops.rules import is_known
 from ember.compiler.passes import infer_shapes, infer_types
 from ember.compiler.passes.infer_shapes import legacy_to_partial
-from ember.runtime.errors import MXNetError, ShapeError
+from ember.runtime.errors import GraphError, MXNetError, ShapeError
 from ember.runtime.files import write_atomic
 
 
@@ -302,7 +302,12 @@ class Symbol:
     def __setstate__(self, state: dict) -> None:
         from ember.compiler.json_graph import graph_from_json
 
-        self._outputs = tuple(graph_from_json(state["handle"]).outputs)
+        handle = state.get("handle") if isinstance(state, dict) else None
+        if not isinstance(handle, str):
+            raise GraphError(
+                f"a pickled Symbol's state must be a dict whose 'handle' is its JSON text, got {state!r:.80}"
+            )
+        self._outputs = tuple(graph_from_json(handle).outputs)
 
     # -- serialisation -----------------------------------------------------------------------
 
@@ -311,7 +316,7 @@ class Symbol:
         return graph_to_json(self._graph)
 
     def save(self, fname: str, remove_amp_cast: bool = True) -> None:
-        """Write `tojson()` to `fname` atomically."""
+        """Write `tojson()` to `fname` atomically (a failed write, a full disk too, keeps the old file)."""
         write_text_atomic(fname, self.tojson())
 
     def debug_str(self) -> str:
