@@ -115,7 +115,8 @@ def main() -> None:
         single = rows[0][3]
         for size, models, threads, median, best, wrong in rows:
             print(
-                f"{size:>5}  {models:<15} {threads:>7} {median:>9.0f} {best:>9.0f} {median / single:>6.2f} {wrong:>6}"
+                f"{size:>5}  {models:<15} {threads:>7} {median:>9.0f} {best:>9.0f} "
+                f"{median / single:>6.2f} {wrong:>6}"
             )
 
 

@@ -13,7 +13,6 @@ an executor's programs, Module's fused training step, the CLI and the benchmarks
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,8 +26,6 @@ from ember.runtime.artifact import Artifact
 from ember.runtime.manifest import ember_version
 
 from .targets import Target, target_for
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -137,23 +134,11 @@ def code_for(program: Program, target: Target, cache: CompileCache | bool = True
         cache = CompileCache()
     key = target.cache_key(program)
     data = cache.get(key)
-    code = None if data is None else _decoded(target, data, key)
-    if code is not None:
-        return code
+    if data is not None:
+        return target.decode(data)
     code = target.generate(program)
     cache.put(key, target.encode(code))
     return code
-
-
-def _decoded(target: Target, data: bytes, key: str):
-    """The code in a cache hit, or None (a miss, compiled again) when the entry does not decode as this
-    target's code: the cache vouches only that the bytes are the ones stored under `key`."""
-    try:
-        return target.decode(data)
-    except (ValueError, KeyError, TypeError, IndexError) as err:
-        log.warning("compile cache: entry %s does not decode as %s code (%s); compiling again", key,
-                    target.name, err)  # fmt: skip
-        return None
 
 
 def runtime_layout(program: Program) -> dict:

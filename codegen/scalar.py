@@ -37,6 +37,10 @@ FLOAT_COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne":
 LOGICAL = {"and": "and_", "or": "or_", "xor": "xor"}
 
 
+def _itself(e: E.Expr) -> E.Expr:
+    return e  # emitted values are cached by structure, so structurally equal nodes are one node
+
+
 class ExprEmitter:
     """Emits expressions at `builder`'s position; `pointers(buffer, dtype)` gives a typed pointer.
 
@@ -76,29 +80,16 @@ class ExprEmitter:
         hit = self._cached(e)
         if hit is not None:
             return hit
-        for node in self._uncached_post_order(e):  # children first, so `_emit` only ever finds them cached
-            self.scopes[-1][node] = self._emit(node)
+        for node in E.post_order((e,), self._unemitted_children, key=_itself):  # children first, so
+            self.scopes[-1][node] = self._emit(node)  # `_emit` finds every child it asks for cached
         return self.scopes[-1][e]
 
-    def _uncached_post_order(self, root: E.Expr) -> list[E.Expr]:
-        """The nodes under `root` not emitted yet, each after its children; a reduction's body is left
-        to `reduce`, which emits it inside its loop. Iterative: expressions can be very deep."""
-        order: list[E.Expr] = []
-        done: set[E.Expr] = set()
-        stack = [(root, False)]
-        while stack:
-            e, expanded = stack.pop()
-            if e in done:
-                continue
-            if expanded:
-                done.add(e)
-                order.append(e)
-                continue
-            stack.append((e, True))
-            if not isinstance(e, E.Reduce):
-                pending = [c for c in E.children(e) if c not in done and self._cached(c) is None]
-                stack.extend((c, False) for c in reversed(pending))
-        return order
+    def _unemitted_children(self, e: E.Expr) -> tuple[E.Expr, ...]:
+        """The children of `e` still to emit before it; a reduction's body is left to `reduce`, which
+        emits it inside its loop."""
+        if isinstance(e, E.Reduce):
+            return ()
+        return tuple(c for c in E.children(e) if self._cached(c) is None)
 
     # -- node kinds ---------------------------------------------------------------------------------
 

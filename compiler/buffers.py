@@ -9,7 +9,6 @@ temporary buffers hold one value at a time, reused after it dies or taken over i
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from functools import cached_property
 

@@ -117,7 +117,7 @@ class CompileCache:
         if not cache_enabled():
             return None
         try:
-            return _unpack(_read_entry(entry, self.max_bytes), key)
+            return _unpack(*_read_entry(entry, self.max_bytes), key)
         except _Unusable as unusable:
             log.log(unusable.level, "compile cache: removing %s: %s", entry, unusable)
             _remove(entry)
@@ -137,7 +137,8 @@ class CompileCache:
             self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{key}.", suffix=".tmp")
             with os.fdopen(fd, "wb") as f:
-                f.write(_pack(key, data))
+                f.write(_header(key, data))
+                f.write(data)
             os.replace(tmp, entry)
             tmp = None
         except OSError as e:
@@ -227,8 +228,9 @@ class _Unusable(Exception):
         self.level = level
 
 
-def _read_entry(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file at `path`, at most `limit` of them, its mtime touched (it was used).
+def _read_entry(path: Path, limit: int) -> tuple[bytes, bytes]:
+    """The bytes of the regular file at `path`, at most `limit` of them, its mtime touched (it was used):
+    the header's bytes (fewer in a truncated file) and the rest, read apart so the payload is never copied.
 
     OSError when it is missing or unreadable; _Unusable when it is a link, not a regular file, larger
     than `limit`, or changes size while it is read.
@@ -246,11 +248,13 @@ def _read_entry(path: Path, limit: int) -> bytes:
         if info.st_size > limit:
             raise _Unusable(f"it holds {info.st_size} bytes, more than the cache's cap of {limit}")
         with open(fd, "rb", closefd=False) as stream:
-            blob = stream.read(info.st_size + 1)
-        if len(blob) != info.st_size:
-            raise _Unusable(f"it changed size while it was read ({info.st_size} -> {len(blob)} bytes)")
+            head = stream.read(HEADER.size)
+            data = stream.read(info.st_size + 1 - len(head))
+        size = len(head) + len(data)
+        if size != info.st_size:
+            raise _Unusable(f"it changed size while it was read ({info.st_size} -> {size} bytes)")
         _touch(fd, path)
-        return blob
+        return head, data
     finally:
         os.close(fd)
 
@@ -263,24 +267,31 @@ def _touch(fd: int, path: Path) -> None:
         pass
 
 
-def _pack(key: str, data: bytes) -> bytes:
-    """An entry file's bytes: the header binding `data` to `key`, then `data`."""
+def _header(key: str, data: bytes) -> bytes:
+    """The header binding `data` to `key`; an entry file is this header, then `data`."""
     raw_key = bytes.fromhex(key)
-    return HEADER.pack(MAGIC, raw_key, hashlib.sha256(raw_key + data).digest(), len(data)) + data
+    return HEADER.pack(MAGIC, raw_key, _checksum(raw_key, data), len(data))
 
 
-def _unpack(blob: bytes, key: str) -> bytes:
-    """The payload of an entry file stored under `key`; _Unusable when its header, length or checksum
-    is wrong (damage: said quietly) or it holds another key's entry (a mix-up: a warning)."""
-    if len(blob) < HEADER.size:
-        raise _Unusable(f"it is truncated ({len(blob)} bytes, shorter than the {HEADER.size}-byte header)")
-    magic, stored_key, digest, length = HEADER.unpack_from(blob)
-    data = blob[HEADER.size :]
+def _checksum(raw_key: bytes, data: bytes) -> bytes:
+    """SHA-256 of key and payload, fed in turn so that the payload is never copied."""
+    digest = hashlib.sha256(raw_key)
+    digest.update(data)
+    return digest.digest()
+
+
+def _unpack(head: bytes, data: bytes, key: str) -> bytes:
+    """The payload `data` of an entry file stored under `key`, `head` its header; _Unusable when its
+    header, length or checksum is wrong (damage: said quietly) or it holds another key's entry (a mix-up:
+    a warning)."""
+    if len(head) < HEADER.size:
+        raise _Unusable(f"it is truncated ({len(head)} bytes, shorter than the {HEADER.size}-byte header)")
+    magic, stored_key, digest, length = HEADER.unpack(head)
     if magic != MAGIC:
         raise _Unusable(f"it starts with {magic!r}, not {MAGIC!r} (a foreign file or another format)")
     if length != len(data):
         raise _Unusable(f"its header gives {length} payload bytes, but it holds {len(data)}")
-    if hashlib.sha256(stored_key + data).digest() != digest:
+    if _checksum(stored_key, data) != digest:
         raise _Unusable("its SHA-256 checksum does not match its contents")
     if stored_key != bytes.fromhex(key):
         raise _Unusable(

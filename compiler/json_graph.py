@@ -145,7 +145,9 @@ def _raw_node(entry, index: int) -> dict:
         section = entry.get(key) or {}
         if not isinstance(section, dict):
             raise GraphError(f"symbol JSON node {index} ({name!r}) has a non-object {key!r}")
-        attrs.update({k: _text(v, f"node {index} ({name!r}) attribute {k!r}") for k, v in section.items()})
+        where = f"node {index} ({name!r}) attribute"
+        for attr, value in section.items():  # a key is a string, but may hold a lone surrogate too
+            attrs[_text(attr, f"{where} name")] = _text(value, f"{where} {attr!r}")
     for key in HIDDEN_KEYS:
         if key in attrs:
             attrs[f"__{key}__"] = attrs.pop(key)

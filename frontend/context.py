@@ -8,15 +8,14 @@ Creating any context always succeeds; whether arrays can live there is decided a
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Sequence
 from typing import ClassVar
 
-import numpy as np
-
+from ember.compiler.buffers import nbytes_of
 from ember.runtime.errors import MXNetError
+from ember.runtime.sizes import describe_bytes
 
 __all__ = [
     "Context",
@@ -122,35 +121,22 @@ def check_host_memory(arrays: Sequence[tuple[str, tuple, str]], what: str) -> No
     each), or all of them together, need more bytes than this machine has. Sizes are exact Python
     ints, so no shape wraps around to a small size."""
     limit = host_memory_bytes() or _INT64_LIMIT
-    sized = [(_nbytes(shape, dtype), name, tuple(shape), dtype) for name, shape, dtype in arrays]
+    sized = [(nbytes_of(shape, dtype), name, tuple(shape), dtype) for name, shape, dtype in arrays]
     total = sum(entry[0] for entry in sized)
     if total <= limit:
         return
     sized = sorted(sized, key=lambda entry: entry[0], reverse=True)[:3]
-    needs = [f"{name} of shape {shape} ({dtype}) needs {_bytes(size)}" for size, name, shape, dtype in sized]
+    needs = [f"{name} of shape {shape} ({dtype}) needs {describe_bytes(n)}"
+             for n, name, shape, dtype in sized]
+    memory = f"this machine's {describe_bytes(limit)} of memory"
     if sized[0][0] > limit:
-        raise MXNetError(f"{what}: {needs[0]}, more than this machine's {_bytes(limit)} of memory")
-    raise MXNetError(
-        f"{what}: the arrays need {_bytes(total)} in all, more than this machine's {_bytes(limit)} of "
-        f"memory; the largest: {'; '.join(needs)}"
-    )
-
-
-def _nbytes(shape: tuple, dtype: str) -> int:
-    return math.prod(int(d) for d in shape) * np.dtype(dtype).itemsize
+        raise MXNetError(f"{what}: {needs[0]}, more than {memory}")
+    total_text, largest = describe_bytes(total), "; ".join(needs)
+    message = f"{what}: the arrays need {total_text} in all, more than {memory}; the largest: {largest}"
+    raise MXNetError(message)
 
 
 _INT64_LIMIT = 2**63 - 1  # where the OS does not say how much memory there is, what no array can exceed
-
-
-def _bytes(size: int) -> str:
-    """`size` bytes in words: '12000000000000 bytes (10.9 TiB)'."""
-    scaled, unit = float(size), "bytes"
-    for larger in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
-        if scaled < 1024:
-            break
-        scaled, unit = scaled / 1024, larger
-    return f"{size} bytes" if unit == "bytes" else f"{size} bytes ({scaled:.1f} {unit})"
 
 
 def _stack() -> list[Context]:

@@ -183,13 +183,14 @@ class Executor:
         """Run the forward pass; keyword arrays are first copied into the named arguments. Returns
         copies of this call's outputs (`outputs` holds them too, until the next forward)."""
         with self._lock:
-            self._forward(bool(is_train), kwargs)
+            self.run_forward(bool(is_train), kwargs)
             return [NDArray(output.host_buffer().copy(), self._ctx) for output in self.outputs]
 
-    def _forward(self, is_train: bool, kwargs: dict) -> None:
-        """The whole effect of one forward: arguments in, the pass, `outputs` written, the monitor."""
+    def run_forward(self, is_train: bool, arrays: Mapping) -> None:
+        """The whole effect of one forward (arguments in, the pass, `outputs` written, the monitor),
+        returning nothing: for callers that read `outputs` themselves while holding `lock` (Module)."""
         arg_dict = self.arg_dict
-        for name, value in kwargs.items():
+        for name, value in arrays.items():
             if name not in arg_dict:
                 raise TypeError(f"forward: {name!r} is not an argument; arguments are {list(arg_dict)}")
             _copy_into(arg_dict[name], value, name)

@@ -12,6 +12,10 @@ import logging
 import numbers
 from math import cos, pi
 
+# FactorScheduler catches up at most this many steps one by one (logging each), as MXNet does; more
+# are taken at once.
+LOOPED_STEPS = 10_000
+
 __all__ = ["CosineScheduler", "FactorScheduler", "LRScheduler", "MultiFactorScheduler", "PolyScheduler"]
 
 
@@ -86,6 +90,7 @@ class FactorScheduler(LRScheduler):
         if num_update < self.warmup_steps:
             return self.get_warmup_lr(num_update)
         # a loop, not an if: training resumed from a checkpoint may be several steps ahead
+        self._jump_far_ahead(num_update)
         while num_update > self.count + self.step:
             self.count += self.step
             self.base_lr *= self.factor
@@ -99,6 +104,16 @@ class FactorScheduler(LRScheduler):
             else:
                 logging.info("Update[%d]: Change learning rate to %0.5e", num_update, self.base_lr)  # noqa: LOG015
         return self.base_lr
+
+    def _jump_far_ahead(self, num_update: int) -> None:
+        """Take all but the last LOOPED_STEPS of the steps due at once (the loop in __call__ takes one
+        per round and logs each): a schedule far behind its optimizer's count, as a loaded file may
+        say, would otherwise loop for as many rounds. The rate is the same up to rounding."""
+        due = int((num_update - self.count - 1) // self.step)
+        jumped = due - LOOPED_STEPS
+        if jumped > 0:
+            self.count += jumped * self.step
+            self.base_lr = max(self.base_lr * self.factor**jumped, self.stop_factor_lr)
 
 
 class MultiFactorScheduler(LRScheduler):

@@ -28,7 +28,6 @@ and `read_artifact` recomputes it from the decoded data.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import math
@@ -43,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ArtifactError
-from .files import write_atomic
+from .files import NotRegularFileError, read_regular_file, write_atomic
 from .host import check_cpu_features, check_target
 from .manifest import (
     DTYPES,
@@ -63,20 +62,18 @@ PREFIX_BYTES = 12  # magic and format version: the part of the header every form
 LENGTH = struct.Struct("<Q")
 DIGEST_BYTES = 32
 FIXED_SECTIONS = ("manifest", "graph", "parameter blob")
-# Open flags of a reader (those this OS has; distinct bits): it never blocks on a FIFO, so it can refuse
-# one after fstat.
-_READ_FLAGS = os.O_RDONLY | sum(getattr(os, f, 0) for f in ("O_NONBLOCK", "O_CLOEXEC", "O_BINARY"))
 
 
 @dataclass(frozen=True, eq=False)
 class Artifact:
     """A compiled model as plain data: manifest, graph JSON, parameters and binaries.
 
-    Construction checks the manifest's producer fields and the graph JSON, copies the parameters
-    into read-only C-contiguous arrays (those already so are kept), and fills in the derived
-    manifest fields: "format_version", the "params" and "binaries" tables and "content_hash". The
-    manifest is the artifact's own plain dict, ready for json.dumps (never mutate it: make a new
-    Artifact); parameters and binaries are read-only mappings. Artifacts compare and hash by content.
+    Construction checks the manifest's producer fields, the graph JSON and the parameters' names and
+    shapes against the layout (when it has one), copies the parameters into read-only C-contiguous
+    arrays (those already so are kept), and fills in the derived manifest fields: "format_version",
+    the "params" and "binaries" tables and "content_hash". The manifest is the artifact's own plain
+    dict, ready for json.dumps (never mutate it: make a new Artifact); parameters and binaries are
+    read-only mappings. Artifacts compare and hash by content.
     """
 
     manifest: dict[str, Any]
@@ -90,7 +87,9 @@ class Artifact:
             _checked_name(name, "binary"): _binary_bytes(name, b) for name, b in self.binaries.items()
         }
         manifest = _json_copy(self.manifest)
-        problem = content_problem(manifest, self.graph_json)
+        problem = content_problem(manifest, self.graph_json) or parameters_problem(
+            manifest, {name: array.shape for name, array in params.items()}
+        )
         if problem:
             raise ArtifactError(f"cannot make an artifact: {problem}")
         manifest.pop("content_hash", None)
@@ -262,39 +261,19 @@ def read_artifact(path, *, check_host: bool = True) -> Artifact:
 
 
 def _read_regular_file(path: str) -> bytes:
-    """The bytes of the regular file `path`, read once to its size; a FIFO, a device or a folder is an
-    ArtifactError at once (never a wait for a writer, never an endless read)."""
+    """The bytes of the regular file `path` (files.read_regular_file); a FIFO, a device or a folder is
+    an ArtifactError at once (never a wait for a writer, never an endless read)."""
     try:
-        fd = os.open(path, _READ_FLAGS)
+        return read_regular_file(path)
     except FileNotFoundError:
         raise ArtifactError(f"cannot read '{path}': no such file") from None
-    except OSError as err:
-        raise ArtifactError(f"cannot read '{path}': {err.strerror or err}") from None
-    try:
-        size = _regular_file_size(fd, path)
-        with open(fd, "rb", closefd=False) as stream:
-            data = stream.read(size + 1)
-    except OSError as err:
-        raise ArtifactError(f"cannot read '{path}': {err.strerror or err}") from None
-    except MemoryError:
-        raise ArtifactError(f"cannot read '{path}': its {size} bytes do not fit in memory") from None
-    finally:
-        os.close(fd)
-    if len(data) != size:
-        raise ArtifactError(f"cannot read '{path}': it changed size while it was read")
-    return data
-
-
-def _regular_file_size(fd: int, path: str) -> int:
-    info = os.fstat(fd)
-    if stat.S_ISDIR(info.st_mode):
-        raise ArtifactError(f"cannot read '{path}': {os.strerror(errno.EISDIR)}")  # as open() says it
-    if not stat.S_ISREG(info.st_mode):
+    except NotRegularFileError as err:
         raise ArtifactError(
-            f"cannot read '{path}': it is not a regular file (mode {stat.filemode(info.st_mode)}), "
+            f"cannot read '{path}': it is not a regular file (mode {stat.filemode(err.mode)}), "
             "so it cannot be an Ember artifact"
-        )
-    return info.st_size
+        ) from None
+    except OSError as err:
+        raise ArtifactError(f"cannot read '{path}': {err.strerror or err}") from None
 
 
 def decode_artifact(data: bytes, source: str = "the buffer", *, check_host: bool = True) -> Artifact:
@@ -316,18 +295,12 @@ def decode_artifact(data: bytes, source: str = "the buffer", *, check_host: bool
         raise corrupt(
             f"its manifest gives format version {manifest.get('format_version')!r}, its header {FORMAT_VERSION}"
         )
-    problem = content_problem(manifest, graph_json)
-    if problem:
-        raise corrupt(problem)
     params = _read_params(manifest.get("params"), sections[2], corrupt)
-    problem = parameters_problem(manifest, {name: array.shape for name, array in params.items()})
-    if problem:
-        raise corrupt(problem)
     binaries = _read_binaries(manifest.get("binaries"), sections[3:], corrupt)
-    try:
+    try:  # construction checks the manifest, the graph and the parameters against the layout
         artifact = Artifact(manifest, graph_json, params, binaries)
-    except ArtifactError as err:  # what the checks above missed, said as this file's corruption
-        raise corrupt(str(err)) from None
+    except ArtifactError as err:  # said as this file's corruption
+        raise corrupt(str(err).removeprefix("cannot make an artifact: ")) from None
     if artifact.content_hash != manifest.get("content_hash"):
         raise corrupt("its content hash does not match its manifest, graph, parameters and binaries")
     if artifact.manifest != manifest:  # the hash covers the tables as written; anything more is forged

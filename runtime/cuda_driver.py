@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DeviceError
+from .sizes import describe_bytes
 
 ENV_BACKEND = "EMBER_CUDA_BACKEND"
 BACKENDS = ("auto", "pycuda", "driver")
@@ -182,7 +183,8 @@ class CudaDevice:
     def alloc(self, nbytes: int) -> DeviceBuffer:
         """`nbytes` bytes of GPU memory (0 is allowed); DeviceError naming the size when out of memory."""
         size = _count(nbytes, "the size of a GPU allocation")
-        address = self._impl.alloc(max(size, 1), f"cannot allocate {_bytes(size)} on gpu({self.ordinal})")
+        what = f"cannot allocate {describe_bytes(size)} on gpu({self.ordinal})"
+        address = self._impl.alloc(max(size, 1), what)
         return DeviceBuffer(self, address, size)
 
     def copy_to_device(self, address: int, host: np.ndarray) -> None:
@@ -190,7 +192,7 @@ class CudaDevice:
         array = _host_array(host, writable=False, what="copy_to_device")
         target = _address(address, "copy_to_device")
         if array.nbytes:
-            what = f"cannot copy {_bytes(array.nbytes)} to gpu({self.ordinal})"
+            what = f"cannot copy {describe_bytes(array.nbytes)} to gpu({self.ordinal})"
             self._impl.copy_to_device(target, array, what)
 
     def copy_to_host(self, host: np.ndarray, address: int) -> None:
@@ -198,7 +200,7 @@ class CudaDevice:
         array = _host_array(host, writable=True, what="copy_to_host")
         source = _address(address, "copy_to_host")
         if array.nbytes:
-            what = f"cannot copy {_bytes(array.nbytes)} from gpu({self.ordinal})"
+            what = f"cannot copy {describe_bytes(array.nbytes)} from gpu({self.ordinal})"
             self._impl.copy_to_host(array, source, what)
 
     def memset(self, address: int, nbytes: int, byte: int = 0) -> None:
@@ -209,7 +211,8 @@ class CudaDevice:
         if value > 255:
             raise DeviceError(f"the byte of a memset must be 0 to 255, not {value}")
         if size:
-            self._impl.memset(target, size, value, f"cannot set {_bytes(size)} on gpu({self.ordinal})")
+            what = f"cannot set {describe_bytes(size)} on gpu({self.ordinal})"
+            self._impl.memset(target, size, value, what)
 
     def synchronize(self) -> None:
         """Waits for all work issued to this GPU; errors of earlier asynchronous launches surface here."""
@@ -223,7 +226,7 @@ class DeviceBuffer:
         self.device = device
         self.address = address
         self.nbytes = nbytes
-        what = f"cannot free {_bytes(nbytes)} on gpu({device.ordinal})"
+        what = f"cannot free {describe_bytes(nbytes)} on gpu({device.ordinal})"
         self._finalizer = weakref.finalize(self, _release_quietly, device._impl.free, address, what)
         # At interpreter exit the driver releases the process's memory itself; calling into it then is
         # needless and, once libraries are being torn down, unsafe.
@@ -242,7 +245,7 @@ class DeviceBuffer:
         """Gives the memory back to the GPU; calling it again does nothing."""
         if self._finalizer.detach() is not None:
             self.device._impl.free(
-                self.address, f"cannot free {_bytes(self.nbytes)} on gpu({self.device.ordinal})"
+                self.address, f"cannot free {describe_bytes(self.nbytes)} on gpu({self.device.ordinal})"
             )
 
 
@@ -369,14 +372,6 @@ def _argument(arg: Any, position: int, kernel: str) -> int:
             f"(a device address or an int64), not {arg!r}"
         )
     return value
-
-
-def _bytes(nbytes: int) -> str:
-    """A byte count for messages: "1048576 bytes (1.0 MiB)"."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if nbytes >= scale:
-            return f"{nbytes} bytes ({nbytes / scale:.1f} {unit})"
-    return f"{nbytes} byte" if nbytes == 1 else f"{nbytes} bytes"
 
 
 def _release_quietly(release: Callable[..., None], *args: Any) -> None:

@@ -1,7 +1,7 @@
 """What an artifact's manifest holds, and the check that it holds it: plain JSON data, no compiler types.
 
-Codegen fills in the producer fields below; `Artifact` adds the derived ones. `read_artifact` and
-`Artifact` both run `content_problem`, so a manifest the runtime accepts always has these fields:
+Codegen fills in the producer fields below; `Artifact` adds the derived ones. Making an `Artifact`
+(which reading one does) runs `content_problem`, so a manifest the runtime accepts always has these fields:
 
     format_version  int        derived: the artifact format version (artifact.FORMAT_VERSION)
     ember_version   str        the Ember that compiled it, e.g. "0.1.0"

@@ -29,8 +29,9 @@ class CompiledModel:
     Threads: calling one model from several threads at once is safe; each call returns the outputs
     of its own inputs. The model has one arena, so concurrent calls take turns for copying inputs in,
     the native run and copying outputs out (the program's lock); checking the inputs happens outside
-    it. The native run releases the GIL, so calls on different models (one per thread, for the most
-    throughput on one network) run in parallel.
+    it. The native run releases the GIL, so calls on different models run in parallel. Each loaded
+    model runs its larger loops on its own pool of EMBER_NUM_THREADS threads (default: every CPU):
+    a model per calling thread adds throughput only while threads x pool size stays within the cores.
     """
 
     def __init__(self, artifact: Artifact, source: str = "the compiled model", device_id: int = 0):

@@ -4,7 +4,8 @@ The full disk is real: a forked child ignores SIGXFSZ and lowers RLIMIT_FSIZE, s
 writes past the limit with EFBIG, and each save must raise DiskFullError and leave the files the parent
 wrote before as they were. The kills are real too: a forked child saves in a loop and is sent SIGKILL
 after a seeded random delay, again and again; after each kill the files must load and form one whole
-checkpoint, old or new, and no temporary may stay (a named one is swept by the next write).
+checkpoint, old or new, and no temporary may stay (a named one is swept by the next process's first
+write into the folder). The reader's side, `read_regular_file`, is tested at the end.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 import resource
 import select
 import signal
+import socket
 import stat
 import time
 import traceback
@@ -32,6 +34,7 @@ from ember.runtime import files
 from ember.runtime.errors import DiskFullError
 from ember.runtime.files import write_atomic
 from ember.runtime.model import load as load_compiled
+from tests.fuzzing import time_limit
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the child processes are forked (POSIX only)")
 
@@ -153,13 +156,14 @@ def kill_during(loop, delay: float) -> int:
 
 def check_leftovers_are_swept(folder, killed_pid: int, path) -> int:
     """Any temporary after a kill is the killed writer's (named between link and rename, or by the
-    fallback), and the next write into the folder (here: `path` rewritten unchanged) removes it.
-    Returns how many there were."""
+    fallback), and a new process's first write into the folder (here: `path` rewritten unchanged, after
+    this process forgets it swept the folder) removes it. Returns how many there were."""
     left = temporaries(folder)
     for name in left:
         match = TEMPORARY.fullmatch(name)
         assert match and int(match["pid"]) == killed_pid, f"{name} is not a temporary of the killed child"
     content = open(path, "rb").read()
+    files.forget_swept_folders()
     write_atomic(path, [content])
     assert temporaries(folder) == [] and open(path, "rb").read() == content
     return len(left)
@@ -421,17 +425,24 @@ def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
     assert [stat.S_ISDIR(mode) for mode in synced] == [False, True]  # the file, then its folder
 
 
-def test_the_next_write_sweeps_the_temporaries_of_dead_writers_and_keeps_live_ones(tmp_path):
-    dead = os.fork()
-    if dead == 0:
+def ended_pid() -> int:
+    """The pid of a child that has ended and been reaped (free, unless the system reuses it at once)."""
+    pid = os.fork()
+    if pid == 0:
         os._exit(0)
-    os.waitpid(dead, 0)
-    host = files._HOST_TAG
+    os.waitpid(pid, 0)
+    return pid
+
+
+def test_the_next_write_sweeps_the_temporaries_of_dead_writers_and_keeps_live_ones(tmp_path):
+    files.forget_swept_folders()
+    dead = ended_pid()
+    host = files._WRITER_TAG
     names = {
         "dead": f".f.bin.{dead}-{host}-0a1b2c3d.tmp",
         "dead, another file": f".net-0005.params.{dead}-{host}-0a1b2c3d.tmp",  # never written again
         "alive": f".f.bin.{os.getpid()}-{host}-0a1b2c3d.tmp",  # a writer in another thread of this process
-        "another host's": f".f.bin.{dead}-{int(host, 16) ^ 1:08x}-0a1b2c3d.tmp",
+        "another host's (or pid namespace's)": f".f.bin.{dead}-{int(host, 16) ^ 1:08x}-0a1b2c3d.tmp",
         "no pid": ".f.bin.a1b2c3.tmp",  # mkstemp's, as older Ember versions named them
         "not a temporary": f"f.bin.{dead}-{host}-0a1b2c3d.tmp.keep",
     }
@@ -442,11 +453,87 @@ def test_the_next_write_sweeps_the_temporaries_of_dead_writers_and_keeps_live_on
     assert set(os.listdir(tmp_path)) == set(names.values()) - swept | {"f.bin"}
 
 
+def test_a_temporary_from_another_pid_namespace_is_kept_though_its_pid_is_free_here(tmp_path, monkeypatch):
+    """Containers sharing a hostname and a volume: a pid that runs nothing here may be a live writer in
+    the other container, so only temporaries of this pid namespace (and boot) are swept."""
+    dead = ended_pid()
+    here = files.writer_tag("node1", "pid:[4026531836]", "0f6c2a3e-boot-a")
+    other_namespace = files.writer_tag("node1", "pid:[4026532513]", "0f6c2a3e-boot-a")
+    other_boot = files.writer_tag("node1", "pid:[4026531836]", "7d1e9b40-boot-b")
+    assert len({here, other_namespace, other_boot}) == 3
+    monkeypatch.setattr(files, "_WRITER_TAG", here)
+    files.forget_swept_folders()
+    names = [f".f.bin.{dead}-{tag}-0a1b2c3d.tmp" for tag in (here, other_namespace, other_boot)]
+    for name in names:
+        (tmp_path / name).write_bytes(b"partial")
+    write_atomic(tmp_path / "f.bin", [b"data"])
+    assert sorted(os.listdir(tmp_path)) == sorted(["f.bin", *names[1:]])
+
+
+def test_this_process_tag_names_its_host_pid_namespace_and_boot():
+    with open("/proc/sys/kernel/random/boot_id") as stream:
+        boot_id = stream.read().strip()
+    expected = files.writer_tag(socket.gethostname(), os.readlink("/proc/self/ns/pid"), boot_id)
+    assert files._WRITER_TAG == expected
+    assert re.fullmatch(r"[0-9a-f]{8}", expected)
+
+
+def test_each_folder_is_swept_once_per_process(tmp_path, monkeypatch):
+    listed = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(files.os, "listdir", lambda fd: listed.append(fd) or real_listdir(fd))
+    files.forget_swept_folders()
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    stale = f".f.bin.{ended_pid()}-{files._WRITER_TAG}-0a1b2c3d.tmp"
+    for _ in range(3):
+        write_atomic(first / "f.bin", [b"data"])
+    write_atomic(second / "f.bin", [b"data"])
+    assert len(listed) == 2  # one listing per folder, not one per write
+    (first / stale).write_bytes(b"partial")  # a writer that died after this process swept the folder
+    write_atomic(first / "f.bin", [b"data"])
+    assert stale in real_listdir(first)  # left for the next process
+    files.forget_swept_folders()  # as a new process starts
+    write_atomic(first / "f.bin", [b"data"])
+    assert real_listdir(first) == ["f.bin"] and len(listed) == 3
+    child = os.fork()
+    if child == 0:  # a forked child is a new process: its first writes sweep again
+        os._exit(1 if files._SWEPT_FOLDERS else 0)
+    assert files._SWEPT_FOLDERS and os.waitpid(child, 0)[1] == 0
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary"])
+def test_a_rewritten_file_keeps_its_mode(tmp_path, monkeypatch, unnamed):
+    if unnamed and not files.UNNAMED_TEMPORARIES:
+        pytest.skip("this system has no O_TMPFILE (or no /proc/self/fd)")
+    monkeypatch.setattr(files, "UNNAMED_TEMPORARIES", unnamed)
+    path = tmp_path / "f.bin"
+    write_atomic(path, [b"old"])
+    for mode in (0o600, 0o640, 0o755):
+        path.chmod(mode)
+        write_atomic(path, [b"new"])
+        assert path.read_bytes() == b"new" and stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_a_failed_folder_sync_says_the_file_was_replaced(tmp_path, monkeypatch):
+    path = tmp_path / "f.bin"
+    write_atomic(path, [b"old"])
+
+    def failing_sync(folder_fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(files, "sync_folder", failing_sync)
+    with pytest.raises(MXNetError) as caught:
+        write_atomic(path, [b"new"], MXNetError)
+    assert str(caught.value) == (
+        f"'{path}' was replaced, but its folder could not be synced: Input/output error"
+    )
+    assert path.read_bytes() == b"new" and os.listdir(tmp_path) == ["f.bin"]
+
+
 def test_process_is_running_says_no_only_for_an_ended_process():
-    ended = os.fork()
-    if ended == 0:
-        os._exit(0)
-    os.waitpid(ended, 0)
+    ended = ended_pid()
     assert files.process_is_running(os.getpid()) is True
     assert files.process_is_running(ended) is False
     assert files.process_is_running(1) is True  # init: running, maybe under another user (EPERM)
@@ -475,3 +562,37 @@ def test_a_long_name_gets_a_temporary_name_the_filesystem_accepts(tmp_path, monk
     write_atomic(path, [b"data"])
     assert path.read_bytes() == b"data" and os.listdir(tmp_path) == [path.name]
     assert len(os.fsencode(files.temporary_name(path.name))) <= 255
+
+
+# -- the reader's side --------------------------------------------------------------------------------
+
+
+def test_read_regular_file_reads_a_file_up_to_its_limit(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"0123456789")
+    assert files.read_regular_file(path) == b"0123456789"
+    assert files.read_regular_file(str(path), limit=10) == b"0123456789"
+    with pytest.raises(OSError) as caught:
+        files.read_regular_file(path, limit=9)
+    assert caught.value.errno == errno.EFBIG and caught.value.filename == path
+    assert caught.value.strerror == "it holds 10 bytes, more than the 9 allowed"
+
+
+@pytest.mark.parametrize("special", ["fifo", "device", "folder"])
+def test_read_regular_file_refuses_at_once_what_is_not_a_regular_file(tmp_path, special):
+    path = str(tmp_path / "pipe")
+    if special == "fifo":
+        os.mkfifo(path)  # a blocking open would wait for a writer
+    elif special == "device":
+        path = "/dev/zero"  # a read would never end
+    else:
+        path = str(tmp_path)
+    with time_limit(5), pytest.raises(OSError) as caught:
+        files.read_regular_file(path)
+    if special == "folder":
+        assert type(caught.value) is IsADirectoryError and caught.value.errno == errno.EISDIR
+    else:
+        assert type(caught.value) is files.NotRegularFileError
+        assert (caught.value.errno, caught.value.strerror) == (errno.EINVAL, "not a regular file")
+        assert stat.S_ISFIFO(caught.value.mode) if special == "fifo" else stat.S_ISCHR(caught.value.mode)
+    assert caught.value.filename == path

@@ -9,6 +9,8 @@ before anything is allocated.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -17,6 +19,7 @@ import ember.context
 from ember.compiler.passes import infer_shapes, infer_types
 from ember.compiler.passes.plan_memory import plan_memory
 from ember.metric.registry import RegistryError, RegistryTypeError
+from ember.runtime import manifest
 from ember.runtime.errors import CompileError, MXNetError, ShapeError
 
 OPTIMIZERS = "adadelta, adagrad, adam, adamax, ccsgd, ftrl, nadam, nag, rmsprop, sgd, signum, test"
@@ -73,7 +76,8 @@ def bound_module(**kwargs) -> mx.mod.Module:
         (
             lambda: mx.metric.create("nope"),
             RegistryError,
-            r"^nope is not registered\. Please register with metric\.register first \(registered metrics: acc, ",
+            r"^nope is not registered\. Please register with metric\.register first "
+            r"\(registered metrics: acc, ",
         ),
         (lambda: mx.metric.create(3), RegistryTypeError, "^metric must be of string type, got int$"),
         (lambda: mx.metric.create(None), RegistryTypeError, "^metric must be of string type, got NoneType$"),
@@ -135,7 +139,8 @@ def test_init_optimizer_refuses_unknown_names_and_wrong_types():
         module.init_optimizer(optimizer="nope")
     with pytest.raises(
         MXNetError,
-        match=r"^init_optimizer: optimizer must be the name of a registered optimizer \('sgd', 'adam', \.\.\.\) "
+        match=r"^init_optimizer: optimizer must be the name of a registered optimizer "
+        r"\('sgd', 'adam', \.\.\.\) "
         r"or an mx\.optimizer\.Optimizer, not int 3$",
     ):
         module.init_optimizer(optimizer=3)
@@ -193,7 +198,8 @@ def context_message(argument: str, value: str = "str 'cpu'") -> str:
         (lambda: mx.nd.arange(3, ctx="cpu"), context_message("ctx")),
         (
             lambda: mx.nd.ones((2,)).copyto("cpu"),
-            r"^copyto does not support type str: pass an NDArray, or a Context such as mx\.cpu\(\) or mx\.gpu\(i\)$",
+            r"^copyto does not support type str: pass an NDArray, or a Context such as "
+            r"mx\.cpu\(\) or mx\.gpu\(i\)$",
         ),
         (
             lambda: mx.nd.ones((2,)).as_in_context("cpu"),
@@ -244,9 +250,10 @@ def test_bound_arrays_are_counted_together(monkeypatch):
     monkeypatch.setattr(ember.context, "host_memory_bytes", lambda: 1000)
     with pytest.raises(
         MXNetError,
-        match=r"^simple_bind: the arrays need 1200 bytes \(1\.2 KiB\) in all, more than this machine's 1000 bytes "
-        r"of memory; the largest: data of shape \(10, 10\) \(float32\) needs 400 bytes; data's gradient of shape "
-        r"\(10, 10\) \(float32\) needs 400 bytes; output relu_output of shape \(10, 10\) \(float32\) needs 400 bytes$",
+        match=r"^simple_bind: the arrays need 1200 bytes \(1\.2 KiB\) in all, more than this machine's "
+        r"1000 bytes of memory; the largest: data of shape \(10, 10\) \(float32\) needs 400 bytes; "
+        r"data's gradient of shape \(10, 10\) \(float32\) needs 400 bytes; "
+        r"output relu_output of shape \(10, 10\) \(float32\) needs 400 bytes$",
     ):
         mx.sym.relu(mx.sym.Variable("data"), name="relu").simple_bind(mx.cpu(), data=(10, 10))
     executor = mx.sym.relu(mx.sym.Variable("data"), name="relu").simple_bind(
@@ -278,15 +285,22 @@ def test_memory_plans_count_bytes_exactly_and_refuse_overflowing_buffers():
     with pytest.raises(
         ShapeError,
         match=r"^data of shape \(2147483648, 2147483648, 16\) \(float32\) needs 295147905179352825856 bytes, "
-        r"more than the 2\*\*62 a buffer may have$",
+        r"more than the 281474976710656 a buffer may have$",
     ):
         relu_plan((2**31, 2**31, 16))
     with pytest.raises(
-        CompileError, match=r"^the planned arena needs 9223372036854775808 bytes, more than the 2\*\*62"
+        CompileError, match=r"^the planned arena needs 562949953421312 bytes, more than the 281474976710656"
     ):
-        relu_plan((2**60,))  # two buffers of exactly 2**62 bytes each
-    plan = relu_plan((2**58,))
-    assert [b.nbytes for b in plan.buffers] == [2**60, 2**60] and plan.arena_bytes == 2**61
+        relu_plan((2**46,))  # two buffers of exactly 2**48 bytes each: each fits, the two do not
+    plan = relu_plan((2**42,))
+    assert [b.nbytes for b in plan.buffers] == [2**44, 2**44] and plan.arena_bytes == 2**45
+
+
+def test_the_planner_and_the_artifact_loader_share_one_size_bound():
+    """A plan the planner accepts is never refused as corrupt when its artifact is loaded."""
+    # the package re-exports a function of the module's name
+    planner = importlib.import_module("ember.compiler.passes.plan_memory")
+    assert planner.MAX_BYTES == manifest.MAX_BYTES
 
 
 def test_hyper_parameters_an_update_cannot_use_are_named():

@@ -166,8 +166,9 @@ def _imports(tree: ast.AST) -> list[tuple[str, int]]:
 def _standard_or_numpy(module: str, level: int) -> bool:
     top = module.split(".")[0]
     if level:
-        return level == 1 and module == "errors"
-    return top in sys.stdlib_module_names or top == "numpy" or module == "ember.runtime.errors"
+        return level == 1 and module in ("errors", "sizes")  # both standard library only
+    standalone = ("ember.runtime.errors", "ember.runtime.sizes")
+    return top in sys.stdlib_module_names or top == "numpy" or module in standalone
 
 
 def test_module_imports_only_the_standard_library_numpy_and_errors():
@@ -178,7 +179,7 @@ def test_module_imports_only_the_standard_library_numpy_and_errors():
         for m, level in _imports(ast.Module(body=top_level, type_ignores=[]))
         if not _standard_or_numpy(m, level)
     ]
-    assert bad == [], f"module-level imports outside the standard library, numpy and .errors: {bad}"
+    assert bad == [], f"module-level imports outside the standard library, numpy, .errors and .sizes: {bad}"
     # Inside functions, pycuda is the one addition, imported only when its backend is chosen.
     lazy = [m for m, level in _imports(tree) if not _standard_or_numpy(m, level)]
     assert set(lazy) <= {"pycuda.driver"}, lazy

@@ -239,6 +239,18 @@ def test_a_malformed_manifest_is_an_artifact_error_naming_the_field(small, tmp_p
     assert str(caught.value).startswith(f"'{path}' is corrupt: {message}")
 
 
+def test_making_an_artifact_checks_its_parameters_against_its_layout(small):
+    """The same checks as a load, made once at construction: a wrong artifact is never written."""
+    artifact, _, _ = small
+    manifest = edited(artifact.manifest, ("layout", "parameters", "fc_weight"), "b2")
+    with pytest.raises(ArtifactError) as caught:
+        artifact_module.Artifact(manifest, artifact.graph_json, artifact.params, artifact.binaries)
+    assert str(caught.value).startswith(
+        "cannot make an artifact: it holds parameter 'fc_weight' of shape (2, 3), "
+        "but its layout's buffer 'b2'"
+    )
+
+
 def test_an_arena_larger_than_memory_is_an_artifact_error(small, tmp_path):
     """2**48 - 64 bytes: within the manifest's bound, more than this machine can map."""
     artifact, _, _ = small

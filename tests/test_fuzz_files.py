@@ -298,6 +298,13 @@ def test_params_empty_shape_too_large_for_any_array(tmp_path):
         nd.load(path)
 
 
+def test_params_with_more_dimensions_than_numpy_allows(tmp_path):
+    path = write(tmp_path / "t.params", one_record_file((1,) * 65, payload=b"\0" * 4))
+    message = rf"^'{path}' is corrupt: array 0 has 65 dimensions, more than 32$"
+    with pytest.raises(ArtifactError, match=message):
+        nd.load(path)
+
+
 def test_params_shape_larger_than_the_file_is_refused_before_allocating():
     tracemalloc.start()
     try:
@@ -320,8 +327,8 @@ def test_params_shape_larger_than_the_file_is_refused_before_allocating():
          r"its array count is 4611686018427387904, more than the 0 bytes after it \(from byte 24\) can hold"),
         (LIST_HEADER + struct.pack("<QQ", 0, 2**40),
          r"its name count is 1099511627776, more than the 0 bytes after it \(from byte 32\) can hold"),
-        (LIST_HEADER + struct.pack("<Q", 1) + struct.pack("<Iii", V2_MAGIC, 0, 2**30),
-         r"the shape of array 0 needs 8589934592 bytes at byte 36, but only 0 remain"),
+        (LIST_HEADER + struct.pack("<Q", 1) + struct.pack("<Iii", V2_MAGIC, 0, 32),
+         r"the shape of array 0 needs 256 bytes at byte 36, but only 0 remain"),
         (LIST_HEADER + struct.pack("<QIiiQQ", 1, V2_MAGIC, 0, 0, 1, 2**63),
          r"the buffer is truncated: name 0 needs 9223372036854775808 bytes at byte 52, but only 0 remain$"),
     ],
@@ -451,15 +458,26 @@ def symbol_json(*nodes, heads=None, **extra) -> str:
          r"^symbol JSON node 0 \('a'\) attribute '__shape__' must be a string, got list \[2, 3\]$"),
         ('{"nodes": [{"op": "null", "name": "\\ud800"}], "heads": [[0, 0, 0]]}',
          r"^symbol JSON node 0's 'name' is not valid Unicode text: '\\ud800'$"),
+        ('{"nodes": [{"op": "null", "name": "a", "attrs": {"\\ud800": "x"}}], "heads": [[0, 0, 0]]}',
+         r"^symbol JSON node 0 \('a'\) attribute name is not valid Unicode text: '\\ud800'$"),
         (symbol_json(VARIABLE, attrs={"mxnet_version": ["int", 1e309]}),
          r"^symbol JSON has a malformed 'attrs.mxnet_version'$"),
     ],
     ids=["deep-nesting", "variadic-count", "output-count", "cycle", "bool-index", "name-type", "attr-type",
-         "lone-surrogate", "version-overflow"],
+         "lone-surrogate", "surrogate-attr-key", "version-overflow"],
 )
 def test_malformed_symbol_json(text, message):
     with pytest.raises(GraphError, match=message):
         mx.sym.load_json(text)
+
+
+def test_pickled_symbol_state_must_hold_json_text():
+    symbol = mx.sym.Variable("a")
+    message = r"^a pickled Symbol's state must be a dict whose 'handle' is its JSON text, got "
+    with pytest.raises(GraphError, match=message + r"a dict whose handle is bytes$"):
+        symbol.__setstate__({"handle": bytes(1 << 20)})
+    with pytest.raises(GraphError, match=message + r"list$"):
+        symbol.__setstate__([0] * (1 << 20))
 
 
 def test_symbol_file_errors_name_the_file(tmp_path):
@@ -502,10 +520,13 @@ def test_csv_line_ends_and_byte_order_mark(tmp_path):
          r"line 1, column 2: '-9223372036854775809' does not fit in int64$"),
         ("1,2,3\n", "float32", r"line 1 has 3 values, but data_shape=\(2,\) needs 2$"),
         ("1," + "9" * 5000 + "\n", "int64",
-         r"line 1, column 2: '999999999999\.\.\.9999999999999' is not an integer$"),
+         r"line 1, column 2: '999999999999\.\.\.9999999999999' does not fit in int64$"),
+        ("1,-" + "9" * 5000 + "\n", "int32",
+         r"line 1, column 2: '-99999999999\.\.\.9999999999999' does not fit in int32$"),
         ("", "float32", r"holds no rows$"),
     ],
-    ids=["not-a-number", "nan-integer", "int32-range", "int64-range", "columns", "huge-token", "empty"],
+    ids=["not-a-number", "nan-integer", "int32-range", "int64-range", "columns", "huge-token",
+         "huge-negative-token", "empty"],
 )
 def test_csv_malformed_values(tmp_path, text, dtype, message):
     with pytest.raises(ArtifactError, match=r"^CSVIter data_csv '.*d\.csv' " + message):

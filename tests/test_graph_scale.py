@@ -1,8 +1,9 @@
 """Graphs far larger than a model usually is: no recursion grows with their size, and they compile.
 
 A 1,000-input add_n and a 1,000-part Concat once raised RecursionError (their expressions nested one
-level per input); the expression walkers are iterative now, add_n adds as a balanced tree and a wide
-Concat stores its parts instead of selecting among them. Values are checked against NumPy.
+level per input); every walk over an expression (and comparing two) is iterative now, add_n still
+adds left to right as MXNet does, and a wide Concat stores its parts instead of selecting among them.
+Values are checked against NumPy.
 """
 
 from __future__ import annotations
@@ -74,12 +75,15 @@ def _deep_product(depth: int, leaf: E.Expr) -> E.Expr:
     return e
 
 
-def test_expression_walks_and_printing_are_iterative():
+def test_expression_walks_comparison_and_printing_are_iterative():
     leaf = E.Load("x", E.index(0), "float32")
     deep = _deep_product(DEEP, leaf)
     assert len(E.walk((deep,))) == DEEP + 2  # the products, the load and its index constant
     order = E.post_order((deep,))
     assert len(order) == DEEP + 2 and order[-1] is deep and order.index(leaf) < order.index(deep.args[0])
+    twin = _deep_product(DEEP, E.Load("x", E.index(0), "float32"))  # equal, but built separately
+    other = _deep_product(DEEP, E.Load("y", E.index(0), "float32"))
+    assert deep == twin and deep is not twin and deep != other and hash(deep) == hash(twin)
     shallower = _deep_product(2_000, leaf)  # the text itself grows with the square of the depth
     assert E.format_expr(shallower) == "mul(" * 2_000 + "x[0]" + ", x[0])" * 2_000
 

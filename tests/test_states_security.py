@@ -157,6 +157,9 @@ def optimizer_with(**attributes) -> bytes:
         ({"inner": Adam()}, "the attributes of SGD hold a Adam, where only plain data belongs"),
         ({"lr_scheduler": mx.nd.ones((1,))}, "SGD.lr_scheduler is given a NDArray"),
         ({"momentum": "0.9"}, "SGD.momentum is given str '0.9'; a float belongs there"),
+        ({"lr": None}, "SGD.lr is given None; a float belongs there"),  # None only beside a scheduler
+        ({"lr_mult": {0: "x"}}, r"SGD.lr_mult holds an entry that is not index or name -> Real"),
+        ({"idx2name": {0: 1.5}}, r"SGD.idx2name holds an entry that is not index or name -> str"),
     ],
 )
 def test_an_optimizer_is_filled_with_plain_data_only(attributes, fragment):
@@ -183,7 +186,9 @@ def test_a_class_own_setstate_never_runs(marker):
 def test_build_of_a_shell_is_checked_and_happens_once():
     shell = b"\x80\x04\x8c\x15mxnet.ndarray.ndarray\x8c\x07NDArray\x93N\x85R"
     refused(
-        b"\x80\x04}K\x00" + shell + b"}\x8c\x04code\x8c\x01xsbs.", r"an NDArray is given a dict as its state"
+        b"\x80\x04}K\x00" + shell + b"}\x8c\x04code\x8c\x01xsbs.",
+        r"pickled NDArray is corrupt: its state must be a dict whose 'handle' holds the bytes of one array "
+        r"record, got a dict whose handle is NoneType",
     )
     refused(
         b"\x80\x04}K\x00" + shell + b"s.",
@@ -355,6 +360,11 @@ def test_set_states_with_the_optimizer_continues_training_identically():
             r"holds None, but Adam keeps \(array \(3,\), array \(3,\)\) for a float32 weight",
         ),
         (SGD(momentum=0.9), {0: (mx.nd.zeros((3,)),)}, r"holds \(array \(3,\)\), but SGD keeps array \(3,\)"),
+        (
+            SGD(momentum=0.9),
+            {0: mx.nd.zeros((3,), dtype="int8")},
+            r"holds int8 array \(3,\), but SGD keeps array \(3,\)",
+        ),
     ],
 )
 def test_a_restored_state_that_does_not_fit_its_weight_is_a_shape_error(optimizer, restored, fragment):
@@ -364,6 +374,38 @@ def test_a_restored_state_that_does_not_fit_its_weight_is_a_shape_error(optimize
     with pytest.raises(ShapeError, match="the optimizer state restored for index 0 " + fragment):
         updater(0, mx.nd.ones((3,)), weight)
     assert weight.asnumpy().tolist() == [1.0, 1.0, 1.0]
+
+
+def test_an_optimizer_without_lr_loads_beside_a_scheduler_which_gives_the_rate():
+    optimizer = SGD(lr_scheduler=lr_scheduler.FactorScheduler(step=2, base_lr=0.5))
+    optimizer.lr = None
+    _, loaded = load_states(pickle.dumps(({}, optimizer)), "scheduled.states")
+    assert loaded.lr is None and loaded._get_lr(0) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("attributes", "fragment"),
+    [
+        ({"step": 0}, "Schedule step must be greater or equal than 1 round"),  # __call__ would loop forever
+        ({"factor": 2.0}, "Factor must be no more than 1 to make lr reduce"),
+    ],
+)
+def test_a_scheduler_is_checked_by_its_own_constructor(attributes, fragment):
+    scheduler = lr_scheduler.FactorScheduler(step=1)
+    vars(scheduler).update(attributes)
+    paired = pickle.dumps(({}, SGD(lr_scheduler=scheduler)))
+    refused(paired, "FactorScheduler is given values its constructor refuses: " + fragment)
+
+
+def test_a_schedule_far_behind_its_optimizer_catches_up_at_once():
+    """A file may pair a fresh schedule with an optimizer 10**12 updates on: one jump, not 10**12 rounds."""
+    scheduler = lr_scheduler.FactorScheduler(step=1, factor=0.5, stop_factor_lr=1e-8, base_lr=1.0)
+    assert scheduler(10**12) == 1e-8 and scheduler.count == 10**12 - 1
+    near = lr_scheduler.FactorScheduler(step=10, factor=0.9, base_lr=0.1)  # close: stepped one by one,
+    expected = 0.1  # each step rounding as MXNet's loop does
+    for _ in range(10):
+        expected *= 0.9
+    assert near(105) == expected and near.count == 100
 
 
 def test_every_lr_scheduler_class_can_be_loaded():

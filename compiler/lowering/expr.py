@@ -45,9 +45,7 @@ class Expr:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __eq__(self, other) -> bool:
-        return self is other or (
-            type(self) is type(other) and self._hash == other._hash and self._key == other._key
-        )
+        return self is other or (_same_node(self, other) and _same_structure(self, other))
 
     def __hash__(self) -> int:
         return self._hash
@@ -60,6 +58,35 @@ class Expr:
 
     def __repr__(self) -> str:
         return format_expr(self)
+
+
+def _same_node(a, b) -> bool:
+    """Whether `a` and `b` may be equal: the same kind of node with the same structural hash."""
+    return type(a) is type(b) and isinstance(a, Expr) and a._hash == b._hash
+
+
+def _same_structure(a: Expr, b: Expr) -> bool:
+    """Structural equality, compared without recursion (two equal trees built separately may be far
+    deeper than Python's recursion limit); each pair of nodes is compared once."""
+    pending, compared = [(a, b)], set()
+    while pending:
+        x, y = pending.pop()
+        if x is y or (id(x), id(y)) in compared:
+            continue
+        compared.add((id(x), id(y)))
+        if not _same_node(x, y):
+            return False
+        for fx, fy in zip(x._key, y._key):
+            if isinstance(fx, tuple) and isinstance(fy, tuple) and len(fx) == len(fy):
+                pairs = zip(fx, fy)
+            else:
+                pairs = ((fx, fy),)
+            for vx, vy in pairs:
+                if isinstance(vx, Expr):
+                    pending.append((vx, vy))
+                elif not (vx is vy or vx == vy):
+                    return False
+    return True
 
 
 def _typed(cls):
@@ -308,21 +335,24 @@ def walk(roots) -> list[Expr]:
     return order
 
 
-def post_order(roots) -> list[Expr]:
-    """Every distinct node under `roots` once, each after all of its children (for bottom-up work)."""
+def post_order(roots, children_of=children, key=id) -> list[Expr]:
+    """Every distinct node under `roots` once, each after all of its children (for bottom-up work).
+
+    `children_of(e)` gives the nodes to visit below `e` (all of its children by default); nodes are
+    distinct by `key` (identity by default; pass `key=lambda e: e` to merge structurally equal ones)."""
     order: list[Expr] = []
-    done: set[int] = set()
+    done: set = set()
     stack: list[tuple[Expr, bool]] = [(e, False) for e in reversed(tuple(roots))]
     while stack:
         e, expanded = stack.pop()
-        if id(e) in done:
+        if key(e) in done:
             continue
         if expanded:
-            done.add(id(e))
+            done.add(key(e))
             order.append(e)
             continue
         stack.append((e, True))
-        stack.extend((c, False) for c in reversed(children(e)) if id(c) not in done)
+        stack.extend((c, False) for c in reversed(children_of(e)) if key(c) not in done)
     return order
 
 

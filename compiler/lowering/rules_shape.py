@@ -156,10 +156,10 @@ def _joined_by_copies(ctx, parts: Sequence[Tensor], shape: Sequence[int], axis: 
             by_shape.setdefault(tuple(part.shape), []).append((part, start))
 
     def stores(dims, items):
-        return [
-            Store(target, ravel(with_position(dims, axis, E.add(dims[axis], E.index(start))), shape), part(*dims))
-            for part, start in items
-        ]
+        def position(start):
+            return ravel(with_position(dims, axis, E.add(dims[axis], E.index(start))), shape)
+
+        return [Store(target, position(start), part(*dims)) for part, start in items]
 
     for part_shape, items in by_shape.items():
         for first in range(0, len(items), PARTS_PER_LOOP):

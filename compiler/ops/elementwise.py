@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, reduce
 
 import numpy as np
 
@@ -583,18 +583,7 @@ shape_rule("add_n")(same_shape_rule)
 type_rule("add_n")(same_type_rule)
 
 
-def pairwise_sum(m, params, *items):
-    """The inputs added as a balanced tree: an expression log2(n) deep, so a sum of thousands of inputs
-    stays shallow for every pass and for codegen (MXNet adds left to right; the last bits may differ)."""
-    add = partial(apply_binary, m, BINARY["add"])
-    level = list(items)
-    while len(level) > 1:
-        paired = [add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        level = paired + level[len(paired) * 2 :]
-    return level[0]
-
-
-define_formula("add_n", pairwise_sum)
+define_formula("add_n", lambda m, params, *items: reduce(partial(apply_binary, m, BINARY["add"]), items))
 
 
 @grad_rule("add_n")

@@ -24,6 +24,7 @@ from .native import MXDataIter, bool_param, dtype_param, int_param, shape_param
 
 CSV_DTYPES = ("float32", "int32", "int64")
 LINE_BREAK = re.compile(r"\r\n|\r|\n")  # MXNet's parser ends lines at either character
+DIGIT_RUN = re.compile(r"\s*[+-]?\d+\s*")  # an integer literal, however long
 
 
 class CSVIter(MXDataIter):
@@ -246,6 +247,8 @@ def _integer(token: str, info: np.iinfo) -> int:
     try:
         value = int(token)
     except ValueError:
+        if DIGIT_RUN.fullmatch(token):  # int() refuses more than 4300 digits, far more than any dtype holds
+            raise ValueError(f"does not fit in {info.dtype.name}") from None
         value = _integral_float(token)
     if not info.min <= value <= info.max:
         raise ValueError(f"does not fit in {info.dtype.name}")

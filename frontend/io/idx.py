@@ -11,16 +11,15 @@ no more memory than an honest file of its header's size. `DataFile` is shared wi
 
 from __future__ import annotations
 
-import errno
 import gzip
 import math
 import os
-import stat
 import zlib
 
 import numpy as np
 
 from ember.runtime.errors import ArtifactError
+from ember.runtime.files import NotRegularFileError, open_regular_file
 
 GZIP_MAGIC = b"\x1f\x8b"
 UBYTE = 0x08  # the element-type code of unsigned bytes, the only type MNIST uses
@@ -42,7 +41,7 @@ class DataFile:
 
     def __init__(self, path: str, what: str):
         self.path, self.what = path, what
-        self._raw = open_regular_file(path, what)
+        self._raw = _open_data_file(path, what)
         try:
             self.file_size = os.fstat(self._raw.fileno()).st_size
             self.gzipped = self._read_raw(2) == GZIP_MAGIC
@@ -92,25 +91,17 @@ class DataFile:
             raise ArtifactError(f"{self.what} '{self.path}' cannot be read: {err.strerror or err}") from None
 
 
-def open_regular_file(path: str, what: str):
-    """`path` opened for binary reading, refused unless it is a regular file.
-
-    The open does not block (a FIFO would wait for a writer) and a device such as /dev/zero, which
-    never ends, is refused before anything is read.
-    """
+def _open_data_file(path: str, what: str):
+    """`path` opened for binary reading, refused unless it is a regular file (files.open_regular_file:
+    a FIFO is refused without waiting for a writer, a device such as /dev/zero before anything is read)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        return open(path, "rb", opener=open_regular_file)
     except FileNotFoundError:
         raise ArtifactError(f"{what} '{path}' does not exist (No such file or directory)") from None
+    except NotRegularFileError:
+        raise ArtifactError(f"{what} '{path}' cannot be read: it is not a regular file") from None
     except OSError as err:
         raise ArtifactError(f"{what} '{path}' cannot be read: {err.strerror or err}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        reason = os.strerror(errno.EISDIR) if stat.S_ISDIR(mode) else "it is not a regular file"
-        raise ArtifactError(f"{what} '{path}' cannot be read: {reason}")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
 
 
 def read_file_bytes(path: str, what: str) -> bytes:

@@ -12,7 +12,7 @@ import warnings
 from collections import OrderedDict
 
 from ember.runtime.errors import ArtifactError, MXNetError
-from ember.runtime.files import open_regular_file, write_atomic
+from ember.runtime.files import read_regular_file, write_atomic
 
 from .. import ndarray as nd
 from .. import optimizer as opt
@@ -323,8 +323,7 @@ class Module(BaseModule):
         nothing the file names runs, and a bad file raises ArtifactError naming it."""
         self._require(optimizer=True)
         try:
-            with open(fname, "rb", opener=open_regular_file) as f:  # a FIFO or device is refused
-                data = f.read()
+            data = read_regular_file(fname)  # a FIFO, device or folder is refused at once
         except OSError as err:
             raise ArtifactError(f"cannot load optimizer states from {fname}: {err.strerror or err}") from None
         self._updater.set_states(data, source=f"'{fname}'")
@@ -347,7 +346,8 @@ class Module(BaseModule):
         labels = getattr(data_batch, "label", None)
         if labels and self._label_shapes:
             arrays.update(zip([d.name for d in self._label_shapes], labels))
-        self._exec.forward(is_train=is_train, **arrays)
+        with self._exec.lock:  # the executor's forward without the copy of its outputs it returns:
+            self._exec.run_forward(bool(is_train), arrays)  # Module reads them with get_outputs
 
     def _reshape_for(self, data_batch) -> None:
         shapes = [tuple(a.shape) for a in data_batch.data]

@@ -18,6 +18,7 @@ import numpy as np
 
 from ember.compiler.dtypes import CODE_TO_DTYPE, DTYPE_CODES
 from ember.runtime.errors import ArtifactError, MXNetError
+from ember.runtime.manifest import MAX_NDIM
 
 from ..context import Context
 
@@ -158,6 +159,10 @@ def _read_shape(reader: Reader, label: str, numpy_semantics: bool) -> tuple | No
         return None
     if ndim < 0:
         raise ArtifactError(f"{reader.source} is corrupt: {label} has a negative dimension count {ndim}")
+    if ndim > MAX_NDIM:
+        raise ArtifactError(
+            f"{reader.source} is corrupt: {label} has {ndim} dimensions, more than {MAX_NDIM}"
+        )
     if ndim == 0 and not numpy_semantics:
         return None
     dims = reader.unpack(f"{ndim}q", f"the shape of {label}")

@@ -1,4 +1,4 @@
-"""`mx.optimizer.Optimizer`, the registry (`register`, `create`) and the `Updater` (MXNET_COMPAT.md 6.1).
+"""`mx.optimizer.Optimizer` and the registry (`register`, `create`) (MXNET_COMPAT.md 6.1).
 
 The base class holds what every optimizer shares: learning rate and scheduler, weight decay,
 per-parameter lr/wd multipliers (from `param_idx2name`, symbol attributes and `set_*_mult`),
@@ -6,8 +6,8 @@ gradient rescaling and clipping, and the per-index update counts. Subclasses add
 and `update_step`, which counts one update of an index and hands out its rule and scalar
 hyper-parameters (an `UpdateStep`); `update` applies that step to NumPy arrays, and the fused
 training step compiles the same rule and feeds it the same scalars. Optimizers whose update is no
-compiled rule (`Test`, users' own) override `update` instead. An `Updater` applies an optimizer as
-`updater(index, grad, weight)`, keeping states.
+compiled rule (`Test`, users' own) override `update` instead. `updater.py`'s `Updater` applies an
+optimizer as `updater(index, grad, weight)`, keeping states.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ember.runtime.errors import ShapeError
+from ember.runtime.errors import MXNetError, ShapeError
 
 from ..metric.registry import RegistryError, RegistryTypeError, construct
 from ..ndarray import NDArray, zeros
@@ -291,9 +291,7 @@ class Optimizer:
         (anywhere outside Ember) updates its own way, and is never compiled."""
         cls = type(self)
         hooks = ("update", "update_multi_precision", "create_state", "create_state_multi_precision")
-        return _defining_class(cls, "update_step") is not Optimizer and all(
-            _defining_class(cls, hook).__module__.startswith(EMBER_OPTIMIZERS) for hook in hooks
-        )
+        return _defining_class(cls, "update_step") is not Optimizer and uses_ember_hooks(cls, hooks)
 
     def update(self, index, weight: NDArray, grad: NDArray, state: Any) -> None:
         """Update `weight` in place from `grad` and `state` (which it may update too): the rule and
@@ -334,7 +332,7 @@ def check_arrays(index, weight, grad) -> None:
     """Raise a clear error unless `weight` and `grad` are NDArrays of one shape."""
     for role, value in (("weight", weight), ("grad", grad)):
         if not isinstance(value, NDArray):
-            raise TypeError(
+            raise MXNetError(
                 f"optimizer update of index {index!r}: {role} must be an NDArray, not {type(value).__name__}"
             )
     if weight.shape != grad.shape:
@@ -345,6 +343,11 @@ def check_arrays(index, weight, grad) -> None:
 
 
 EMBER_OPTIMIZERS = "ember.optimizer."  # the modules of Ember's own optimizer classes
+
+
+def uses_ember_hooks(cls: type, hooks) -> bool:
+    """Whether every one of `hooks` (method names) of optimizer class `cls` is Ember's own."""
+    return all(_defining_class(cls, hook).__module__.startswith(EMBER_OPTIMIZERS) for hook in hooks)
 
 
 def _defining_class(cls: type, attribute: str) -> type:
@@ -358,16 +361,6 @@ def state_arrays(state) -> list[NDArray]:
     if state is None:
         return []
     return list(state) if isinstance(state, (tuple, list)) else [state]
-
-
-def state_layout(state) -> str:
-    """The arrays of a state in words: 'None', 'array (2, 3)', or a parenthesised list of those (the
-    dtypes are left out: the update rules cast their results to each state's dtype)."""
-    if isinstance(state, NDArray):
-        return f"array {state.shape}"
-    if isinstance(state, (tuple, list)):
-        return f"({', '.join(state_layout(s) for s in state)})"
-    return "None" if state is None else f"a {type(state).__name__}"
 
 
 def new_state(weight: NDArray, dtype) -> NDArray:

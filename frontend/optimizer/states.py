@@ -619,8 +619,7 @@ def _class_constructors() -> dict[tuple[str, str], _Global]:
 
 def _build_ndarray(array: NDArray, state) -> None:
     """An NDArray's state: {'handle': its record's bytes}, as MXNet and Ember pickle it."""
-    handle = state.get("handle") if type(state) is dict and len(state) == 1 else None
-    if not isinstance(handle, (bytes, bytearray)):
+    if type(state) is not dict or len(state) != 1:  # the handle itself is checked as it is decoded
         raise _Refused(f"an NDArray is given {_describe(state)} as its state, not {{'handle': bytes}}")
     array.__setstate__(state)
     if array.host_buffer() is None:
@@ -637,18 +636,37 @@ def _build_context(context: Context, state) -> None:
 
 
 def _build_optimizer(optimizer: Optimizer, state) -> None:
-    """An optimizer's attributes (checked as `_check_attributes` says), set as Optimizer.__setstate__
-    sets them; a subclass's own __setstate__ never runs."""
-    _check_attributes(type(optimizer), state, _optimizer_fields(type(optimizer)))
+    """An optimizer's attributes (checked as `_check_attributes` says; lr may be None only beside a
+    scheduler, which then gives the rate), set as Optimizer.__setstate__ sets them; a subclass's own
+    __setstate__ never runs."""
+    cls = type(optimizer)
+    fields = _optimizer_fields(cls)
+    scheduled = type(state) is dict and isinstance(state.get("lr_scheduler"), LRScheduler)
+    if scheduled and state.get("lr") is None:
+        fields = {name: value for name, value in fields.items() if name != "lr"}
+    _check_attributes(cls, state, fields)
     scheduler = state["lr_scheduler"]
     if scheduler is not None and not isinstance(scheduler, LRScheduler):
-        raise _Refused(f"{type(optimizer).__name__}.lr_scheduler is given {_describe(scheduler)}")
+        raise _Refused(f"{cls.__name__}.lr_scheduler is given {_describe(scheduler)}")
+    for name, kind in _TABLE_VALUE_KINDS.items():
+        table = state.get(name, {})
+        if any(type(key) not in (int, str) or not isinstance(value, kind) for key, value in table.items()):
+            entry = f"index or name -> {kind.__name__}"
+            raise _Refused(f"{cls.__name__}.{name} holds an entry that is not {entry}")
     Optimizer.__setstate__(optimizer, dict(state))
 
 
 def _build_scheduler(scheduler: LRScheduler, state) -> None:
+    """A scheduler's attributes, checked as `_check_attributes` says and then by its class's own
+    constructor (Ember's code, given the file's values: a step below 1 or a factor above 1 is
+    refused, as it would be when built), then set."""
     cls = type(scheduler)
     _check_attributes(cls, state, _scheduler_fields(cls))
+    arguments = {name: state[name] for name in inspect.signature(cls).parameters if name in state}
+    try:
+        cls(**arguments)
+    except (ValueError, TypeError, ArithmeticError) as err:
+        raise _Refused(f"{cls.__name__} is given values its constructor refuses: {err}") from None
     vars(scheduler).update(state)
 
 
@@ -697,6 +715,10 @@ _SCHEDULER_SAMPLES: dict[str, dict] = {
 }
 
 
+# An optimizer's per-parameter tables: the kind of value each maps an index or name to.
+_TABLE_VALUE_KINDS = {"lr_mult": numbers.Real, "wd_mult": numbers.Real, "idx2name": str}
+
+
 @functools.cache
 def _optimizer_fields(cls: type) -> dict:
     """The attributes of a default instance of optimizer class `cls` (of the base class when `cls`
@@ -713,11 +735,10 @@ def _scheduler_fields(cls: type) -> dict:
     return vars(cls(**_SCHEDULER_SAMPLES[cls.__name__]))
 
 
-# kind of an attribute's default value -> the kinds a loaded value may have there (None where a
-# number is: an optimizer given a scheduler keeps lr None).
+# kind of an attribute's default value -> the kinds a loaded value may have there.
 _FIELD_KINDS: tuple[tuple[type | tuple, tuple], ...] = (
     (bool, (bool, np.bool_)),
-    (numbers.Real, (numbers.Real, type(None))),
+    (numbers.Real, (numbers.Real,)),
     (str, (str,)),
     (dict, (dict,)),
     ((list, tuple), (list, tuple)),
@@ -761,21 +782,33 @@ _CONTAINERS = (tuple, list, dict, set, frozenset)
 
 
 def _check_plain_data(value, owner: str) -> None:
-    """Refuse anything in `value` (walked without recursion, each object once) that is not plain
-    data: a global's reference, an optimizer inside an optimizer, or nesting deeper than allowed."""
-    pending, seen = [(value, 0)], set()
+    """Refuse anything in `value` that is not plain data: a global's reference, an optimizer inside an
+    optimizer, or nesting deeper than allowed."""
+    for item, depth in _nested_items(value, _container_items):
+        if depth > _MAX_DATA_DEPTH:
+            raise _Refused(f"the attributes of {owner} nest more than {_MAX_DATA_DEPTH} containers deep")
+        if not isinstance(item, (*_CONTAINERS, *_PLAIN_VALUES)):
+            raise _Refused(f"the attributes of {owner} hold {_describe(item)}, where only plain data belongs")
+
+
+def _container_items(item) -> list:
+    """What a container holds (a dict's keys and values); nothing for anything else."""
+    if isinstance(item, dict):
+        return [*item.keys(), *item.values()]
+    return list(item) if isinstance(item, _CONTAINERS) else []
+
+
+def _nested_items(root, items_of):
+    """(object, depth) for `root` and everything `items_of` finds inside it, each object once, walked
+    without recursion (a file may nest far deeper than Python's recursion limit)."""
+    pending, seen = [(root, 0)], set()
     while pending:
         item, depth = pending.pop()
         if id(item) in seen:
             continue
         seen.add(id(item))
-        if depth > _MAX_DATA_DEPTH:
-            raise _Refused(f"the attributes of {owner} nest more than {_MAX_DATA_DEPTH} containers deep")
-        if isinstance(item, _CONTAINERS):
-            children = [*item.keys(), *item.values()] if isinstance(item, dict) else list(item)
-            pending.extend((child, depth + 1) for child in children)
-        elif not isinstance(item, _PLAIN_VALUES):
-            raise _Refused(f"the attributes of {owner} hold {_describe(item)}, where only plain data belongs")
+        yield item, depth
+        pending.extend((child, depth + 1) for child in items_of(item))
 
 
 # -- the loaded value ----------------------------------------------------------------------------
@@ -799,17 +832,10 @@ def _checked_result(loaded) -> tuple[dict, Optimizer | None]:
 
 def _check_state(state, index) -> None:
     """A state is None, an NDArray, or a tuple or list of states (a few levels deep)."""
-    pending, seen = [(state, 0)], set()
-    while pending:
-        item, depth = pending.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
+    for item, depth in _nested_items(state, lambda item: list(item) if type(item) in (tuple, list) else []):
         if depth > _MAX_STATE_DEPTH:
             raise _Refused(f"the state of {index!r} nests more than {_MAX_STATE_DEPTH} levels deep")
-        if type(item) in (tuple, list):
-            pending.extend((child, depth + 1) for child in item)
-        elif item is not None and not isinstance(item, NDArray):
+        if type(item) not in (tuple, list) and item is not None and not isinstance(item, NDArray):
             raise _Refused(f"the state of {index!r} holds {_describe(item)}, where NDArrays and None belong")
 
 

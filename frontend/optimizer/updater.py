@@ -14,7 +14,7 @@ import numpy as np
 from ember.runtime.errors import MXNetError, ShapeError
 
 from ..ndarray import NDArray
-from .base import EMBER_OPTIMIZERS, Optimizer, _defining_class, state_layout
+from .base import Optimizer, check_arrays, uses_ember_hooks
 from .states import load_states
 
 
@@ -33,6 +33,8 @@ class Updater:
             indices, grads, weights = list(index), list(grad), list(weight)
         else:
             indices, grads, weights = [index], [grad], [weight]
+        for idx, w, g in zip(indices, weights, grads):
+            check_arrays(idx, w, g)
         if weights:
             self.optimizer._set_current_context(weights[0].context.device_id)
         indices = [idx.decode() if isinstance(idx, bytes) else idx for idx in indices]
@@ -41,7 +43,7 @@ class Updater:
         for idx, w, g, state in zip(indices, weights, grads, states):
             try:
                 self.optimizer.update_multi_precision(idx, w, g, state)
-            except (ArithmeticError, TypeError, ValueError) as err:
+            except (ArithmeticError, ValueError) as err:  # e.g. a math domain error
                 # hyper-parameters (a user's, or a loaded file's) that the formulas cannot take, say
                 raise MXNetError(
                     f"{type(self.optimizer).__name__}'s update of index {idx!r} failed with "
@@ -68,7 +70,7 @@ class Updater:
         whatever states they like, and are not checked."""
         cls = type(self.optimizer)
         hooks = ("create_state", "create_state_multi_precision")
-        if not all(_defining_class(cls, hook).__module__.startswith(EMBER_OPTIMIZERS) for hook in hooks):
+        if not uses_ember_hooks(cls, hooks):
             return
         with warnings.catch_warnings():  # the float16 advice belongs to creating states, not to this probe
             warnings.simplefilter("ignore")
@@ -110,3 +112,15 @@ class Updater:
 def get_updater(optimizer: Optimizer) -> Updater:
     """An Updater applying `optimizer` (what Module and KVStore call for each parameter)."""
     return Updater(optimizer)
+
+
+def state_layout(state) -> str:
+    """The arrays of a state in words: 'None', 'array (2, 3)', or a parenthesised list of those. Float
+    dtypes are left out (the update rules cast their results to each state's dtype); any other dtype
+    is named ('int8 array (2,)'), since no update rule keeps an integer or bool state."""
+    if isinstance(state, NDArray):
+        dtype = np.dtype(state.dtype)
+        return f"{'' if dtype.kind == 'f' else dtype.name + ' '}array {state.shape}"
+    if isinstance(state, (tuple, list)):
+        return f"({', '.join(state_layout(s) for s in state)})"
+    return "None" if state is None else f"a {type(state).__name__}"

@@ -304,8 +304,11 @@ class Symbol:
 
         handle = state.get("handle") if isinstance(state, dict) else None
         if not isinstance(handle, str):
+            got = type(state).__name__  # never the state's repr, which may be huge
+            if isinstance(state, dict):
+                got = f"a dict whose handle is {type(handle).__name__}"
             raise GraphError(
-                f"a pickled Symbol's state must be a dict whose 'handle' is its JSON text, got {state!r:.80}"
+                f"a pickled Symbol's state must be a dict whose 'handle' is its JSON text, got {got}"
             )
         self._outputs = tuple(graph_from_json(handle).outputs)
 
