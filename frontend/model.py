@@ -62,14 +62,14 @@ def write_checkpoint(
     epoch_prefix = f"{prefix}-{epoch:04d}"
     params = {f"arg:{k}": v for k, v in arg_params.items()}
     params.update({f"aux:{k}": v for k, v in aux_params.items()})
-    files = [] if states is None else [(f"{epoch_prefix}.states", states, MXNetError)]
-    files.append((f"{epoch_prefix}.params", nd.save_tobuffer(params), ArtifactError))
-    symbol_json = None if symbol is None else symbol.tojson(remove_amp_cast=remove_amp_cast).encode("utf-8")
-    for path, data, error_class in files:
-        write_atomic(path, [data], error_class)
-    symbol_path = f"{prefix}-symbol.json"
-    if symbol_json is not None and not file_holds(symbol_path, symbol_json):
-        write_atomic(symbol_path, [symbol_json], MXNetError)
+    files = [] if states is None else [(f"{epoch_prefix}.states", states)]
+    files.append((f"{epoch_prefix}.params", nd.save_tobuffer(params)))
+    if symbol is not None:
+        symbol_path, symbol_json = f"{prefix}-symbol.json", symbol.tojson(remove_amp_cast=remove_amp_cast)
+        if not file_holds(symbol_path, symbol_json.encode("utf-8")):
+            files.append((symbol_path, symbol_json.encode("utf-8")))
+    for path, data in files:
+        write_atomic(path, [data], ArtifactError)
 
 
 def load_params(prefix: str, epoch: int) -> tuple[dict, dict]:
