@@ -11,17 +11,21 @@ from . import (  # noqa: E402,F401
     context,
     initializer,
     io,
+    kvstore,
     lr_scheduler,
     metric,
     model,
     name,
     ndarray,
     optimizer,
+    profiler,
     random,
     symbol,
     test_utils,
 )
+from . import autograd  # noqa: E402,F401
 from . import initializer as init  # noqa: E402,F401
+from . import kvstore as kv  # noqa: E402,F401
 from . import module as mod  # noqa: E402,F401
 from . import ndarray as nd  # noqa: E402,F401
 from . import symbol as sym  # noqa: E402,F401

@@ -19,6 +19,7 @@ import ctypes
 import os
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 
@@ -28,6 +29,12 @@ from .errors import MXNetError, ShapeError
 
 ALIGNMENT = 64
 _LOAD_LOCK = threading.Lock()
+
+# A profiler's hook (ember.profiler installs it while its state is 'run'); None: runs are not timed.
+# After each successful run: RUN_OBSERVER(program, kernels, start_ns, end_ns, kernel_spans), with
+# `program` the program's `what`, `kernels` its layout's kernel names, times from time.perf_counter_ns(),
+# and `kernel_spans` a list of (kernel, start_ns, end_ns) where the device can time each kernel, else None.
+RUN_OBSERVER = None
 
 
 def load_library(data: bytes, entry: str, what: str = "the program"):
@@ -85,6 +92,7 @@ class BoundProgram:
         self.output_names = tuple(name for name, _ in layout["outputs"])
         self._input_buffers = dict(layout["inputs"])
         self._output_buffers = tuple(buffer for _, buffer in layout["outputs"])
+        self.kernel_names = tuple(layout.get("kernels", ()))
         self.lock = threading.RLock()
 
     def _named(self, name: str) -> str:
@@ -147,10 +155,26 @@ class BoundProgram:
     def _run(self) -> None:
         raise NotImplementedError
 
+    def _timed_run(self) -> list[tuple[str, int, int]] | None:
+        """Run once while a profiler watches: (kernel, start_ns, end_ns) per kernel where the device can
+        time them, else None (one native call on the CPU has no kernel boundaries to time)."""
+        self._run()
+        return None
+
+    def _observed_run(self) -> None:
+        """`_run`, reported to RUN_OBSERVER when one is installed (one global read otherwise)."""
+        observer = RUN_OBSERVER
+        if observer is None:
+            self._run()
+            return
+        start = time.perf_counter_ns()
+        spans = self._timed_run()
+        observer(self.what, self.kernel_names, start, time.perf_counter_ns(), spans)
+
     def run(self) -> None:
         """Run the program once over its memory as it is (holding `lock`)."""
         with self.lock:
-            self._run()
+            self._observed_run()
 
     def __call__(self, *args, **inputs) -> list[np.ndarray]:
         """Copy the inputs in (positionally in `input_names` order, or by name), run, return copies
@@ -159,7 +183,7 @@ class BoundProgram:
         with self.lock:
             for buffer, array in arrays:
                 self._write(buffer, array)
-            self._run()
+            self._observed_run()
             return [self._read(buffer) for buffer in self._output_buffers]
 
     def _input_arrays(self, args: tuple, inputs: dict) -> list[tuple[str, np.ndarray]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,8 +24,9 @@ from ember.compiler.dtypes import dtype_name
 from ember.compiler.ops import SCHEMAS, canonical_name, get_schema
 from ember.runtime.errors import DeviceError, MXNetError, ShapeError
 
+from .. import profiler
 from ..context import Context, check_context, cpu, current_context
-from . import indexing, op_call
+from . import dispatch, indexing, op_call, recorded_indexing, tape
 from .records import decode_pickled_state, encode_record
 
 
@@ -47,11 +49,20 @@ def check_device(ctx: Context) -> None:
             raise DeviceError(f"cannot allocate an NDArray on {ctx}: {err}") from None
 
 
+IN_PLACE_WHILE_RECORDING = (
+    "Inplace operations (+=, -=, x[:]=, etc) are not supported when recording with autograd. Assigning "
+    "to NDArrays that are already in a computational graph will cause undefined behavior when evaluating "
+    "gradients. Please call backward first to clear the graph or do this out side of a record section."
+)
+
+
 class NDArray:
     """An n-dimensional array on a context, with MXNet 1.x's operators, views and methods."""
 
     # numpy defers binary operators (np_array + nd) to NDArray's reflected methods
     __array_priority__ = 1000.0
+    writable = True
+    _entry = None  # (tape entry, output index) while the array is recorded or a marked variable
 
     def __init__(self, data: np.ndarray | None = None, ctx: Context | None = None, writable: bool = True):
         """Wrap `data` (a NumPy array, used as is, without a copy) on `ctx` (default: the current context).
@@ -130,6 +141,8 @@ class NDArray:
                 f"{self._data.dtype.name}{list(self._data.shape)}"
             )
         self._data = buffer
+        if self._entry is not None and not self._entry[0].inputs:
+            self._entry[0].values[0] = buffer
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         return self._data.astype(dtype if dtype is not None else self._data.dtype, copy=True)
@@ -148,10 +161,14 @@ class NDArray:
         target = np_dtype(dtype)
         if not copy and target == self._data.dtype:
             return self
+        if self._entry is not None and tape.FLAGS.recording:
+            return invoke("Cast", [self], {"dtype": target.name})
         return NDArray(self._data.astype(target), self._ctx)
 
     def copy(self) -> NDArray:
-        """A copy on the same context."""
+        """A copy on the same context (recorded as `_copy` while autograd records this array)."""
+        if self._entry is not None and tape.FLAGS.recording:
+            return invoke("_copy", [self])
         return self.copyto(self._ctx)
 
     def copyto(self, other: NDArray | Context):
@@ -189,6 +206,45 @@ class NDArray:
     def wait_to_read(self) -> None:
         """Block until pending writes finish (computation is synchronous in Ember)."""
 
+    # -- autograd (MXNET_COMPAT.md 3.4) ----------------------------------------------------------
+
+    def attach_grad(self, grad_req: str = "write", stype=None) -> None:
+        """Mark this array as a variable to differentiate against: `grad` becomes a zero array of its
+        shape, written ('write') or accumulated into ('add') by backward passes; 'null' records no
+        gradient. Recording restarts from this array (it becomes a leaf)."""
+        if stype is not None and stype != "default":
+            raise MXNetError(f"attach_grad: storage type {stype!r} is not supported: Ember has dense NDArrays only")
+        grad = _wrap(np.zeros_like(self._data), self._ctx)
+        self._entry = (tape.leaf_entry(self._data, check_grad_req(grad_req), grad), 0)
+
+    @property
+    def grad(self) -> NDArray | None:
+        """The gradient array `attach_grad` made (None for arrays that are not marked variables)."""
+        entry = self._entry[0] if self._entry is not None else None
+        return entry.grad_array if entry is not None and not entry.inputs else None
+
+    @property
+    def _fresh_grad(self) -> bool:
+        """Whether a backward pass wrote `grad` since this flag was last cleared (Gluon's Trainer)."""
+        entry = self._entry[0] if self._entry is not None else None
+        return bool(entry is not None and entry.fresh_grad)
+
+    @_fresh_grad.setter
+    def _fresh_grad(self, state: bool) -> None:
+        if self._entry is not None:
+            self._entry[0].fresh_grad = bool(state)
+
+    def detach(self) -> NDArray:
+        """The same data (no copy) outside any recorded graph: gradients stop here."""
+        return _wrap(self._data, self._ctx)
+
+    def backward(self, out_grad=None, retain_graph: bool = False, train_mode: bool = True) -> None:
+        """Compute the gradients of this array with respect to every marked variable it depends on,
+        into their `grad` arrays; `out_grad` weights the head (ones by default)."""
+        from .. import autograd
+
+        autograd.backward([self], None if out_grad is None else [out_grad], retain_graph, train_mode)
+
     def __len__(self) -> int:
         return self.shape[0]
 
@@ -221,11 +277,20 @@ class NDArray:
 
     def __getitem__(self, key) -> NDArray:
         key = indexing.normalize_key(key, _to_numpy)
-        return NDArray(indexing.getitem(self._data, key), self._ctx)
+        result = _wrap(indexing.getitem(self._data, key), self._ctx)
+        if self._entry is not None and tape.FLAGS.recording:
+            result._entry = recorded_indexing.record_getitem(self._entry, self._data, key, result._data)
+        return result
 
     def __setitem__(self, key, value) -> None:
         if not self.writable:
             raise ValueError("trying to assign to a readonly NDArray")
+        if tape.FLAGS.recording and (self._entry is not None or getattr(value, "_entry", None) is not None):
+            raise MXNetError(
+                IN_PLACE_WHILE_RECORDING if self._entry is not None else
+                "x[key] = y with a recorded y is not differentiable in Ember: build the array with "
+                "concat, stack or where inside autograd.record() instead"
+            )  # fmt: skip
         key = indexing.normalize_key(key, _to_numpy)
         value = value._data if isinstance(value, NDArray) else value
         indexing.setitem(self._data, key, value)
@@ -252,7 +317,10 @@ class NDArray:
         (new_shape,) = op_call.check_inputs("Reshape", attrs, ("data",), (self.shape,), (dtype,), "reshape")
         if new_shape is None or None in new_shape:
             raise ShapeError(f"cannot reshape an array of shape {self.shape} into {shape}")
-        return NDArray(self._data.reshape(new_shape), self._ctx, self.writable)
+        result = NDArray(self._data.reshape(new_shape), self._ctx, self.writable)
+        if self._entry is not None and tape.FLAGS.recording:
+            result._entry = recorded_indexing.record_reshape(self._entry, self._data, result._data)
+        return result
 
     def broadcast_to(self, shape) -> NDArray:
         """The array broadcast to `shape` (missing leading axes are added first)."""
@@ -351,48 +419,73 @@ def invoke(
     ctx=None,
 ):
     """Run `op` on NDArray `inputs` (in the schema's input order) with Python-valued `params`: the one
-    path by which an NDArray operation runs. The inputs are checked against the op's shape and type
-    rules (ShapeError naming the op and the shapes), then its NumPy reference rule runs.
+    path by which an NDArray operation runs. The first call of a signature checks the inputs against
+    the op's shape and type rules (ShapeError naming the op and the shapes) and picks its kernel
+    (`dispatch`); while autograd records, the call is added to the tape (`tape`).
 
     Returns one NDArray, or a list when the op has several visible outputs; with `out=` the
     results are written into the given NDArray(s), which are returned.
     """
-    schema = get_schema(op)
-    node_name = name or schema.name.lower()
-    attrs = op_call.format_params(params or {})
-    if schema.variadic and schema.variadic not in attrs:
-        attrs[schema.variadic] = str(len(inputs))
-    parsed = schema.parse_params(attrs, node_name)
-    names = schema.input_names(parsed)
-    if len(inputs) != len(names):
-        raise MXNetError(
-            f"operator {schema.name} takes {len(names)} inputs ({', '.join(names) or 'none'}), "
-            f"got {len(inputs)}"
-        )
     for index, item in enumerate(inputs):
         if not isinstance(item, NDArray):
             raise TypeError(
-                f"operator {schema.name} expects NDArray inputs; "
-                f"input {names[index]!r} is a {type(item).__name__}"
+                f"operator {op} expects NDArray inputs; input {index} is a {type(item).__name__}"
             )
-    op_call.check_inputs(
-        schema.name,
-        tuple(sorted(attrs.items())),
-        tuple(names),
-        tuple(x.shape for x in inputs),
-        tuple(x._data.dtype.name for x in inputs),
-        node_name,
-    )
-    visible = op_call.run_reference(schema, node_name, parsed, [x._data for x in inputs])
+    arrays = [x._data for x in inputs]
+    shapes, dtypes = tuple([a.shape for a in arrays]), tuple([a.dtype for a in arrays])
+    key = (op, dispatch.params_key(params) if params else (), name, shapes, dtypes)
+    prepared = dispatch.PREPARED.get(key) or dispatch.prepared(op, params, name, shapes, dtypes)
+    recording = tape.FLAGS.recording
+    if out is not None and recording:
+        _check_not_recorded(out)
+    if profiler.RUNNING:
+        start = time.perf_counter_ns()
+        results = prepared.kernel(arrays)
+        profiler.record_event(prepared.op, "operator", start, time.perf_counter_ns())
+    else:
+        results = prepared.kernel(arrays)
+    visible = results[: prepared.visible] if len(results) > prepared.visible else results
     if out is not None:
-        return _write_out(schema.name, visible, out)
-    if ctx is None:
-        ctx = inputs[0].context if inputs else None
-    wrapped = [NDArray(r, ctx) for r in visible]
-    return wrapped[0] if len(wrapped) == 1 else wrapped
+        outputs = _write_out(prepared.op, visible, out)
+    else:
+        if ctx is None:
+            ctx = inputs[0]._ctx if inputs else current_context()
+        outputs = [_wrap(r, ctx) for r in visible]
+    if recording:
+        _record(prepared, inputs, results, outputs)
+    if out is not None:
+        return out
+    return outputs[0] if len(outputs) == 1 else outputs
 
 
-def _write_out(op: str, results: list[np.ndarray], out):
+def _wrap(data: np.ndarray, ctx: Context) -> NDArray:
+    """A new NDArray on `data` (no copy) on a context known to be valid."""
+    array = object.__new__(NDArray)
+    array._data, array._ctx = data, ctx
+    return array
+
+
+def _check_not_recorded(out) -> None:
+    for target in out if isinstance(out, (list, tuple)) else [out]:
+        if target._entry is not None:
+            raise MXNetError(IN_PLACE_WHILE_RECORDING)
+
+
+def _record(prepared, inputs: Sequence[NDArray], results: list, outputs: list) -> None:
+    """Add the call to the tape when one of its inputs is recorded (a marked variable or a recorded
+    result); its outputs become recorded results."""
+    for x in inputs:
+        if x._entry is not None:
+            break
+    else:
+        return
+    pairs = [x._entry if x._entry is not None else (tape.leaf_entry(x._data), 0) for x in inputs]
+    entry = tape.record_node(prepared.op, prepared.attrs, prepared.params, prepared.node_name, pairs, results)
+    for index, output in enumerate(outputs):
+        output._entry = (entry, index)
+
+
+def _write_out(op: str, results: list[np.ndarray], out) -> list:
     targets = list(out) if isinstance(out, (list, tuple)) else [out]
     if len(targets) != len(results):
         raise MXNetError(f"operator {op} has {len(results)} outputs but out= holds {len(targets)} arrays")
@@ -401,21 +494,34 @@ def _write_out(op: str, results: list[np.ndarray], out):
             raise ShapeError(
                 f"operator {op} produced shape {result.shape} but its out= array has shape {target.shape}"
             )
+        if not target.writable:
+            raise ValueError("trying to assign to a readonly NDArray")
         target._data[...] = result
-    return out
+    return targets
 
 
 def call(op: str, *args, **kwargs):
     """`mx.nd.<op>(*args, **kwargs)`: NDArray inputs positionally or by name, parameters positionally
     after them or as keywords, plus `out=`, `name=` and (for ops without a `ctx` parameter) `ctx=`."""
-    schema = get_schema(op)
+    schema, takes_ctx = _CALL_FACTS.get(op) or _call_facts(op)
     out = kwargs.pop("out", None)
     name = kwargs.pop("name", None)
-    takes_ctx = any(p.name == "ctx" for p in schema.params)
     ctx = kwargs.get("ctx") if takes_ctx else kwargs.pop("ctx", None)
     ctx = ctx if isinstance(ctx, Context) else None
+    if all(type(a) is NDArray for a in args) and not any(isinstance(v, NDArray) for v in kwargs.values()):
+        return invoke(op, args, kwargs, out=out, name=name, ctx=ctx)  # arrays first, keyword parameters
     inputs, params = op_call.bind_arguments(schema, op, args, kwargs, lambda a: isinstance(a, NDArray))
     return invoke(op, inputs, params, out=out, name=name, ctx=ctx)
+
+
+_CALL_FACTS: dict[str, tuple] = {}
+
+
+def _call_facts(op: str) -> tuple:
+    """(schema, whether the op has a `ctx` parameter) of `op`, kept per name."""
+    schema = get_schema(op)
+    facts = _CALL_FACTS[op] = (schema, any(p.name == "ctx" for p in schema.params))
+    return facts
 
 
 # kind -> (op for two arrays, op for array-scalar, op for scalar-array, Python operator for two scalars)
@@ -456,6 +562,8 @@ def binary(kind: str, lhs, rhs, out=None):
     other operand's dtype.
     """
     array_op, scalar_op, reflected_op, python_op = BINARY_OPS[kind]
+    if type(lhs) is NDArray and type(rhs) is NDArray:  # the common case, first
+        return invoke(array_op, (lhs, rhs), None, out=out)
     if not isinstance(lhs, NDArray) and not isinstance(rhs, NDArray):
         return python_op(lhs, rhs) if _is_scalar(lhs) and _is_scalar(rhs) else NotImplemented
     array = lhs if isinstance(lhs, NDArray) else rhs
@@ -468,12 +576,17 @@ def binary(kind: str, lhs, rhs, out=None):
     if not _is_scalar(other):
         return NotImplemented
     op = scalar_op if array is lhs else reflected_op
-    if canonical_name(op) in SCHEMAS:
+    if op in _REGISTERED_SCALAR_OPS:
         return invoke(op, [array], {"scalar": float(other)}, out=out)
     # Without the scalar op, the scalar becomes a one-element array of the array's dtype.
     constant = NDArray(np.full((1,), other).astype(array._data.dtype), array.context)
     operands = [array, constant] if array is lhs else [constant, array]
     return invoke(array_op, operands, out=out)
+
+
+_REGISTERED_SCALAR_OPS = {
+    op for ops in BINARY_OPS.values() for op in ops[1:3] if canonical_name(op) in SCHEMAS
+}
 
 
 def _to_numpy(index):
@@ -504,3 +617,13 @@ def _fluent(name: str):
 
 for _name in FLUENT_METHODS:
     setattr(NDArray, _name, _fluent(_name))
+
+
+GRAD_REQS = ("write", "add", "null")
+
+
+def check_grad_req(grad_req: str) -> str:
+    """`grad_req` if it is 'write', 'add' or 'null', else MXNetError."""
+    if grad_req not in GRAD_REQS:
+        raise MXNetError(f"grad_req must be one of 'write', 'add' or 'null', got {grad_req!r}")
+    return grad_req

@@ -9,7 +9,6 @@ use it without an import cycle.
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,12 +22,7 @@ from ember.compiler.passes import infer_shapes, infer_types
 from ember.runtime.errors import MXNetError
 
 from .. import random
-
-
-def is_training() -> bool:
-    """Whether autograd records in training mode (False until `ember.autograd` is imported)."""
-    autograd = sys.modules.get("ember.autograd")
-    return bool(autograd is not None and hasattr(autograd, "is_training") and autograd.is_training())
+from . import tape
 
 
 def format_params(params: Mapping[str, Any]) -> dict[str, str]:
@@ -60,12 +54,12 @@ def check_inputs(op: str, attrs: tuple, names: tuple, shapes: tuple, dtypes: tup
 
 def run_reference(schema, node_name: str, params, arrays: list[np.ndarray]) -> list[np.ndarray]:
     """The visible outputs of the op's reference rule on `arrays`, each a fresh C-contiguous array."""
-    ctx = RefContext(is_training(), random.generator())
+    ctx = RefContext(tape.is_training(), random.generator())
     results = call_reference(schema.name, node_name, params, arrays, ctx)
-    return [_fresh(r, arrays) for r in results[: schema.num_visible_outputs(params)]]
+    return [fresh(r, arrays) for r in results[: schema.num_visible_outputs(params)]]
 
 
-def _fresh(result, inputs: list[np.ndarray]) -> np.ndarray:
+def fresh(result, inputs: list[np.ndarray]) -> np.ndarray:
     """A C-contiguous array owning its memory (references may return views of their inputs)."""
     result = np.asarray(result)
     if result.ndim == 0 and not any(a.ndim == 0 for a in inputs):

@@ -1,0 +1,203 @@
+"""The backward pass of imperative autograd: the registry's gradient rules over the recorded graph.
+
+`run_backward` takes head arrays, walks their tape entries (`tape.py`), and asks the compiler's
+autodiff rewrite (`compiler/passes/autodiff.gradients`, the same one symbolic executors use) for the
+gradient graph of the recorded nodes. The forward values are not recomputed: the recorded outputs are
+fed in as known values. A loop records the same structure every iteration, so the gradient graph is
+kept per *structure* (`BackwardPlan`, keyed by op, attributes, wiring, shapes and dtypes): a repeated
+backward costs a signature walk and the gradient kernels, which run through the imperative engine's
+kernels (`dispatch.kernel_for`). With `create_graph=True` the gradient nodes are recorded on the tape
+themselves (no plan cache), so gradients of gradients follow the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ember.compiler import Graph, Value, variable
+from ember.compiler.passes.autodiff import gradients
+from ember.runtime.errors import GraphError, MXNetError
+
+from . import dispatch, tape
+
+NOT_IN_GRAPH = (
+    "Cannot differentiate node because it is not in a computational graph. You need to set "
+    "is_recording to true or use autograd.record() to save computational graphs for backward. If you "
+    "want to differentiate the same graph twice, you need to pass retain_graph=True to backward."
+)
+MAX_PLANS = 256
+
+
+class BackwardPlan:
+    """The gradient graph of one recorded structure, over the nodes of the first recording of it.
+
+    `nodes[k]` is the template node at position k of the structure's entry order; a later recording with
+    the same signature feeds its own values by position. `steps` are the gradient graph's nodes to
+    compute, each with its kernel; `grads` the gradient values, aligned with the wrt positions."""
+
+    def __init__(self, nodes, head_vars, wrt_positions, grads, grad_graph):
+        self.nodes, self.head_vars, self.wrt_positions = nodes, head_vars, wrt_positions
+        self.grads, self.steps = grads, _steps(grad_graph, {id(n) for n in nodes})
+
+
+def _steps(grad_graph: Graph, forward_ids: set[int]) -> list:
+    """(node, kernel) for every node the gradient graph adds, in execution order."""
+    steps = []
+    for node in grad_graph.nodes:
+        if node.is_variable or id(node) in forward_ids:
+            continue
+        steps.append([node, None])  # the kernel is chosen on the first run, when dtypes are known
+    return steps
+
+
+_PLANS: dict[tuple, BackwardPlan] = {}
+
+
+def run_backward(
+    heads: Sequence,
+    head_grads: Sequence,
+    variables: Sequence | None,
+    retain_graph: bool,
+    train_mode: bool,
+    create_graph: bool = False,
+) -> list[np.ndarray | None]:
+    """Gradients of `heads` (NDArrays) weighted by `head_grads` (NumPy arrays or None for ones).
+
+    Returns (gradients, wrt entries): the wrt entries are the given `variables`' entries, or (variables
+    None) every marked variable with a grad_req other than 'null' that the heads depend on; each gradient
+    is None (nothing flows to it) or (array, its tape entry and output index when `create_graph`, else
+    None).
+    """
+    head_entries = [_head_entry(h, i) for i, h in enumerate(heads)]
+    entries = tape.reachable([e for e, _ in head_entries])
+    for entry in entries:
+        if entry.values is None:
+            raise MXNetError(NOT_IN_GRAPH)
+    position = {id(e): k for k, e in enumerate(entries)}
+    wrt = _wrt_entries(entries, variables)
+    feeds_grads = [_head_grad(h, g) for h, g in zip(heads, head_grads)]
+    if create_graph:
+        plan = _make_plan(entries, head_entries, [position[id(e)] for e in wrt], feeds_grads)
+    else:
+        key = _signature(entries, head_entries, position, wrt, feeds_grads, train_mode)
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = _make_plan(entries, head_entries, [position[id(e)] for e in wrt], feeds_grads)
+            if len(_PLANS) >= MAX_PLANS:
+                _PLANS.clear()
+            _PLANS[key] = plan
+    values, recorded = _evaluate(plan, entries, feeds_grads, train_mode, create_graph)
+    if not retain_graph:
+        for entry in entries:
+            if entry.inputs:
+                entry.values = None
+    results = []
+    for grad in plan.grads:
+        if grad is None:
+            results.append(None)
+        else:
+            entry = recorded.get(id(grad.node)) if create_graph else None
+            results.append((values[grad], None if entry is None else (entry, grad.index)))
+    return results, wrt
+
+
+def _head_entry(head, index: int):
+    if head._entry is None:
+        raise MXNetError(f"{NOT_IN_GRAPH} (head {index} of shape {head.shape} was not recorded)")
+    return head._entry
+
+
+def _head_grad(head, given) -> np.ndarray:
+    if given is None:
+        return np.ones(head.shape, head._data.dtype)
+    array = np.asarray(given._data if hasattr(given, "_data") else given)
+    if array.shape != head.shape:
+        raise MXNetError(
+            f"backward: the head gradient has shape {array.shape} but its head has shape {head.shape}"
+        )
+    return array.astype(head._data.dtype, copy=False)
+
+
+def _wrt_entries(entries: list, variables) -> list:
+    if variables is None:
+        return [e for e in entries if e.grad_req not in (None, "null") and not e.inputs]
+    wrt = []
+    for index, var in enumerate(variables):
+        entry = var._entry[0] if var._entry is not None else None
+        if entry is None or entry.grad_req is None or entry.inputs:
+            raise MXNetError(
+                f"Cannot differentiate with respect to the {index}-th variable because it does not "
+                "require gradient: call attach_grad() on it (or mark_variables) before recording"
+            )
+        wrt.append(entry)
+    return wrt
+
+
+def _signature(entries, head_entries, position, wrt, head_grads, train_mode) -> tuple:
+    """What makes two recordings share a gradient graph: per entry its op, attributes and wiring (or a
+    leaf's shape, dtype and role), then the heads, the wrt leaves and the head gradients' dtypes."""
+    parts = []
+    for entry in entries:
+        if entry.inputs:
+            node = entry.node
+            wiring = tuple((position[id(e)], v.index) for e, v in zip(entry.inputs, node.inputs))
+            parts.append((node.op, node.attrs, wiring))
+        else:
+            data = entry.values[0]
+            parts.append((data.shape, data.dtype, entry.grad_req))
+    heads = tuple((position[id(e)], i) for e, i in head_entries)
+    return (tuple(parts), heads, tuple(position[id(e)] for e in wrt),
+            tuple(g.dtype for g in head_grads), bool(train_mode))  # fmt: skip
+
+
+def _make_plan(entries, head_entries, wrt_positions, head_grads) -> BackwardPlan:
+    """Run the autodiff rewrite over this recording's nodes."""
+    shapes, dtypes = {}, {}
+    for entry in entries:
+        for index, data in enumerate(entry.values):
+            value = Value(entry.node, index)
+            shapes[value], dtypes[value] = tuple(data.shape), data.dtype.name
+    graph = Graph(tuple(Value(e.node, i) for e, i in head_entries))
+    head_vars = [variable(tape.new_name("_head_grad")) for _ in head_entries]
+    for var, grad in zip(head_vars, head_grads):
+        shapes[var.output()], dtypes[var.output()] = grad.shape, grad.dtype.name
+    wrt = [Value(entries[k].node, 0) for k in wrt_positions]
+    try:
+        grads = gradients(graph, shapes, wrt, [v.output() for v in head_vars], dtypes) if wrt else []
+    except GraphError as err:
+        raise MXNetError(f"autograd: {err}") from None
+    grad_graph = Graph(tuple(g for g in grads if g is not None))
+    return BackwardPlan([e.node for e in entries], head_vars, wrt_positions, grads, grad_graph)
+
+
+def _evaluate(plan: BackwardPlan, entries, head_grads, train_mode: bool, create_graph: bool):
+    """Every value of the plan's gradient graph, from this recording's forward values."""
+    values: dict[Value, np.ndarray] = {}
+    for node, entry in zip(plan.nodes, entries):
+        for index, data in enumerate(entry.values):
+            values[Value(node, index)] = data
+    for var, grad in zip(plan.head_vars, head_grads):
+        values[var.output()] = grad
+    by_node = {}
+    if create_graph:
+        by_node = {id(n): e for n, e in zip(plan.nodes, entries)}
+        for var, grad in zip(plan.head_vars, head_grads):
+            by_node[id(var)] = tape.TapeEntry(var, [grad], ())
+    previous = tape.set_training(train_mode)
+    try:
+        for step in plan.steps:
+            node, kernel = step
+            arrays = [values[v] for v in node.inputs]
+            if kernel is None:
+                kernel = step[1] = dispatch.kernel_for(node, tuple(a.dtype for a in arrays))
+            outputs = kernel(arrays)
+            for index, data in enumerate(outputs):
+                values[Value(node, index)] = data
+            if create_graph:
+                inputs = tuple(by_node[id(v.node)] for v in node.inputs)
+                by_node[id(node)] = tape.TapeEntry(node, outputs, inputs)
+    finally:
+        tape.set_training(previous)
+    return values, by_node

@@ -1,0 +1,112 @@
+"""How one imperative op call is prepared, once per call signature, below the NDArray.
+
+A call's signature is the op, its Python-valued parameters, the node name and every input's shape and
+dtype. The first call with a signature does all the checking: parameters parsed by the op's schema,
+the input count, the shape and type rules (ShapeError naming the op and the shapes), and the choice of
+kernel (a `fast_kernels` specialization, else the op's reference rule). The result, a `PreparedOp`,
+is kept in a bounded table, so a repeated call costs a dictionary lookup before its NumPy work: about
+1 us, which is what keeps `a + b` on small arrays under 5 us.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ember.compiler import Attrs, RefContext
+from ember.compiler.interpreter import call_reference
+from ember.compiler.ops import get_schema
+from ember.runtime.errors import MXNetError
+
+from .. import random
+from . import op_call, tape
+from .fast_kernels import fast_kernel
+
+MAXPREPARED = 8192  # signatures kept; the table is cleared when full (a loop over shapes refills it)
+
+
+class PreparedOp:
+    """Everything about one call signature that does not depend on the input values."""
+
+    __slots__ = ("op", "attrs", "params", "node_name", "visible", "kernel", "out_shapes")
+
+    def __init__(self, op, attrs, params, node_name, visible, kernel, out_shapes):
+        self.op, self.attrs, self.params, self.node_name = op, attrs, params, node_name
+        self.visible, self.kernel, self.out_shapes = visible, kernel, out_shapes
+
+
+PREPARED: dict[tuple, PreparedOp] = {}
+
+
+def params_key(params: Mapping[str, Any] | None) -> tuple:
+    """A hashable form of a call's parameters (lists become tuples)."""
+    if not params:
+        return ()
+    items = tuple(params.items())
+    try:
+        hash(items)
+    except TypeError:
+        items = tuple((k, _hashable(v)) for k, v in items)
+    return items
+
+
+def _hashable(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return ("ndarray", value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
+def prepared(op: str, params: Mapping | None, name: str | None, shapes: tuple, dtypes: tuple) -> PreparedOp:
+    """The PreparedOp of this signature, made (and checked) on first use."""
+    key = (op, params_key(params), name, shapes, dtypes)
+    found = PREPARED.get(key)
+    if found is None:
+        found = prepare(op, params, name, shapes, dtypes)
+        if len(PREPARED) >= MAXPREPARED:
+            PREPARED.clear()
+        PREPARED[key] = found
+    return found
+
+
+def prepare(op: str, params: Mapping | None, name: str | None, shapes: tuple, dtypes: tuple) -> PreparedOp:
+    """Check a call against `op`'s schema and rules and choose its kernel."""
+    schema = get_schema(op)
+    node_name = name or schema.name.lower()
+    attrs = op_call.format_params(params or {})
+    if schema.variadic and schema.variadic not in attrs:
+        attrs[schema.variadic] = str(len(shapes))
+    parsed = schema.parse_params(attrs, node_name)
+    names = schema.input_names(parsed)
+    if len(shapes) != len(names):
+        raise MXNetError(
+            f"operator {schema.name} takes {len(names)} inputs ({', '.join(names) or 'none'}), got {len(shapes)}"
+        )
+    attrs = Attrs(attrs)
+    out_shapes = op_call.check_inputs(
+        schema.name, tuple(attrs), tuple(names), shapes, tuple(d.name for d in dtypes), node_name
+    )
+    kernel = fast_kernel(schema.name, parsed, dtypes) or _reference_kernel(schema.name, node_name, parsed)
+    visible = schema.num_visible_outputs(parsed)
+    return PreparedOp(schema.name, attrs, parsed, node_name, visible, kernel, out_shapes)
+
+
+def _reference_kernel(op: str, node_name: str, params: dict):
+    """The op's reference rule, in the current training mode and random stream, every output a fresh
+    C-contiguous array that never aliases an input."""
+
+    def kernel(arrays):
+        ctx = RefContext(tape.FLAGS.training, random.generator())
+        return [op_call.fresh(r, arrays) for r in call_reference(op, node_name, params, arrays, ctx)]
+
+    return kernel
+
+
+def kernel_for(node, dtypes: tuple):
+    """The kernel of an IR node whose inputs have `dtypes` (a gradient graph's node: already checked)."""
+    return fast_kernel(node.op, node.params, dtypes) or _reference_kernel(node.op, node.name, node.params)

@@ -1,0 +1,88 @@
+"""Fast paths of the imperative engine: an op's NumPy computation specialized once per call signature.
+
+A registry reference rule is written for every dtype and shape (float math on integers widened, float16
+in float32, operands broadcast explicitly, results checked for aliasing), which costs 5-20 us on a small
+array. For float32/float64 operands of one dtype most of that work is known to be unnecessary when the
+call is prepared, so the engine asks `fast_kernel(op, params, dtypes)` once per (op, parameters, shapes,
+dtypes) and, where a specialization exists, runs it instead. The specializations are the registry's own
+pointwise formulas (`ops/elementwise.py`'s POINTWISE) called without the generic wrapping, and NumPy's
+ufuncs for the few ops whose formula is exactly one ufunc; `tests/test_imperative_engine.py` checks each
+against the reference rule bit for bit. Anything else (integers, float16, mixed dtypes, other ops)
+returns None and runs the reference rule.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+from ember.compiler.ops.elementwise import POINTWISE
+from ember.compiler.ops.mathspace import NumpyMath
+
+FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))
+
+# NumPy reports float overflow and division by zero as RuntimeWarnings raised from the frame that
+# called the ufunc; MXNet gives inf/nan silently, as the reference rules do (np.errstate), so warnings
+# raised from this module are ignored. (np.errstate itself would cost 1.5 us a call.)
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=__name__)
+
+# op -> (ufunc, scalar on the left): ops whose formula is exactly this one ufunc on floats
+SAME_DTYPE_UFUNCS = {
+    "elemwise_add": np.add,
+    "broadcast_add": np.add,
+    "elemwise_sub": np.subtract,
+    "broadcast_sub": np.subtract,
+    "elemwise_mul": np.multiply,
+    "broadcast_mul": np.multiply,
+}
+SCALAR_UFUNCS = {
+    "_plus_scalar": (np.add, False),
+    "_minus_scalar": (np.subtract, False),
+    "_rminus_scalar": (np.subtract, True),
+    "_mul_scalar": (np.multiply, False),
+}
+Kernel = Callable[[list], list]
+
+
+def fast_kernel(op: str, params: dict, dtypes: tuple) -> Kernel | None:
+    """A function from the input arrays to the list of every output, equal to `op`'s reference rule
+    for inputs of these dtypes; None where no specialization applies."""
+    if not dtypes or dtypes[0] not in FLOAT_DTYPES or any(d != dtypes[0] for d in dtypes):
+        return None
+    if op in SAME_DTYPE_UFUNCS:
+        return _ufunc_kernel(SAME_DTYPE_UFUNCS[op])
+    if op in SCALAR_UFUNCS:
+        ufunc, on_left = SCALAR_UFUNCS[op]
+        return _scalar_kernel(ufunc, dtypes[0].type(params["scalar"]), on_left)
+    if op in POINTWISE and op != "Cast":
+        return _formula_kernel(POINTWISE[op], params)
+    return None
+
+
+def _ufunc_kernel(ufunc) -> Kernel:
+    def kernel(arrays):
+        return [ufunc(arrays[0], arrays[1])]
+
+    return kernel
+
+
+def _scalar_kernel(ufunc, scalar, on_left: bool) -> Kernel:
+    if on_left:
+        return lambda arrays: [ufunc(scalar, arrays[0])]
+    return lambda arrays: [ufunc(arrays[0], scalar)]
+
+
+def _formula_kernel(formula, params: dict) -> Kernel:
+    """The registry formula itself; NumPy broadcasts operands of broadcastable shapes as MXNet's
+    broadcast ops do (the shape rules have accepted them already)."""
+
+    def kernel(arrays):
+        out = formula(NumpyMath, params, *arrays)
+        for array in arrays:
+            if out is array:  # a formula may hand back an operand (add_n of one input)
+                return [out.copy()]
+        return [out]
+
+    return kernel

@@ -1,0 +1,69 @@
+"""Indexing and reshaping while autograd records: the view (or copy) NDArray indexing made, entered on
+the tape as the registry ops that compute the same values, so gradients flow through it.
+
+As in MXNet (`SliceWithRecord`, `ReshapeWithRecord`), a first-axis slice or a reshape of a recorded
+array is still a view sharing memory; the tape gets a `slice` (+ `Reshape` where integers drop axes) or
+`Reshape` node whose recorded value is that view. A gather along the first axis (`x[[2, 0]]`) becomes a
+`take` node. Other advanced keys raise MXNetError naming the key.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.runtime.errors import MXNetError
+
+from . import dispatch, tape
+
+
+def record_op(op: str, params: dict, inputs: list, values: list) -> tuple:
+    """Enter `op(params)` applied to `inputs` ((entry, index) pairs, with NumPy data for checking) as
+    having produced `values`; returns the (entry, 0) of its first output."""
+    shapes = tuple(data.shape for _, data in inputs)
+    dtypes = tuple(data.dtype for _, data in inputs)
+    prepared = dispatch.prepared(op, params, None, shapes, dtypes)
+    pairs = [pair if pair is not None else (tape.leaf_entry(data), 0) for pair, data in inputs]
+    entry = tape.record_node(prepared.op, prepared.attrs, prepared.params, prepared.node_name, pairs, values)
+    return entry, 0
+
+
+def record_reshape(source: tuple, data: np.ndarray, result: np.ndarray) -> tuple:
+    """The tape entry of `result`, a reshape of `data` (recorded as `source`)."""
+    return record_op("Reshape", {"shape": result.shape}, [(source, data)], [result])
+
+
+def record_getitem(source: tuple, data: np.ndarray, key, result: np.ndarray) -> tuple:
+    """The tape entry of `result = data[key]` (legacy shapes), `data` recorded as `source`."""
+    parts = key if isinstance(key, tuple) else (key,)
+    if all(isinstance(k, (int, np.integer, slice)) for k in parts) and len(parts) <= data.ndim:
+        return _record_basic(source, data, parts, result)
+    if isinstance(key, np.ndarray) and key.ndim == 1:
+        indices = key.astype(data.dtype if data.dtype.kind == "f" else np.float32)
+        return record_op("take", {"axis": 0}, [(source, data), (None, indices)], [result])
+    raise MXNetError(
+        f"indexing with {key!r} is not differentiable in Ember: inside autograd.record() use ints, slices, "
+        "or one list/array of indices along the first axis (or mx.nd.take / pick / gather ops)"
+    )
+
+
+def _record_basic(source: tuple, data: np.ndarray, parts: tuple, result: np.ndarray) -> tuple:
+    begin, end, step = [], [], []
+    for axis, part in enumerate(parts):
+        if isinstance(part, slice):
+            start, stop, stride = part.indices(data.shape[axis])
+            if stride < 0 and stop < 0:
+                stop = None  # a negative stride running past the front
+            begin.append(start)
+            end.append(stop)
+            step.append(stride)
+        else:
+            index = int(part) + (data.shape[axis] if part < 0 else 0)
+            begin.append(index)
+            end.append(index + 1)
+            step.append(1)
+    params = {"begin": tuple(begin), "end": tuple(end), "step": tuple(step)}
+    sliced = data[tuple(slice(b, e, s) for b, e, s in zip(begin, end, step))]
+    if sliced.shape == result.shape:
+        return record_op("slice", params, [(source, data)], [result])
+    middle = record_op("slice", params, [(source, data)], [sliced])
+    return record_reshape(middle, sliced, result)
