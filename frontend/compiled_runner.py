@@ -1,35 +1,42 @@
-"""How an `Executor` runs on compiled programs (the default; `EMBER_EXECUTOR=reference` selects the
-NumPy interpreter instead).
+"""How an `Executor` runs on compiled programs (EMBER_EXECUTOR=compiled, and the hot executors of the
+default 'tiered' kind: see `tiering.py`; `EMBER_EXECUTOR=reference` selects the NumPy interpreter).
 
 The programs run where the executor's context is: the CPU, or GPU i for `mx.gpu(i)` (PTX, with the
-inputs copied to the device and the outputs back at each run). An executor needs up to four programs, each compiled on first use (and found in the compile cache
-after that): the inference forward, the training forward, and a forward+backward "step" for each
-mode whose outputs are the forward outputs, the gradients and the auxiliary-state updates. When every
-output is a loss head, a training forward runs the step at once and keeps the gradients for
-`backward()`; otherwise `backward()` runs the step with the head gradients, drawing the same random
-numbers as the forward did (the seed is an input of both programs), so Dropout masks agree.
+inputs copied to the device and the outputs back at each run). An executor needs up to four programs,
+each compiled on first use (and found in the compile cache after that): the inference forward, the
+training forward, and a forward+backward "step" for each mode whose outputs are the forward outputs,
+the gradients and the auxiliary-state updates. When every output is a loss head, a training forward
+runs the step at once and keeps the gradients for `backward()`; otherwise `backward()` runs the step
+with the head gradients, drawing the same random numbers as the forward did (the seed is an input of
+both programs), so Dropout masks agree. Under 'tiered', compiled programs are also kept in a small
+process-wide table by `graph_fingerprint`, so a re-bound graph of the same shapes loads them at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
 
 from ember.compiler import Graph, TensorType
+from ember.compiler.ir import format_graph
 from ember.compiler.names import RNG_BUFFER, head_grad
 from ember.compiler.passes.typed import complete_types
 
 from . import random
 
 EXECUTOR_ENV = "EMBER_EXECUTOR"
-EXECUTORS = ("compiled", "reference")
+EXECUTORS = ("tiered", "compiled", "reference")
+SHARED_PROGRAMS = 64  # compiled programs kept process-wide for re-bound executors (tiered only)
 
 
 def executor_kind() -> str:
-    """'compiled' (default) or 'reference', from EMBER_EXECUTOR; anything else is an error."""
-    kind = os.environ.get(EXECUTOR_ENV, "compiled").strip().lower() or "compiled"
+    """'tiered' (default), 'compiled' or 'reference', from EMBER_EXECUTOR; anything else is an error."""
+    kind = os.environ.get(EXECUTOR_ENV, "tiered").strip().lower() or "tiered"
     if kind not in EXECUTORS:
         from .base import MXNetError
 
@@ -37,16 +44,57 @@ def executor_kind() -> str:
     return kind
 
 
+def graph_fingerprint(executor) -> str:
+    """SHA-256 hex naming everything an executor's programs are compiled from: its forward graph with
+    every value's shape and dtype (node names and attributes included), the grad_reqs and the context
+    (which decides the target; naming it here needs no import of the code generator)."""
+    typed = Graph(executor.graph.outputs, executor.value_types)
+    ctx = executor.context
+    text = f"{format_graph(typed)}\ngrad_reqs {executor.grad_reqs}\non {ctx.device_type}({ctx.device_id})"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class _SharedPrograms:
+    """Compiled programs (`CompiledProgram`, plain data) by (fingerprint, kind, is_train), least recently
+    used first out beyond SHARED_PROGRAMS; each executor loads its own copy to run."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._programs: OrderedDict[tuple, object] = OrderedDict()
+
+    def get(self, key: tuple):
+        with self._lock:
+            compiled = self._programs.get(key)
+            if compiled is not None:
+                self._programs.move_to_end(key)
+            return compiled
+
+    def put(self, key: tuple, compiled) -> None:
+        with self._lock:
+            self._programs[key] = compiled
+            while len(self._programs) > SHARED_PROGRAMS:
+                self._programs.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._programs.clear()
+
+
+shared_programs = _SharedPrograms()
+
+
 class CompiledRunner:
     """The compiled programs of one executor and the values of its last step. Not synchronized on its
     own: its executor calls it only while holding `Executor.lock`."""
 
-    def __init__(self, executor):
+    def __init__(self, executor, share: bool = False):
         self.executor = executor
         self.programs: dict[tuple[str, bool], tuple] = {}
         self.pending: dict[str, np.ndarray] | None = None  # the last step's outputs by role
         self.seed = 0
+        self.share = share  # look programs up in (and add them to) `shared_programs`
         self._target = None
+        self._fingerprint: str | None = None
 
     # -- programs ---------------------------------------------------------------------------------
 
@@ -57,24 +105,52 @@ class CompiledRunner:
             self.programs[key] = self._compile(kind, is_train)
         return self.programs[key]
 
+    def has_programs(self, is_train: bool) -> bool:
+        """Whether a program of this mode is loaded already (its first run will not compile)."""
+        return any(mode == is_train for _, mode in self.programs)
+
+    def fingerprint(self) -> str:
+        """`graph_fingerprint` of the executor (computed once)."""
+        if self._fingerprint is None:
+            self._fingerprint = graph_fingerprint(self.executor)
+        return self._fingerprint
+
     def _compile(self, kind: str, is_train: bool):
+        ex = self.executor
+        shared_key = (self.fingerprint(), kind, is_train) if self.share else None
+        compiled = shared_programs.get(shared_key) if shared_key else None
+        roles = self._roles(kind, is_train)
+        if compiled is None:
+            compiled = self._compile_program(kind, is_train)
+            if shared_key:
+                shared_programs.put(shared_key, compiled)
+        return compiled.load(what=f"the {kind} program of {ex.name}"), roles
+
+    def _roles(self, kind: str, is_train: bool) -> dict:
+        """Where the program's outputs go: forward outputs, then gradients by argument index, then aux
+        updates by name (the last two only in a step)."""
+        ex = self.executor
+        roles = {"outputs": len(ex.graph.outputs), "grads": [], "aux": []}
+        if kind == "step":
+            plan = ex.backward_plan()
+            roles["grads"] = [i for i, v in plan.grads.items() if v is not None]
+            roles["aux"] = list(plan.aux_updates) if is_train else []
+        return roles
+
+    def _compile_program(self, kind: str, is_train: bool):
+        """The `CompiledProgram` of the forward or step graph of the given mode, through the driver."""
         from ember.codegen.driver import compile_graph
 
         ex = self.executor
         outputs = list(ex.graph.outputs)
-        roles = {"outputs": len(outputs), "grads": [], "aux": []}
         if kind == "step":
             plan = ex.backward_plan()
-            grads = [(i, v) for i, v in plan.grads.items() if v is not None]
-            aux = list(plan.aux_updates.items()) if is_train else []
-            roles["grads"] = [i for i, _ in grads]
-            roles["aux"] = [name for name, _ in aux]
-            outputs += [v for _, v in grads] + [v for _, v in aux]
-        compiled = compile_graph(
+            outputs += [v for v in plan.grads.values() if v is not None]
+            outputs += list(plan.aux_updates.values()) if is_train else []
+        return compile_graph(
             self.typed(Graph(outputs)), self.target(), name=f"{kind}_{'train' if is_train else 'infer'}",
             is_train=is_train,
         )  # fmt: skip
-        return compiled.load(what=f"the {kind} program of {ex.name}"), roles
 
     def target(self):
         """The compile target of the executor's context: the CPU, or CUDA on GPU i for `mx.gpu(i)`."""
@@ -140,4 +216,4 @@ class CompiledRunner:
             exe.write_buffer(RNG_BUFFER, self.seed)
 
 
-__all__ = ["CompiledRunner", "executor_kind"]
+__all__ = ["CompiledRunner", "executor_kind", "graph_fingerprint", "shared_programs"]

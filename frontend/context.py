@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import ClassVar
 
 from ember.compiler.buffers import nbytes_of
-from ember.runtime.errors import MXNetError
+from ember.runtime.errors import DeviceError, MXNetError
 from ember.runtime.sizes import describe_bytes
+
+from .base import _ClassPropertyMeta, classproperty
 
 __all__ = [
     "Context",
@@ -26,11 +29,12 @@ __all__ = [
     "cpu_shared",
     "current_context",
     "gpu",
+    "gpu_memory_info",
     "num_gpus",
 ]
 
 
-class Context:
+class Context(metaclass=_ClassPropertyMeta):
     """A device: `device_type` ('cpu', 'gpu', 'cpu_pinned', 'cpu_shared') and `device_id`."""
 
     # The codes MXNet uses in its C API and in .params files (MXNET_COMPAT.md 10.1).
@@ -74,11 +78,28 @@ class Context:
         _stack().append(self)
         return self
 
-    def __exit__(self, exc_type, exc_value, traceback) -> None:
+    def __exit__(self, ptype, value, trace) -> None:
         _stack().pop()
 
     def empty_cache(self) -> None:
-        """Release cached device memory (nothing is cached on the CPU)."""
+        """Release cached device memory (Ember keeps no memory pool, so there is nothing to release)."""
+
+    @classproperty
+    def default_ctx(cls) -> Context:
+        """Deprecated, as in MXNet: this thread's default context (use `current_context()`)."""
+        warnings.warn(_DEFAULT_CTX_DEPRECATED, DeprecationWarning, stacklevel=2)
+        return current_context()
+
+    @default_ctx.setter
+    def default_ctx(cls, value: Context) -> None:
+        warnings.warn(_DEFAULT_CTX_DEPRECATED, DeprecationWarning, stacklevel=2)
+        Context._default.base = check_context(value, "Context.default_ctx")
+
+
+_DEFAULT_CTX_DEPRECATED = (
+    "Context.default_ctx has been deprecated. Please use Context.current_context() instead. "
+    "Please use test_utils.set_default_context to set a default context"
+)
 
 
 def _device_id(value) -> int:
@@ -167,9 +188,10 @@ def cpu_shared(device_id: int = 0) -> Context:
 
 
 def current_context() -> Context:
-    """The default context of this thread: the innermost `with ctx:`, else `cpu(0)`."""
+    """The default context of this thread: the innermost `with ctx:`, else the one set through
+    `Context.default_ctx`, else `cpu(0)`."""
     stack = _stack()
-    return stack[-1] if stack else Context("cpu", 0)
+    return stack[-1] if stack else getattr(Context._default, "base", None) or Context("cpu", 0)
 
 
 def num_gpus() -> int:
@@ -177,3 +199,18 @@ def num_gpus() -> int:
     from ember.runtime.cuda_driver import gpu_count
 
     return gpu_count()
+
+
+def gpu_memory_info(device_id: int = 0) -> tuple[int, int]:
+    """(free, total) bytes of GPU `device_id`'s memory; DeviceError naming why without that GPU."""
+    from ember.runtime.cuda_driver import cuda_device
+
+    device = cuda_device(_device_id(device_id))
+    memory_info = getattr(device, "memory_info", None)
+    if memory_info is None:
+        raise DeviceError(
+            f"gpu_memory_info: {device} is there, but ember.runtime.cuda_driver cannot read its free "
+            "memory yet"
+        )
+    free, total = memory_info()
+    return int(free), int(total)

@@ -3,15 +3,19 @@
 The forward graph is the symbol's; the backward graph is built once by the autodiff rewrite
 (`ember.compiler.passes.autodiff`) and reuses the forward pass's values, so random masks (Dropout)
 and batch statistics (BatchNorm) are those the forward pass used. A training backward also applies
-each op's auxiliary-state update (BatchNorm's moving statistics), as MXNet 1.9.1 does. Execution is
-compiled native code (`compiled_runner.py`) unless EMBER_EXECUTOR=reference selects the NumPy
-reference interpreter, which runs the same graphs op by op for debugging. Each `forward` and
+each op's auxiliary-state update (BatchNorm's moving statistics), as MXNet 1.9.1 does.
+
+Engines, chosen by EMBER_EXECUTOR when the executor is made: 'tiered' (the default) runs the NumPy
+reference interpreter until the graph is hot, then compiled programs (`tiering.py` says when;
+EMBER_COMPILE_AFTER=N sets the run count); 'compiled' runs compiled native code from the first call
+(`compiled_runner.py`); 'reference' only interprets, op by op, for debugging. Each `forward` and
 `backward` holds the executor's `lock` for its whole effect, so calls from several threads never mix.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -25,12 +29,13 @@ from ember.compiler.ops.rules import is_known
 from ember.compiler.passes import infer_shapes, infer_types
 from ember.compiler.passes.autodiff import GradBuilder, gradients
 from ember.compiler.passes.infer_shapes import legacy_to_partial
-from ember.runtime.errors import MXNetError, ShapeError
+from ember.runtime.errors import CompileError, MXNetError, ShapeError
 
 from . import random
 from .compiled_runner import CompiledRunner, executor_kind
 from .context import check_context, check_host_memory, current_context
 from .ndarray import NDArray
+from .tiering import TierPolicy
 
 GRAD_REQS = ("write", "add", "null")
 
@@ -90,7 +95,10 @@ class Executor:
         self._forward_was_train = False
         self._backward_plan = None
         self._monitor = None
-        self._runner = CompiledRunner(self) if executor_kind() == "compiled" else None
+        kind = executor_kind()
+        self._runner = None if kind == "reference" else CompiledRunner(self, share=kind == "tiered")
+        self._policy = TierPolicy(self, self._runner) if kind == "tiered" else None
+        self._tier: str | None = None  # the engine of the last forward
         self._lock = threading.RLock()
         # As MXNet, outputs are allocated at bind and overwritten in place by every forward.
         self.outputs: list[NDArray] = [
@@ -127,8 +135,15 @@ class Executor:
 
     @property
     def runner(self) -> CompiledRunner | None:
-        """The compiled programs this executor runs on; None with EMBER_EXECUTOR=reference."""
+        """The compiled programs this executor runs on (once hot, under 'tiered'); None with
+        EMBER_EXECUTOR=reference."""
         return self._runner
+
+    @property
+    def tier(self) -> str | None:
+        """The engine the last forward ran on: 'compiled', 'reference' (the interpreter), or None
+        before the first forward."""
+        return self._tier
 
     @property
     def trains_on_losses_only(self) -> bool:
@@ -194,19 +209,51 @@ class Executor:
             if name not in arg_dict:
                 raise TypeError(f"forward: {name!r} is not an argument; arguments are {list(arg_dict)}")
             _copy_into(arg_dict[name], value, name)
-        self._forward_was_train = bool(is_train)
-        if self._runner is not None:
+        is_train = bool(is_train)
+        self._forward_was_train = is_train
+        self._forward_values = None  # until this forward succeeds, backward has nothing to differentiate
+        self._tier = self._engine(is_train)
+        if self._tier == "compiled" and self._compiled_forward(is_train):
             self._forward_values = {}
-            for output, value in zip(self.outputs, self._runner.forward(bool(is_train))):
-                output.host_buffer()[...] = value
         else:
-            ctx = RefContext(bool(is_train), random.generator())
-            self._forward_values = evaluate(self._graph, self._feeds(), ctx)
+            self._tier = "reference"
+            start = time.perf_counter()
+            ctx = RefContext(is_train, random.generator())
+            values = evaluate(self._graph, self._feeds(), ctx)
+            self._interpreted(is_train, time.perf_counter() - start, forward=True)
             for output, value in zip(self.outputs, self._graph.outputs):
-                output.host_buffer()[...] = self._forward_values[value]  # a copy: never aliases an argument
+                output.host_buffer()[...] = values[value]  # a copy: never aliases an argument
+            self._forward_values = values
         if self._monitor is not None:
             for name, array in self.output_dict.items():
                 self._monitor(name, array)
+
+    def _engine(self, is_train: bool) -> str:
+        """'compiled' or 'reference' for a forward in this mode: fixed by EMBER_EXECUTOR, or by the
+        tiering policy."""
+        if self._runner is None:
+            return "reference"
+        return self._policy.engine(is_train) if self._policy is not None else "compiled"
+
+    def _compiled_forward(self, is_train: bool) -> bool:
+        """Run the forward on compiled programs and write `outputs`; False when a tiered executor's
+        programs failed to compile (it then stays on the interpreter: `TierPolicy.compile_failed`)."""
+        try:
+            values = self._runner.forward(is_train)
+        except CompileError as err:
+            if self._policy is None:
+                raise
+            self._policy.compile_failed(is_train, err)
+            return False
+        for output, value in zip(self.outputs, values):
+            output.host_buffer()[...] = value
+        if self._policy is not None:
+            self._policy.ran_compiled(is_train)
+        return True
+
+    def _interpreted(self, is_train: bool, seconds: float, forward: bool) -> None:
+        if self._policy is not None:
+            self._policy.ran_interpreter(is_train, seconds, forward)
 
     def backward(self, out_grads=None, is_train: bool = True) -> None:
         """Gradients of the outputs (weighted by `out_grads`; loss heads need none) into `grad_arrays`.
@@ -224,14 +271,16 @@ class Executor:
             raise MXNetError("backward called before forward")
         plan = self.backward_plan()
         head_grads = self._head_grad_feeds(out_grads)
-        if self._runner is not None:
+        if self._tier == "compiled":
             grads, aux_updates = self._runner.backward(self._forward_was_train, head_grads)
         else:
+            start = time.perf_counter()
             feeds = {**self._feeds(), **head_grads}
             ctx = RefContext(self._forward_was_train, random.generator())
             values = evaluate(plan.graph, feeds, ctx, self._forward_values)
             grads = {i: values[v] for i, v in plan.grads.items() if v is not None}
             aux_updates = {name: values[v] for name, v in plan.aux_updates.items()}
+            self._interpreted(self._forward_was_train, time.perf_counter() - start, forward=False)
         for index in plan.grads:
             self._write_grad(index, grads.get(index))
         if self._forward_was_train:

@@ -1,7 +1,7 @@
 """`mx.profiler`: MXNet 1.9.1's profiler API over what Ember runs, written as a Chrome trace (chrome://tracing).
 
 While the state is 'run' and not paused (`RUNNING`), it records every run of a compiled program (through
-the runtime's `executable.RUN_OBSERVER` hook; one span per kernel where the device times them),
+the runtime's `observers.RUN_OBSERVER` hook; one span per kernel where the device times them),
 imperative operators (the NDArray op path calls `record_event`), and the spans, counter values and
 markers of the user's `Task`/`Frame`/`Event`/`Counter`/`Marker`. `dump()` writes
 {"traceEvents": [...], "displayTimeUnit": "ms"}; `dumps()` returns the aggregate statistics.
@@ -16,7 +16,7 @@ import threading
 import time
 import warnings
 
-from ember.runtime import executable
+from ember.runtime import observers
 from ember.runtime.errors import MXNetError
 from ember.runtime.files import write_atomic
 
@@ -98,7 +98,7 @@ def _update_running() -> None:
     """Recompute RUNNING and install (or remove) the runtime's program hook to match."""
     global RUNNING
     RUNNING = _state == "run" and not _paused
-    executable.RUN_OBSERVER = _observe_program if RUNNING and _switched_on("program") else None
+    observers.RUN_OBSERVER = _observe_program if RUNNING and _switched_on("program") else None
 
 
 def _pid(category: str) -> int:

@@ -6,8 +6,9 @@ This module imports nothing but the standard library.
 """
 
 
-class MXNetError(Exception):
-    """A user-facing failure: bad input, a shape or type contradiction, a corrupt file."""
+class MXNetError(RuntimeError):
+    """A user-facing failure: bad input, a shape or type contradiction, a corrupt file (a RuntimeError,
+    as MXNet's is)."""
 
 
 EmberError = MXNetError

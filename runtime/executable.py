@@ -25,16 +25,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from . import observers
 from .errors import MXNetError, ShapeError
 
 ALIGNMENT = 64
 _LOAD_LOCK = threading.Lock()
-
-# A profiler's hook (ember.profiler installs it while its state is 'run'); None: runs are not timed.
-# After each successful run: RUN_OBSERVER(program, kernels, start_ns, end_ns, kernel_spans), with
-# `program` the program's `what`, `kernels` its layout's kernel names, times from time.perf_counter_ns(),
-# and `kernel_spans` a list of (kernel, start_ns, end_ns) where the device can time each kernel, else None.
-RUN_OBSERVER = None
 
 
 def load_library(data: bytes, entry: str, what: str = "the program"):
@@ -162,8 +157,8 @@ class BoundProgram:
         return None
 
     def _observed_run(self) -> None:
-        """`_run`, reported to RUN_OBSERVER when one is installed (one global read otherwise)."""
-        observer = RUN_OBSERVER
+        """`_run`, reported to observers.RUN_OBSERVER when one is installed (one global read otherwise)."""
+        observer = observers.RUN_OBSERVER
         if observer is None:
             self._run()
             return

@@ -20,6 +20,13 @@ from ember.codegen.targets import CpuTarget, CudaTarget, target_for
 from ember.compiler.cache import CompileCache
 from ember.runtime.errors import DeviceError, MXNetError
 
+
+@pytest.fixture(autouse=True)
+def compiled_executors(monkeypatch):
+    """These tests are about compiled programs: executors compile from their first run, not 'tiered'."""
+    monkeypatch.setenv("EMBER_EXECUTOR", "compiled")
+
+
 REPO = Path(__file__).resolve().parent.parent
 
 

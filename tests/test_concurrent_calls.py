@@ -17,6 +17,13 @@ import ember as mx
 from ember.base import MXNetError
 from ember.compiler import run
 
+
+@pytest.fixture(autouse=True)
+def compiled_executors(monkeypatch):
+    """These tests are about compiled programs: executors compile from their first run, not 'tiered'."""
+    monkeypatch.setenv("EMBER_EXECUTOR", "compiled")
+
+
 THREADS = 8
 CALLS = 1000
 

@@ -12,6 +12,12 @@ from ember.test_utils import check_numeric_gradient, check_symbolic_backward, ch
 
 
 @pytest.fixture(autouse=True)
+def compiled_executors(monkeypatch):
+    """These tests are about compiled programs: executors compile from their first run, not 'tiered'."""
+    monkeypatch.setenv("EMBER_EXECUTOR", "compiled")
+
+
+@pytest.fixture(autouse=True)
 def fresh_names():
     with mx.name.NameManager():
         yield

@@ -9,12 +9,20 @@ Values are checked against NumPy.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from llvmlite import ir
 
 import ember as mx
 from ember.codegen.llvm_types import F32, I64
 from ember.codegen.scalar import ExprEmitter
 from ember.compiler.lowering import expr as E
+
+
+@pytest.fixture(autouse=True)
+def compiled_executors(monkeypatch):
+    """These tests are about compiled programs: executors compile from their first run, not 'tiered'."""
+    monkeypatch.setenv("EMBER_EXECUTOR", "compiled")
+
 
 WIDE = 1000
 DEEP = 20_000  # far past Python's default recursion limit (1,000 frames)

@@ -13,6 +13,12 @@ from ember.base import MXNetError
 
 
 @pytest.fixture(autouse=True)
+def compiled_executors(monkeypatch):
+    """These tests are about compiled programs: executors compile from their first run, not 'tiered'."""
+    monkeypatch.setenv("EMBER_EXECUTOR", "compiled")
+
+
+@pytest.fixture(autouse=True)
 def fresh_names_and_seed():
     mx.random.seed(7)
     np.random.seed(7)

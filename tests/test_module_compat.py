@@ -9,6 +9,12 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def compiled_executors(monkeypatch):
+    """These tests are about compiled programs: executors compile from their first run, not 'tiered'."""
+    monkeypatch.setenv("EMBER_EXECUTOR", "compiled")
+
+
 def fc_softmax(hidden=3):
     data = mx.sym.Variable("data")
     return mx.sym.SoftmaxOutput(mx.sym.FullyConnected(data, num_hidden=hidden, name="fc"), name="softmax")

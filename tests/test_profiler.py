@@ -10,7 +10,7 @@ import pytest
 
 import ember as mx
 from ember import profiler
-from ember.runtime import executable
+from ember.runtime import observers
 
 
 @pytest.fixture(autouse=True)
@@ -63,12 +63,12 @@ def test_a_compiled_forward_is_a_complete_event_naming_its_kernels(tmp_path, mon
 
 
 def test_without_a_running_profiler_the_runtime_hook_is_off(tmp_path, monkeypatch):
-    assert executable.RUN_OBSERVER is None and profiler.RUNNING is False
+    assert observers.RUN_OBSERVER is None and profiler.RUNNING is False
     profiler.set_config(filename=str(tmp_path / "t.json"))
     profiler.set_state("run")
-    assert executable.RUN_OBSERVER is not None and profiler.RUNNING is True
+    assert observers.RUN_OBSERVER is not None and profiler.RUNNING is True
     profiler.set_state("stop")
-    assert executable.RUN_OBSERVER is None and profiler.RUNNING is False
+    assert observers.RUN_OBSERVER is None and profiler.RUNNING is False
 
 
 def test_profile_symbolic_off_records_no_program_runs(tmp_path, monkeypatch):
@@ -89,7 +89,7 @@ def test_pause_and_resume_leave_out_what_ran_in_between(tmp_path):
     profiler.set_state("run")
     profiler.record_event("before", "operator", 1_000, 2_000)
     profiler.pause()
-    assert profiler.RUNNING is False and executable.RUN_OBSERVER is None
+    assert profiler.RUNNING is False and observers.RUN_OBSERVER is None
     profiler.record_event("paused", "operator", 3_000, 4_000)
     profiler.resume()
     profiler.record_event("after", "operator", 5_000, 7_000, {"shape": [2, 3]})

@@ -22,7 +22,6 @@ from ember.compiler.names import RNG_BUFFER, optimizer_state, update_scalar
 from ember.compiler.ops.optimizer import UPDATE_RULES
 
 from .. import random
-from ..compiled_runner import executor_kind
 from ..ndarray import NDArray
 from ..optimizer.base import state_arrays
 
@@ -44,7 +43,7 @@ class FusedStep:
     @staticmethod
     def _unsupported(module) -> str | None:
         ex, optimizer, contexts = module.executor, module.optimizer, module.contexts
-        if executor_kind() != "compiled" or ex.runner is None:
+        if ex.runner is None:
             return "EMBER_EXECUTOR=reference"
         if not optimizer.has_update_rule:
             return f"optimizer {type(optimizer).__name__} has no compiled update"

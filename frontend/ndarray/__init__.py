@@ -38,3 +38,28 @@ def __getattr__(name: str):
     if name in SCHEMAS or name in ALIASES:
         return register.op_function(name)
     raise AttributeError(f"module 'ember.ndarray' has no attribute {name!r}")
+
+
+# MXNet 1.9.1's other names of mx.nd (tests/test_api_surface.py checks them all): its submodules, its
+# Python-level functions, the fluent methods of NDArray, and, for each op the registry lacks, a
+# function that forwards to Ember's equivalent or raises MXNetError saying why.
+from . import contrib, fluent, image, linalg, sparse  # noqa: E402,F401
+from .creation import (  # noqa: E402,F401
+    eye,
+    from_dlpack,
+    from_numpy,
+    histogram,
+    linspace,
+    logical_and,
+    logical_or,
+    logical_xor,
+    moveaxis,
+    onehot_encode,
+    split_v2,
+    to_dlpack_for_read,
+    to_dlpack_for_write,
+)  # fmt: skip
+from .unsupported import unsupported_functions, unsupported_modules  # noqa: E402
+
+_missing = {**unsupported_functions(), **unsupported_modules()}
+globals().update({k: v for k, v in _missing.items() if k not in globals()})

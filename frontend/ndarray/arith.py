@@ -28,7 +28,14 @@ multiply = _public("multiply")
 divide = _public("divide")
 true_divide = divide
 modulo = _public("modulo")
-power = _public("power")
+_power = _public("power")
+
+
+def power(base, exp):
+    """Element-wise `base ** exp` (broadcasting) for NDArrays and scalars, as `mx.nd.power`."""
+    return _power(base, exp)
+
+
 maximum = _public("maximum")
 minimum = _public("minimum")
 equal = _public("equal")

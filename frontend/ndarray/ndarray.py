@@ -195,7 +195,36 @@ class NDArray:
         return self if self._ctx == context else self.copyto(context)
 
     def as_nd_ndarray(self) -> NDArray:
+        """This array (it is a legacy `mx.nd` array already)."""
         return self
+
+    def as_np_ndarray(self):
+        """MXNet's NumPy-compatible arrays (`mx.np`) are not part of Ember: MXNetError."""
+        from .unsupported import NUMPY_API
+
+        raise MXNetError(f"as_np_ndarray: {NUMPY_API}")
+
+    def slice_assign(self, rhs, begin, end, step) -> NDArray:
+        """Write NDArray `rhs` into the region begin:end:step of this array (in place); returns it."""
+        self[_region(begin, end, step)] = rhs
+        return self
+
+    def slice_assign_scalar(self, value, begin, end, step) -> NDArray:
+        """Fill the region begin:end:step of this array with `value` (in place); returns it."""
+        self[_region(begin, end, step)] = float(value)
+        return self
+
+    def to_dlpack_for_read(self):
+        """A DLPack capsule of this array's memory, for reading by another framework."""
+        from .creation import to_dlpack_for_read
+
+        return to_dlpack_for_read(self)
+
+    def to_dlpack_for_write(self):
+        """A DLPack capsule of this array's memory, for writing by another framework."""
+        from .creation import to_dlpack_for_write
+
+        return to_dlpack_for_write(self)
 
     def tostype(self, stype: str) -> NDArray:
         """A dense copy; sparse storage types are not supported."""
@@ -386,6 +415,15 @@ class NDArray:
 
     def __neg__(self):
         return binary("multiply", self, -1.0)
+
+    def __abs__(self):
+        return invoke("abs", [self])
+
+    # Python 2 spellings MXNet's NDArray still defines
+    __div__, __rdiv__, __idiv__ = __truediv__, __rtruediv__, __itruediv__
+
+    def __nonzero__(self) -> bool:
+        return self.__bool__()
 
     def __eq__(self, other):
         return binary("equal", self, other)
@@ -594,29 +632,10 @@ def _to_numpy(index):
     return index._data if isinstance(index, NDArray) else None
 
 
-# Methods that call the op of the same name with this array as the first input, as MXNet's
-# "fluent" methods do: `x.sum(axis=1)` is `mx.nd.sum(x, axis=1)`.
-FLUENT_METHODS = (
-    "sum", "mean", "max", "min", "prod", "nansum", "norm", "argmax", "argmin",
-    "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "square", "reciprocal", "abs", "sign",
-    "round", "floor", "ceil", "sin", "cos", "tan", "relu", "sigmoid", "tanh",
-    "softmax", "log_softmax", "clip", "transpose", "flatten", "expand_dims", "squeeze", "swapaxes",
-    "split", "slice_axis", "take", "pick", "one_hot", "tile", "repeat", "topk", "sort", "argsort",
-    "zeros_like", "ones_like", "reshape_like",
-)  # fmt: skip
-
-
-def _fluent(name: str):
-    def method(self, *args, **kwargs):
-        return call(name, self, *args, **kwargs)
-
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"`mx.nd.{name}` with this array as its first input."
-    return method
-
-
-for _name in FLUENT_METHODS:
-    setattr(NDArray, _name, _fluent(_name))
+def _region(begin, end, step) -> tuple:
+    """The basic index of MXNet's (begin, end, step) triple (None entries: the whole axis)."""
+    step = step if step else [None] * len(begin)
+    return tuple(slice(b, e, s) for b, e, s in zip(begin, end, step))
 
 
 GRAD_REQS = ("write", "add", "null")

@@ -7,6 +7,14 @@ import pytest
 from .grad_harness import check_gradient
 from .harness import OpCase
 
+
+@pytest.fixture(autouse=True)
+def compiled_executors(monkeypatch):
+    """The gradient checks run executors compiled from their first run (not 'tiered'), as before: the
+    float64 programs stay covered, and Dropout's re-seeded mask never changes tier mid-check."""
+    monkeypatch.setenv("EMBER_EXECUTOR", "compiled")
+
+
 # Each entry: an OpCase and the inputs not to differentiate (indices, labels).
 GRAD_CASES = [
     (OpCase("FullyConnected", [(3, 4), (5, 4), (5,)], {"num_hidden": 5}), ()),

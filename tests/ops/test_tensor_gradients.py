@@ -22,6 +22,14 @@ from ember.compiler.passes.autodiff import gradients
 from .grad_harness import check_gradient, symbolic_gradients
 from .harness import OpCase, input_shapes
 
+
+@pytest.fixture(autouse=True)
+def compiled_executors(monkeypatch):
+    """The gradient checks run executors compiled from their first run (not 'tiered'), as before: the
+    float64 programs stay covered, and Dropout's re-seeded mask never changes tier mid-check."""
+    monkeypatch.setenv("EMBER_EXECUTOR", "compiled")
+
+
 TENSOR_MODULES = (
     "elementwise",
     "broadcast",
