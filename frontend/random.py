@@ -3,9 +3,9 @@
 Ops that draw random numbers (Dropout in `mx.nd` and in the reference executor), the compiled
 programs' per-run seeds, the initializers and the sampling functions all draw from `generator()`;
 `seed(n)` replaces it, so a seeded program repeats its draws. This module imports nothing else of
-Ember's, so every layer can draw from it. MXNet's sampling functions (`uniform`, `normal`,
-`randint`) make NDArrays, so they live above the NDArray in `ember.ndarray.random` (`mx.nd.random`,
-as in MXNet); the `ember` package makes them available here as well, as `mx.random.uniform`, ...
+Ember's at load time, so every layer can draw from it. MXNet's sampling functions (`uniform`,
+`normal`, `poisson`, ... see `SAMPLERS`) make NDArrays, so they live above the NDArray in
+`ember.ndarray.random` (`mx.nd.random`, as in MXNet); `mx.random.<name>` is the same function.
 """
 
 from __future__ import annotations
@@ -14,7 +14,22 @@ import numbers
 
 import numpy as np
 
-__all__ = ["generator", "normal", "randint", "seed", "uniform"]  # the last three: see the docstring
+# The names MXNet 1.9.1's mx.random re-exports from mx.nd.random (its `__all__`).
+SAMPLERS = (
+    "uniform",
+    "normal",
+    "randn",
+    "poisson",
+    "exponential",
+    "gamma",
+    "multinomial",
+    "negative_binomial",
+    "generalized_negative_binomial",
+    "shuffle",
+    "randint",
+)
+
+__all__ = ["generator", "seed", *SAMPLERS]
 
 _generator = np.random.default_rng()
 
@@ -27,11 +42,25 @@ def generator() -> np.random.Generator:
 def seed(seed_state: int, ctx="all") -> None:
     """Seed the random number generator: the same seed gives the same draws afterwards.
 
-    MXNet keeps one generator per device and `ctx` picks which to seed; Ember has one generator
-    for all devices, so every `ctx` seeds it.
+    MXNet keeps one generator per device and `ctx` ('all', or a context) picks which to seed; Ember
+    has one generator for all devices, so every `ctx` seeds it (a `ctx` that names no device is an
+    MXNetError, as in MXNet).
     """
     global _generator
     if isinstance(seed_state, bool) or not isinstance(seed_state, numbers.Integral):
         # MXNet raises ValueError here, not TypeError
         raise ValueError(f"seed_state must be int, got {type(seed_state).__name__}")  # noqa: TRY004
-    _generator = np.random.default_rng(int(seed_state))
+    if not (isinstance(ctx, str) and ctx == "all"):
+        from .context import Context
+
+        Context(ctx)  # validates: mx.cpu(), mx.gpu(1) or a device type string, as MXNet's Context(ctx)
+    _generator = np.random.default_rng(int(seed_state) % 2**64)
+
+
+def __getattr__(name: str):
+    """`mx.random.uniform`, ...: the sampling functions of `mx.nd.random`, looked up on first use."""
+    if name in SAMPLERS:
+        from .ndarray import random as nd_random
+
+        return getattr(nd_random, name)
+    raise AttributeError(f"module 'ember.random' has no attribute {name!r}")

@@ -27,6 +27,9 @@ from .creation import arange, array, concatenate, empty, full, ones, waitall, ze
 from .io import load, load_frombuffer, save, save_tobuffer  # noqa: F401
 from .ndarray import NDArray  # noqa: F401
 
+# MXNet's op-level sampling names (`random_uniform`, `sample_normal`, `shuffle`, ...).
+globals().update(random.OP_NAMES)
+
 # One function per registered op and alias; the Python functions above keep their names.
 globals().update({k: v for k, v in register.generated_functions().items() if k not in globals()})
 

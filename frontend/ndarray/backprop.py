@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ember.compiler import Graph, Value, variable
+from ember.compiler.ops.facts import reshapes_input
 from ember.compiler.passes.autodiff import gradients
 from ember.runtime.errors import GraphError, MXNetError
 
@@ -34,22 +35,56 @@ class BackwardPlan:
     """The gradient graph of one recorded structure, over the nodes of the first recording of it.
 
     `nodes[k]` is the template node at position k of the structure's entry order; a later recording with
-    the same signature feeds its own values by position. `steps` are the gradient graph's nodes to
-    compute, each with its kernel; `grads` the gradient values, aligned with the wrt positions."""
+    the same signature feeds its own values by position. Every value the evaluation touches has an
+    integer slot: entry k's outputs start at `entry_slots[k]`, head gradients follow, then the outputs of
+    each `Step` (a gradient-graph node to compute, with its kernel); `grads` are the slots (or None) of
+    the gradients, aligned with the wrt positions."""
 
     def __init__(self, nodes, head_vars, wrt_positions, grads, grad_graph):
         self.nodes, self.head_vars, self.wrt_positions = nodes, head_vars, wrt_positions
-        self.grads, self.steps = grads, _steps(grad_graph, {id(n) for n in nodes})
+        self.grad_values = grads
+        slot_of: dict[Value, int] = {}
+        self.entry_slots = []
+        for node in nodes:
+            self.entry_slots.append(len(slot_of))
+            for index in range(node.num_outputs):
+                slot_of[Value(node, index)] = len(slot_of)
+        self.head_slots = []
+        for var in head_vars:
+            self.head_slots.append(len(slot_of))
+            slot_of[var.output()] = len(slot_of)
+        forward_ids = {id(n) for n in nodes} | {id(v) for v in head_vars}
+        self.steps = []
+        for node in grad_graph.nodes:
+            if id(node) in forward_ids:
+                continue
+            first = len(slot_of)
+            for index in range(node.num_outputs):
+                slot_of[Value(node, index)] = len(slot_of)
+            self.steps.append(Step(node, [slot_of[v] for v in node.inputs], first))
+        self.num_slots = len(slot_of)
+        self.grads = [None if g is None else slot_of[g] for g in grads]
 
 
-def _steps(grad_graph: Graph, forward_ids: set[int]) -> list:
-    """(node, kernel) for every node the gradient graph adds, in execution order."""
-    steps = []
-    for node in grad_graph.nodes:
-        if node.is_variable or id(node) in forward_ids:
-            continue
-        steps.append([node, None])  # the kernel is chosen on the first run, when dtypes are known
-    return steps
+class Step:
+    """One node of a gradient graph: where its inputs are, where its outputs go, and its kernel (chosen
+    on the first run, when the dtypes are known)."""
+
+    __slots__ = ("node", "inputs", "first_output", "kernel")
+
+    def __init__(self, node, inputs: list[int], first_output: int):
+        self.node, self.inputs, self.first_output, self.kernel = node, inputs, first_output, None
+
+    def choose_kernel(self, arrays: list) -> list:
+        """Pick the kernel and run it once; a reshape becomes a view of its input (nothing in a backward
+        pass writes into its values)."""
+        node = self.node
+        self.kernel = dispatch.kernel_for(node, tuple(a.dtype for a in arrays))
+        outputs = self.kernel(arrays)
+        if reshapes_input(node) and len(outputs) == 1:
+            shape = outputs[0].shape
+            self.kernel = lambda arrays: [arrays[0].reshape(shape)]
+        return outputs
 
 
 _PLANS: dict[tuple, BackwardPlan] = {}
@@ -94,12 +129,12 @@ def run_backward(
             if entry.inputs:
                 entry.values = None
     results = []
-    for grad in plan.grads:
+    for grad, slot in zip(plan.grad_values, plan.grads):
         if grad is None:
             results.append(None)
         else:
             entry = recorded.get(id(grad.node)) if create_graph else None
-            results.append((values[grad], None if entry is None else (entry, grad.index)))
+            results.append((values[slot], None if entry is None else (entry, grad.index)))
     return results, wrt
 
 
@@ -173,13 +208,13 @@ def _make_plan(entries, head_entries, wrt_positions, head_grads) -> BackwardPlan
 
 
 def _evaluate(plan: BackwardPlan, entries, head_grads, train_mode: bool, create_graph: bool):
-    """Every value of the plan's gradient graph, from this recording's forward values."""
-    values: dict[Value, np.ndarray] = {}
-    for node, entry in zip(plan.nodes, entries):
-        for index, data in enumerate(entry.values):
-            values[Value(node, index)] = data
-    for var, grad in zip(plan.head_vars, head_grads):
-        values[var.output()] = grad
+    """The slot values of the plan's gradient graph, from this recording's forward values; with
+    `create_graph`, also a tape entry per gradient-graph node, by node id."""
+    slots: list = [None] * plan.num_slots
+    for first, entry in zip(plan.entry_slots, entries):
+        slots[first : first + len(entry.values)] = entry.values
+    for slot, grad in zip(plan.head_slots, head_grads):
+        slots[slot] = grad
     by_node = {}
     if create_graph:
         by_node = {id(n): e for n, e in zip(plan.nodes, entries)}
@@ -188,16 +223,14 @@ def _evaluate(plan: BackwardPlan, entries, head_grads, train_mode: bool, create_
     previous = tape.set_training(train_mode)
     try:
         for step in plan.steps:
-            node, kernel = step
-            arrays = [values[v] for v in node.inputs]
-            if kernel is None:
-                kernel = step[1] = dispatch.kernel_for(node, tuple(a.dtype for a in arrays))
-            outputs = kernel(arrays)
-            for index, data in enumerate(outputs):
-                values[Value(node, index)] = data
+            arrays = [slots[i] for i in step.inputs]
+            outputs = step.kernel(arrays) if step.kernel is not None else step.choose_kernel(arrays)
+            first = step.first_output
+            slots[first : first + len(outputs)] = outputs
             if create_graph:
+                node = step.node
                 inputs = tuple(by_node[id(v.node)] for v in node.inputs)
                 by_node[id(node)] = tape.TapeEntry(node, outputs, inputs)
     finally:
         tape.set_training(previous)
-    return values, by_node
+    return slots, by_node

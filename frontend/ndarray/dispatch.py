@@ -91,7 +91,7 @@ def prepare(op: str, params: Mapping | None, name: str | None, shapes: tuple, dt
     out_shapes = op_call.check_inputs(
         schema.name, tuple(attrs), tuple(names), shapes, tuple(d.name for d in dtypes), node_name
     )
-    kernel = fast_kernel(schema.name, parsed, dtypes) or _reference_kernel(schema.name, node_name, parsed)
+    kernel = fast_kernel(schema.name, parsed, dtypes, shapes) or _reference_kernel(schema.name, node_name, parsed)
     visible = schema.num_visible_outputs(parsed)
     return PreparedOp(schema.name, attrs, parsed, node_name, visible, kernel, out_shapes)
 

@@ -20,6 +20,8 @@ import numpy as np
 
 from ember.compiler.ops.elementwise import POINTWISE
 from ember.compiler.ops.mathspace import NumpyMath
+from ember.compiler.ops.reduce import REDUCERS, reduce_shape
+from ember.compiler.ops.rules import normalize_axis, reduce_axes
 
 FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))
 
@@ -46,9 +48,11 @@ SCALAR_UFUNCS = {
 Kernel = Callable[[list], list]
 
 
-def fast_kernel(op: str, params: dict, dtypes: tuple) -> Kernel | None:
+def fast_kernel(op: str, params: dict, dtypes: tuple, shapes: tuple | None = None) -> Kernel | None:
     """A function from the input arrays to the list of every output, equal to `op`'s reference rule
-    for inputs of these dtypes; None where no specialization applies."""
+    for inputs of these dtypes (and, where given, shapes); None where no specialization applies."""
+    if shapes is not None and op in SHAPED_KERNELS and dtypes and dtypes[0] in FLOAT_DTYPES:
+        return SHAPED_KERNELS[op](op, params, shapes, dtypes)
     if not dtypes or dtypes[0] not in FLOAT_DTYPES or any(d != dtypes[0] for d in dtypes):
         return None
     if op in SAME_DTYPE_UFUNCS:
@@ -86,3 +90,40 @@ def _formula_kernel(formula, params: dict) -> Kernel:
         return [out]
 
     return kernel
+
+
+# Kernels that need the input shapes (known per prepared signature): the reference's shape work done once.
+
+
+def _reduce_kernel(op: str, params: dict, shapes: tuple, dtypes: tuple) -> Kernel | None:
+    """sum/mean/max/...: the reference's one NumPy reduction, axes and output shape computed once
+    (empty inputs keep the reference, whose errors name the op)."""
+    function, shape = REDUCERS[op], shapes[0]
+    if 0 in shape:
+        return None
+    axes = reduce_axes(params["axis"], len(shape), params["exclude"])
+    out_shape = reduce_shape(params, shape)
+    return lambda arrays: [function(arrays[0], axis=axes, keepdims=True).reshape(out_shape)]
+
+
+def _pick_kernel(op: str, params: dict, shapes: tuple, dtypes: tuple) -> Kernel | None:
+    """pick along the last axis of a 2-D array in clip mode: one fancy-index gather."""
+    data, index = shapes
+    if len(data) != 2 or normalize_axis(params["axis"], 2) != 1 or params["mode"] != "clip":
+        return None
+    rows, size = data
+    if rows == 0 or size == 0:
+        return None
+    keep = (rows, 1) if params["keepdims"] else (rows,)
+    if tuple(index) not in ((rows,), (rows, 1)):
+        return None
+    row_index = np.arange(rows)
+
+    def kernel(arrays):
+        columns = np.clip(arrays[1].reshape(rows).astype(np.int64), 0, size - 1)
+        return [arrays[0][row_index, columns].reshape(keep)]
+
+    return kernel
+
+
+SHAPED_KERNELS = {**{name: _reduce_kernel for name in REDUCERS}, "pick": _pick_kernel}

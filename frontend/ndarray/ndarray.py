@@ -81,7 +81,7 @@ class NDArray:
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape, a tuple of ints."""
-        return tuple(int(d) for d in self._data.shape)
+        return self._data.shape
 
     @property
     def dtype(self) -> type:
@@ -528,7 +528,7 @@ def _write_out(op: str, results: list[np.ndarray], out) -> list:
     if len(targets) != len(results):
         raise MXNetError(f"operator {op} has {len(results)} outputs but out= holds {len(targets)} arrays")
     for target, result in zip(targets, results):
-        if target.shape != result.shape:
+        if target._data.shape != result.shape:
             raise ShapeError(
                 f"operator {op} produced shape {result.shape} but its out= array has shape {target.shape}"
             )

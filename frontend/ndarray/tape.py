@@ -85,9 +85,26 @@ def record_node(op: str, attrs: Attrs, params: dict, name: str, inputs: list, va
     """Add one op application to the tape. `inputs` are (entry, output index) pairs, `values` every
     output the op computed; `params` (the parsed `attrs`) is stored on the node so no pass parses
     them again."""
-    node = Node(op, tuple(Value(entry.node, index) for entry, index in inputs), attrs, new_name(name))
-    node.__dict__["params"] = params  # Node.params is a cached_property: prime it
-    return TapeEntry(node, values, tuple(entry for entry, _ in inputs))
+    node = _new_node(op, tuple([_new_value(entry.node, index) for entry, index in inputs]), attrs, name, params)
+    return TapeEntry(node, values, tuple([entry for entry, _ in inputs]))
+
+
+# Recording runs once per imperative op, so its IR objects are made without the dataclasses' generic
+# __init__ (frozen fields set one object.__setattr__ at a time, attrs re-normalized): the fields are
+# known to be well-formed here (`attrs` an Attrs, `inputs` a tuple of Values).
+
+
+def _new_node(op: str, inputs: tuple, attrs: Attrs, hint: str, params: dict) -> Node:
+    node = object.__new__(Node)
+    # `params` primes Node.params, a cached_property, so no pass parses the attributes again
+    node.__dict__.update(op=op, inputs=inputs, attrs=attrs, name=new_name(hint), params=params)
+    return node
+
+
+def _new_value(node: Node, index: int) -> Value:
+    value = object.__new__(Value)
+    value.__dict__.update(node=node, index=index)
+    return value
 
 
 def reachable(heads: list[TapeEntry]) -> list[TapeEntry]:
