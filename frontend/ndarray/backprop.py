@@ -97,45 +97,102 @@ def run_backward(
     retain_graph: bool,
     train_mode: bool,
     create_graph: bool = False,
-) -> list[np.ndarray | None]:
+) -> tuple[list, list]:
     """Gradients of `heads` (NDArrays) weighted by `head_grads` (NumPy arrays or None for ones).
 
     Returns (gradients, wrt entries): the wrt entries are the given `variables`' entries, or (variables
     None) every marked variable with a grad_req other than 'null' that the heads depend on; each gradient
     is None (nothing flows to it) or (array, its tape entry and output index when `create_graph`, else
-    None).
+    None). Recorded `autograd.Function` calls split the pass into stages: the gradient reaching a call's
+    outputs goes through the function's own `backward`, and flows on from its inputs.
     """
     head_entries = [_head_entry(h, i) for i, h in enumerate(heads)]
-    entries = tape.reachable([e for e, _ in head_entries])
+    entries, calls = _reachable_through_calls([e for e, _ in head_entries])
     for entry in entries:
         if entry.values is None:
             raise MXNetError(NOT_IN_GRAPH)
-    position = {id(e): k for k, e in enumerate(entries)}
     wrt = _wrt_entries(entries, variables)
     feeds_grads = [_head_grad(h, g) for h, g in zip(heads, head_grads)]
-    if create_graph:
-        plan = _make_plan(entries, head_entries, [position[id(e)] for e in wrt], feeds_grads)
+    if calls and create_graph:
+        raise MXNetError("autograd.grad(create_graph=True) cannot differentiate through an autograd.Function")
+    if not calls:
+        results = _stage(head_entries, feeds_grads, wrt, train_mode, create_graph)
     else:
-        key = _signature(entries, head_entries, position, wrt, feeds_grads, train_mode)
+        results = _staged(head_entries, feeds_grads, wrt, calls, train_mode)
+    if not retain_graph:
+        for entry in entries:
+            if entry.inputs or entry.call is not None:
+                entry.values = None
+    return results, wrt
+
+
+def _stage(head_entries, head_grads, targets, train_mode: bool, create_graph: bool) -> list:
+    """One autodiff pass from the heads to the `targets` (leaf entries): per target None or
+    (gradient, recorded (entry, index) or None)."""
+    entries = tape.reachable([e for e, _ in head_entries])
+    position = {id(e): k for k, e in enumerate(entries)}
+    wanted = [t for t in targets if id(t) in position]
+    if create_graph:
+        plan = _make_plan(entries, head_entries, [position[id(e)] for e in wanted], head_grads)
+    else:
+        key = _signature(entries, head_entries, position, wanted, head_grads, train_mode)
         plan = _PLANS.get(key)
         if plan is None:
-            plan = _make_plan(entries, head_entries, [position[id(e)] for e in wrt], feeds_grads)
+            plan = _make_plan(entries, head_entries, [position[id(e)] for e in wanted], head_grads)
             if len(_PLANS) >= MAX_PLANS:
                 _PLANS.clear()
             _PLANS[key] = plan
-    values, recorded = _evaluate(plan, entries, feeds_grads, train_mode, create_graph)
-    if not retain_graph:
-        for entry in entries:
-            if entry.inputs:
-                entry.values = None
-    results = []
-    for grad, slot in zip(plan.grad_values, plan.grads):
-        if grad is None:
-            results.append(None)
-        else:
+    values, recorded = _evaluate(plan, entries, head_grads, train_mode, create_graph)
+    found = {}
+    for target, grad, slot in zip(wanted, plan.grad_values, plan.grads):
+        if grad is not None:
             entry = recorded.get(id(grad.node)) if create_graph else None
-            results.append((values[slot], None if entry is None else (entry, grad.index)))
-    return results, wrt
+            found[id(target)] = (values[slot], None if entry is None else (entry, grad.index))
+    return [found.get(id(t)) for t in targets]
+
+
+def _staged(head_entries, head_grads, wrt: list, calls: list, train_mode: bool) -> list:
+    """Backward through recorded Function calls, latest call first: each stage differentiates down to
+    the marked variables and to the outputs of calls, whose gradients go through `Function.backward`."""
+    outputs = [leaf for call in calls for leaf in call.outputs]
+    targets = wrt + outputs
+    totals: dict[int, np.ndarray] = {}
+
+    def run_stage(heads, grads):
+        for target, result in zip(targets, _stage(heads, grads, targets, train_mode, False)):
+            if result is not None:
+                previous = totals.get(id(target))
+                totals[id(target)] = result[0] if previous is None else previous + result[0]
+
+    run_stage(head_entries, head_grads)
+    for call in sorted(calls, key=lambda c: c.order, reverse=True):
+        out_grads = [totals.get(id(leaf)) for leaf in call.outputs]
+        if all(g is None for g in out_grads):
+            continue
+        out_grads = [np.zeros_like(leaf.values[0]) if g is None else g for g, leaf in zip(out_grads, call.outputs)]
+        in_grads = call.backward(out_grads)
+        pairs = [(pair, g) for pair, g in zip(call.inputs, in_grads) if pair is not None]
+        if pairs:
+            run_stage([p for p, _ in pairs], [g for _, g in pairs])
+    return [None if id(e) not in totals else (totals[id(e)], None) for e in wrt]
+
+
+def _reachable_through_calls(heads: list) -> tuple[list, list]:
+    """Every entry the heads depend on, crossing recorded Function calls to their inputs, and the calls."""
+    entries, calls, seen_calls = [], [], set()
+    frontier = heads
+    while frontier:
+        reached = tape.reachable(frontier)
+        entries += reached
+        frontier = []
+        for entry in reached:
+            call = entry.call
+            if call is not None and id(call) not in seen_calls:
+                seen_calls.add(id(call))
+                calls.append(call)
+                frontier += [pair[0] for pair in call.inputs if pair is not None]
+    unique = list({id(e): e for e in entries}.values())
+    return unique, calls
 
 
 def _head_entry(head, index: int):
@@ -157,7 +214,7 @@ def _head_grad(head, given) -> np.ndarray:
 
 def _wrt_entries(entries: list, variables) -> list:
     if variables is None:
-        return [e for e in entries if e.grad_req not in (None, "null") and not e.inputs]
+        return [e for e in entries if e.grad_req not in (None, "null") and not e.inputs and e.call is None]
     wrt = []
     for index, var in enumerate(variables):
         entry = var._entry[0] if var._entry is not None else None

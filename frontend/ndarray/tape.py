@@ -57,11 +57,12 @@ class TapeEntry:
     its inputs. A leaf's `grad_req` is 'write', 'add' or 'null' for a marked variable and None for a
     constant (an unmarked array some recorded op read)."""
 
-    __slots__ = ("node", "values", "inputs", "grad_req", "grad_array", "fresh_grad")
+    __slots__ = ("node", "values", "inputs", "grad_req", "grad_array", "fresh_grad", "call")
 
     def __init__(self, node: Node, values: list | None, inputs: tuple, grad_req=None, grad_array=None):
         self.node, self.values, self.inputs = node, values, inputs
         self.grad_req, self.grad_array, self.fresh_grad = grad_req, grad_array, False
+        self.call = None  # the FunctionCall whose output this leaf is (autograd.Function)
 
     @property
     def is_leaf(self) -> bool:
@@ -69,6 +70,16 @@ class TapeEntry:
 
     def value(self, index: int) -> Value:
         return Value(self.node, index)
+
+
+class FunctionCall:
+    """One recorded call of an `autograd.Function`: its inputs' (entry, index) pairs (None for inputs that
+    were not recorded), one leaf entry per output (the autodiff rewrite stops there), the call's place
+    in recording order, and `backward(out_grads) -> in_grads` on NumPy arrays (None: no gradient)."""
+
+    def __init__(self, inputs: list, backward, order: int):
+        self.inputs, self.backward, self.order = inputs, backward, order
+        self.outputs: list[TapeEntry] = []
 
 
 def new_name(hint: str) -> str:
