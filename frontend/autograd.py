@@ -9,8 +9,6 @@ forward and backward. Flags are per thread; outside any scope, recording and tra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from ember.runtime.errors import MXNetError
@@ -196,8 +194,3 @@ class Function:
         self._used = True
         return call_function(self, list(inputs))
 
-
-def _check_sequence(values: Sequence, what: str) -> None:
-    for value in values:
-        if not isinstance(value, NDArray):
-            raise MXNetError(f"{what} must be NDArrays, got {type(value).__name__}")

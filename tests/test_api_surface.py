@@ -26,6 +26,7 @@ DATA = pathlib.Path(__file__).parent / "data" / "mxnet_api"
 NDARRAY = json.loads((DATA / "ndarray.json").read_text())
 BASE = json.loads((DATA / "base.json").read_text())
 CONTEXT = json.loads((DATA / "context.json").read_text())
+AUTOGRAD = json.loads((DATA / "autograd.json").read_text())
 NOT_IMPLEMENTED = "of MXNet 1.9.1 is not implemented in Ember"
 
 # Where Ember's signature differs from MXNet's on purpose (name -> why); each is checked to exist.
@@ -177,6 +178,16 @@ def test_every_mx_context_name_exists():
             gaps.append(None if value == entry["value"] else f"{where}: {value} != {entry['value']}")
         elif not hasattr(context.cpu(), name):
             gaps.append(f"{where}: missing")
+    gaps = [g for g in gaps if g]
+    assert not gaps, report(gaps)
+
+
+def test_every_mx_autograd_name_exists_with_mxnet_signature():
+    from ember import autograd
+
+    gaps = module_gaps(autograd, AUTOGRAD["names"], "mx.autograd.")
+    for name, entry in sorted(AUTOGRAD["Function"].items()):
+        gaps.append(signature_gap(f"Function.{name}", getattr(autograd.Function, name), entry, True))
     gaps = [g for g in gaps if g]
     assert not gaps, report(gaps)
 

@@ -1,5 +1,6 @@
-"""Writes ndarray.json, base.json and context.json beside this file: the public names of MXNet 1.9.1's
-`mxnet.ndarray` (dense), `mxnet.base` and `mxnet.context`, with each Python-defined signature.
+"""Writes ndarray.json, base.json, context.json and autograd.json beside this file: the public names of
+MXNet 1.9.1's `mxnet.ndarray` (dense), `mxnet.base`, `mxnet.context` and `mxnet.autograd`, with each
+Python-defined signature.
 
 Run it with MXNet 1.9.1 installed (`pip install mxnet==1.9.1 'numpy<1.24'` in a separate virtual
 environment); Ember's tests read the JSON only and never import MXNet.
@@ -176,9 +177,23 @@ def context_inventory() -> dict:
     }
 
 
+def autograd_inventory() -> dict:
+    """mxnet.autograd's public functions and Function's methods (its names without a leading _)."""
+    module = mx.autograd
+    names = [n for n in dir(module) if not n.startswith("_") and not isinstance(getattr(module, n), types.ModuleType)
+             and getattr(getattr(module, n), "__module__", None) == module.__name__]
+    function_members = {name: {"kind": "method", "params": param_texts(inspect.signature(getattr(
+        module.Function, name)), True)} for name in ("forward", "backward", "save_for_backward", "__call__")}
+    return {
+        "about": "Public names of MXNet 1.9.1's mxnet.autograd and Function's methods; made by generate.py.",
+        "names": module_entries(module, names),
+        "Function": function_members,
+    }
+
+
 def main() -> None:
     for file, inventory in (("ndarray.json", ndarray_inventory()), ("base.json", base_inventory()),
-                            ("context.json", context_inventory())):
+                            ("context.json", context_inventory()), ("autograd.json", autograd_inventory())):
         (HERE / file).write_text(json.dumps(inventory, indent=1, sort_keys=True) + "\n")
 
 
