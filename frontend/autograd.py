@@ -140,7 +140,6 @@ def grad(
     too, so the results can be differentiated again (higher-order gradients). `retain_graph` defaults
     to `create_graph`."""
     heads = _as_list(heads, "heads")
-    single = isinstance(variables, NDArray)
     variables = _as_list(variables, "variables")
     retain = create_graph if retain_graph is None else retain_graph
     results, _ = run_backward(heads, _head_grads(heads, head_grads), variables, retain, train_mode, create_graph)
@@ -153,7 +152,7 @@ def grad(
         array = _wrap(data if entry is not None else np.array(data, copy=True), var.context)
         array._entry = entry
         grads.append(array)
-    return grads[0] if single and len(grads) == 1 else grads
+    return grads
 
 
 def get_symbol(x):

@@ -1,7 +1,8 @@
 """`ember.bench`: Ember's benchmark suite, behind `ember bench [--quick] [--json PATH] [--only NAME...]`.
 
-Six workloads (workloads.py `WORKLOADS`): the seed MLP training step, MLP inference, two elementwise
-chains, SGEMM, a LeNet training step and the compile time of the seed MLP's training step. Each checks
+Eight workloads (workloads.py `WORKLOADS`): the seed MLP training step, MLP inference, two elementwise
+chains, SGEMM, a LeNet training step, the compile time of the seed MLP's training step, and the imperative
+ones (imperative.py: one small `mx.nd` op, the seed MLP trained with `mx.autograd`). Each checks
 Ember's result (and NumPy's, and PyTorch's when `import torch` works) before timing, then times Ember
 and a hand-written NumPy implementation of the same computation in the same run, and reports the ratio
 NumPy time / Ember time (> 1: Ember is faster).

@@ -79,7 +79,7 @@ class Step:
         """Pick the kernel and run it once; a reshape becomes a view of its input (nothing in a backward
         pass writes into its values)."""
         node = self.node
-        self.kernel = dispatch.kernel_for(node, tuple(a.dtype for a in arrays))
+        self.kernel = dispatch.kernel_for(node, tuple(a.dtype for a in arrays), tuple(a.shape for a in arrays))
         outputs = self.kernel(arrays)
         if reshapes_input(node) and len(outputs) == 1:
             shape = outputs[0].shape
@@ -112,6 +112,8 @@ def run_backward(
         if entry.values is None:
             raise MXNetError(NOT_IN_GRAPH)
     wrt = _wrt_entries(entries, variables)
+    if not wrt:
+        raise MXNetError("There are no inputs in computation graph that require gradients.")
     feeds_grads = [_head_grad(h, g) for h, g in zip(heads, head_grads)]
     if calls and create_graph:
         raise MXNetError("autograd.grad(create_graph=True) cannot differentiate through an autograd.Function")
@@ -220,7 +222,7 @@ def _wrt_entries(entries: list, variables) -> list:
         entry = var._entry[0] if var._entry is not None else None
         if entry is None or entry.grad_req is None or entry.inputs:
             raise MXNetError(
-                f"Cannot differentiate with respect to the {index}-th variable because it does not "
+                f"Cannot differentiate with respect to the {index + 1}-th variable because it does not "
                 "require gradient: call attach_grad() on it (or mark_variables) before recording"
             )
         wrt.append(entry)

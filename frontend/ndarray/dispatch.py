@@ -22,6 +22,7 @@ from ember.runtime.errors import MXNetError
 
 from .. import random
 from . import op_call, tape
+from .aux_updates import updater_for
 from .fast_kernels import fast_kernel
 
 MAXPREPARED = 8192  # signatures kept; the table is cleared when full (a loop over shapes refills it)
@@ -30,11 +31,12 @@ MAXPREPARED = 8192  # signatures kept; the table is cleared when full (a loop ov
 class PreparedOp:
     """Everything about one call signature that does not depend on the input values."""
 
-    __slots__ = ("op", "attrs", "params", "node_name", "visible", "kernel", "out_shapes")
+    __slots__ = ("op", "attrs", "params", "node_name", "visible", "kernel", "out_shapes", "aux_update")
 
-    def __init__(self, op, attrs, params, node_name, visible, kernel, out_shapes):
+    def __init__(self, op, attrs, params, node_name, visible, kernel, out_shapes, aux_update=None):
         self.op, self.attrs, self.params, self.node_name = op, attrs, params, node_name
         self.visible, self.kernel, self.out_shapes = visible, kernel, out_shapes
+        self.aux_update = aux_update  # writes new auxiliary states after a training-mode call
 
 
 PREPARED: dict[tuple, PreparedOp] = {}
@@ -93,7 +95,8 @@ def prepare(op: str, params: Mapping | None, name: str | None, shapes: tuple, dt
     )
     kernel = fast_kernel(schema.name, parsed, dtypes, shapes) or _reference_kernel(schema.name, node_name, parsed)
     visible = schema.num_visible_outputs(parsed)
-    return PreparedOp(schema.name, attrs, parsed, node_name, visible, kernel, out_shapes)
+    aux_update = updater_for(schema.name, attrs, parsed, shapes, dtypes, out_shapes, schema)
+    return PreparedOp(schema.name, attrs, parsed, node_name, visible, kernel, out_shapes, aux_update)
 
 
 def _reference_kernel(op: str, node_name: str, params: dict):
@@ -107,6 +110,7 @@ def _reference_kernel(op: str, node_name: str, params: dict):
     return kernel
 
 
-def kernel_for(node, dtypes: tuple):
-    """The kernel of an IR node whose inputs have `dtypes` (a gradient graph's node: already checked)."""
-    return fast_kernel(node.op, node.params, dtypes) or _reference_kernel(node.op, node.name, node.params)
+def kernel_for(node, dtypes: tuple, shapes: tuple):
+    """The kernel of an IR node whose inputs have these dtypes and shapes (a gradient graph's node:
+    already checked)."""
+    return fast_kernel(node.op, node.params, dtypes, shapes) or _reference_kernel(node.op, node.name, node.params)

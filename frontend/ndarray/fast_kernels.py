@@ -39,6 +39,13 @@ SAME_DTYPE_UFUNCS = {
     "elemwise_mul": np.multiply,
     "broadcast_mul": np.multiply,
 }
+# op -> the one NumPy call its formula makes on a float array
+UNARY_CALLS = {
+    "relu": lambda x: np.maximum(x, 0),
+    "negative": np.negative,
+    "exp": np.exp,
+    "square": np.square,
+}
 SCALAR_UFUNCS = {
     "_plus_scalar": (np.add, False),
     "_minus_scalar": (np.subtract, False),
@@ -57,6 +64,9 @@ def fast_kernel(op: str, params: dict, dtypes: tuple, shapes: tuple | None = Non
         return None
     if op in SAME_DTYPE_UFUNCS:
         return _ufunc_kernel(SAME_DTYPE_UFUNCS[op])
+    if op in UNARY_CALLS:
+        call = UNARY_CALLS[op]
+        return lambda arrays: [call(arrays[0])]
     if op in SCALAR_UFUNCS:
         ufunc, on_left = SCALAR_UFUNCS[op]
         return _scalar_kernel(ufunc, dtypes[0].type(params["scalar"]), on_left)
@@ -65,17 +75,26 @@ def fast_kernel(op: str, params: dict, dtypes: tuple, shapes: tuple | None = Non
     return None
 
 
+# A ufunc kernel also has `into(arrays, out)`, writing its one output into `out` (an array of the
+# output's shape and dtype): `w -= lr * g` then allocates nothing.
+
+
 def _ufunc_kernel(ufunc) -> Kernel:
     def kernel(arrays):
         return [ufunc(arrays[0], arrays[1])]
 
+    kernel.into = lambda arrays, out: ufunc(arrays[0], arrays[1], out=out)
     return kernel
 
 
 def _scalar_kernel(ufunc, scalar, on_left: bool) -> Kernel:
     if on_left:
-        return lambda arrays: [ufunc(scalar, arrays[0])]
-    return lambda arrays: [ufunc(arrays[0], scalar)]
+        kernel = lambda arrays: [ufunc(scalar, arrays[0])]  # noqa: E731
+        kernel.into = lambda arrays, out: ufunc(scalar, arrays[0], out=out)
+    else:
+        kernel = lambda arrays: [ufunc(arrays[0], scalar)]  # noqa: E731
+        kernel.into = lambda arrays, out: ufunc(arrays[0], scalar, out=out)
+    return kernel
 
 
 def _formula_kernel(formula, params: dict) -> Kernel:

@@ -474,14 +474,19 @@ def invoke(
     key = (op, dispatch.params_key(params) if params else (), name, shapes, dtypes)
     prepared = dispatch.PREPARED.get(key) or dispatch.prepared(op, params, name, shapes, dtypes)
     recording = tape.FLAGS.recording
-    if out is not None and recording:
-        _check_not_recorded(out)
+    if out is not None:
+        if recording:
+            _check_not_recorded(out)
+        elif type(out) is NDArray and _write_in_place(prepared, arrays, out):
+            return out
     if profiler.RUNNING:
         start = time.perf_counter_ns()
         results = prepared.kernel(arrays)
         profiler.record_event(prepared.op, "operator", start, time.perf_counter_ns())
     else:
         results = prepared.kernel(arrays)
+    if prepared.aux_update is not None and tape.FLAGS.training:
+        prepared.aux_update(arrays, results)
     visible = results[: prepared.visible] if len(results) > prepared.visible else results
     if out is not None:
         outputs = _write_out(prepared.op, visible, out)
@@ -494,6 +499,22 @@ def invoke(
     if out is not None:
         return out
     return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _write_in_place(prepared, arrays: list, out: NDArray) -> bool:
+    """Run a one-ufunc kernel straight into `out` when its shape and dtype are the result's; False
+    (nothing done) otherwise."""
+    into = getattr(prepared.kernel, "into", None)
+    target = out._data
+    if into is None or not out.writable or target.shape != prepared.out_shapes[0] or target.dtype != arrays[0].dtype:
+        return False
+    if profiler.RUNNING:
+        start = time.perf_counter_ns()
+        into(arrays, target)
+        profiler.record_event(prepared.op, "operator", start, time.perf_counter_ns())
+    else:
+        into(arrays, target)
+    return True
 
 
 def _wrap(data: np.ndarray, ctx: Context) -> NDArray:

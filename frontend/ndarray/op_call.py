@@ -61,6 +61,8 @@ def run_reference(schema, node_name: str, params, arrays: list[np.ndarray]) -> l
 
 def fresh(result, inputs: list[np.ndarray]) -> np.ndarray:
     """A C-contiguous array owning its memory (references may return views of their inputs)."""
+    if type(result) is np.ndarray and result.base is None and result.ndim and result.flags.c_contiguous:
+        return result  # newly allocated: the common case, decided without comparing memory
     result = np.asarray(result)
     if result.ndim == 0 and not any(a.ndim == 0 for a in inputs):
         result = result.reshape(1)  # legacy NDArrays are never 0-d
