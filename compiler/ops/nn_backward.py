@@ -30,7 +30,15 @@ from .conv import (
 from .loss import softmax_output_shape
 from .norm import _batchnorm_param_dtype
 from .params import Param, parse_tuple
-from .registry import FusionKind, define_op, get_schema, no_gradient, reference, shape_rule, type_rule
+from .registry import (
+    FusionKind,
+    define_op,
+    get_schema,
+    non_differentiable,
+    reference,
+    shape_rule,
+    type_rule,
+)
 from .rules import merge, normalize_axis, same_type_rule
 
 
@@ -400,7 +408,7 @@ def embedding_grad_reference(params, inputs, ctx):
     return [weight.astype(grad.dtype)]
 
 
-no_gradient(
+non_differentiable(
     "_backward_Convolution_data",
     "_backward_Convolution_weight",
     "_backward_Pooling",

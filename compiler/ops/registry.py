@@ -72,6 +72,20 @@ class OpSchema:
     def parse_params(self, attrs, node_name: str = "") -> dict[str, Any]:
         return parse_all(self.name, node_name, self.params, attrs)
 
+    def keeps_none(self, name: str) -> bool:
+        """Whether a Python None given for parameter `name` means the value None ("None"), not "use the
+        default": the parameter has a default other than None and accepts "None" (`pick`'s axis,
+        `slice_axis`'s end), as MXNet's generated functions pass None through."""
+        for param in self.params:
+            if param.name == name:
+                if param.default is None:
+                    return False
+                try:
+                    return param.parse("None") is None
+                except Exception:  # noqa: BLE001 - any parse failure means "None" is not a value
+                    return False
+        return False
+
     def input_names(self, params: dict) -> tuple[str, ...]:
         if self.variadic:
             return tuple(f"arg{i}" for i in range(params[self.variadic]))
@@ -192,6 +206,23 @@ def no_gradient(*ops: str):
 
 def _no_gradient(g, node, out_grads):
     return [None] * len(node.inputs)
+
+
+def non_differentiable(*ops: str):
+    """Declare that `ops` have no gradient at all (the backward ops of Convolution, Pooling, ...): a
+    gradient reaching one is an error, as in MXNet, rather than a silent zero."""
+    for op in ops:
+        grad_rules[op] = _non_differentiable
+
+
+def _non_differentiable(g, node, out_grads):
+    if all(grad is None for grad in out_grads):
+        return [None] * len(node.inputs)
+    raise GraphError(
+        f"Operator {node.op} (node {node.name!r}) is non-differentiable because it didn't register "
+        "FGradient attribute: its gradient (a second-order gradient through the op it differentiates) "
+        "is not supported"
+    )
 
 
 def missing_entries() -> dict[str, list[str]]:

@@ -1,10 +1,11 @@
 """Auxiliary-state updates of imperative calls: BatchNorm's moving mean and variance in training mode.
 
-A symbolic executor applies each op's `aux_update_rules` after a training step; an imperative call
-in training mode (`autograd.record()` / `train_mode()`) does the same right after its forward, writing
-the new values into the mutable input arrays in place, as MXNet's GPU kernels do (its CPU kernel waits
-for the backward pass; the values are the same once a step is complete). The rule builds IR nodes; its
-small graph is made once per call signature (`updater_for`) and evaluated by the reference interpreter.
+A symbolic executor applies each op's `aux_update_rules` in the backward of a training step; an
+imperative call recorded in training mode does the same when a backward pass goes through it
+(`backprop._update_auxiliary_states`), writing the new values into the mutable input arrays in place.
+That is when MXNet 1.9.1's CPU kernels update them (MXNET_COMPAT.md 2.5: a training forward alone
+leaves them untouched). The rule builds IR nodes; its small graph is made once per call signature
+(`updater_for`) and evaluated by the reference interpreter.
 """
 
 from __future__ import annotations

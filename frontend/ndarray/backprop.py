@@ -21,7 +21,7 @@ from ember.compiler.ops.facts import reshapes_input
 from ember.compiler.passes.autodiff import gradients
 from ember.runtime.errors import GraphError, MXNetError
 
-from . import dispatch, tape
+from . import compiled_backward, dispatch, tape
 
 NOT_IN_GRAPH = (
     "Cannot differentiate node because it is not in a computational graph. You need to set "
@@ -64,6 +64,9 @@ class BackwardPlan:
             self.steps.append(Step(node, [slot_of[v] for v in node.inputs], first))
         self.num_slots = len(slot_of)
         self.grads = [None if g is None else slot_of[g] for g in grads]
+        self.slot_of = slot_of
+        self.runs = 0
+        self.program = None  # its compiled BackwardProgram once hot (compiled_backward.py)
 
 
 class Step:
@@ -121,11 +124,21 @@ def run_backward(
         results = _stage(head_entries, feeds_grads, wrt, train_mode, create_graph)
     else:
         results = _staged(head_entries, feeds_grads, wrt, calls, train_mode)
+    _update_auxiliary_states(entries)
     if not retain_graph:
         for entry in entries:
             if entry.inputs or entry.call is not None:
                 entry.values = None
     return results, wrt
+
+
+def _update_auxiliary_states(entries: list) -> None:
+    """Training-mode BatchNorm calls write their new moving statistics into their inputs' arrays now,
+    in the backward pass, as MXNet 1.9.1's CPU kernels do (a forward alone leaves them untouched)."""
+    for entry in entries:
+        if entry.aux_update is not None:
+            arrays = [source.values[value.index] for source, value in zip(entry.inputs, entry.node.inputs)]
+            entry.aux_update(arrays, entry.values)
 
 
 def _stage(head_entries, head_grads, targets, train_mode: bool, create_graph: bool) -> list:
@@ -144,12 +157,20 @@ def _stage(head_entries, head_grads, targets, train_mode: bool, create_graph: bo
             if len(_PLANS) >= MAX_PLANS:
                 _PLANS.clear()
             _PLANS[key] = plan
-    values, recorded = _evaluate(plan, entries, head_grads, train_mode, create_graph)
+    if create_graph:
+        values, recorded = _evaluate(plan, entries, head_grads, train_mode, create_graph)
+        grads = [None if slot is None else values[slot] for slot in plan.grads]
+    else:
+        grads = compiled_backward.run_compiled(plan, _first_slots(plan, entries, head_grads))
+        if grads is None:
+            values, recorded = _evaluate(plan, entries, head_grads, train_mode, create_graph)
+            grads = [None if slot is None else values[slot] for slot in plan.grads]
+            compiled_backward.after_interpreted_run(plan, values, train_mode)
     found = {}
-    for target, grad, slot in zip(wanted, plan.grad_values, plan.grads):
+    for target, grad, data in zip(wanted, plan.grad_values, grads):
         if grad is not None:
             entry = recorded.get(id(grad.node)) if create_graph else None
-            found[id(target)] = (values[slot], None if entry is None else (entry, grad.index))
+            found[id(target)] = (data, None if entry is None else (entry, grad.index))
     return [found.get(id(t)) for t in targets]
 
 
@@ -266,14 +287,20 @@ def _make_plan(entries, head_entries, wrt_positions, head_grads) -> BackwardPlan
     return BackwardPlan([e.node for e in entries], head_vars, wrt_positions, grads, grad_graph)
 
 
-def _evaluate(plan: BackwardPlan, entries, head_grads, train_mode: bool, create_graph: bool):
-    """The slot values of the plan's gradient graph, from this recording's forward values; with
-    `create_graph`, also a tape entry per gradient-graph node, by node id."""
+def _first_slots(plan: BackwardPlan, entries, head_grads) -> list:
+    """The plan's slots with this recording's forward values and head gradients filled in."""
     slots: list = [None] * plan.num_slots
     for first, entry in zip(plan.entry_slots, entries):
         slots[first : first + len(entry.values)] = entry.values
     for slot, grad in zip(plan.head_slots, head_grads):
         slots[slot] = grad
+    return slots
+
+
+def _evaluate(plan: BackwardPlan, entries, head_grads, train_mode: bool, create_graph: bool):
+    """The slot values of the plan's gradient graph, from this recording's forward values; with
+    `create_graph`, also a tape entry per gradient-graph node, by node id."""
+    slots = _first_slots(plan, entries, head_grads)
     by_node = {}
     if create_graph:
         by_node = {id(n): e for n, e in zip(plan.nodes, entries)}

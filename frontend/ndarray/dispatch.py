@@ -80,7 +80,7 @@ def prepare(op: str, params: Mapping | None, name: str | None, shapes: tuple, dt
     """Check a call against `op`'s schema and rules and choose its kernel."""
     schema = get_schema(op)
     node_name = name or schema.name.lower()
-    attrs = op_call.format_params(params or {})
+    attrs = op_call.format_params(params or {}, schema)
     if schema.variadic and schema.variadic not in attrs:
         attrs[schema.variadic] = str(len(shapes))
     parsed = schema.parse_params(attrs, node_name)

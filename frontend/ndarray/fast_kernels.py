@@ -70,7 +70,7 @@ def fast_kernel(op: str, params: dict, dtypes: tuple, shapes: tuple | None = Non
     if op in SCALAR_UFUNCS:
         ufunc, on_left = SCALAR_UFUNCS[op]
         return _scalar_kernel(ufunc, dtypes[0].type(params["scalar"]), on_left)
-    if op in POINTWISE and op != "Cast":
+    if op in POINTWISE and op not in ("Cast", "where"):  # where: a 1-D condition selects rows
         return _formula_kernel(POINTWISE[op], params)
     return None
 

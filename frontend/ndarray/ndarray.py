@@ -485,8 +485,6 @@ def invoke(
         profiler.record_event(prepared.op, "operator", start, time.perf_counter_ns())
     else:
         results = prepared.kernel(arrays)
-    if prepared.aux_update is not None and tape.FLAGS.training:
-        prepared.aux_update(arrays, results)
     visible = results[: prepared.visible] if len(results) > prepared.visible else results
     if out is not None:
         outputs = _write_out(prepared.op, visible, out)
@@ -540,6 +538,8 @@ def _record(prepared, inputs: Sequence[NDArray], results: list, outputs: list) -
         return
     pairs = [x._entry if x._entry is not None else (tape.leaf_entry(x._data), 0) for x in inputs]
     entry = tape.record_node(prepared.op, prepared.attrs, prepared.params, prepared.node_name, pairs, results)
+    if prepared.aux_update is not None and tape.FLAGS.training:
+        entry.aux_update = prepared.aux_update  # applied by the backward pass, as MXNet's CPU kernels do
     for index, output in enumerate(outputs):
         output._entry = (entry, index)
 

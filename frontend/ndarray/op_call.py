@@ -25,9 +25,14 @@ from .. import random
 from . import tape
 
 
-def format_params(params: Mapping[str, Any]) -> dict[str, str]:
-    """MXNet's string attributes for Python-valued parameters; None means "use the default"."""
-    return {key: format_value(_plain(value)) for key, value in params.items() if value is not None}
+def format_params(params: Mapping[str, Any], schema=None) -> dict[str, str]:
+    """MXNet's string attributes for Python-valued parameters. None means "use the default", except
+    for parameters of `schema` that take None as a value (`schema.keeps_none`: `pick(axis=None)`)."""
+    return {
+        key: format_value(_plain(value))
+        for key, value in params.items()
+        if value is not None or (schema is not None and schema.keeps_none(key))
+    }
 
 
 def _plain(value):

@@ -109,7 +109,11 @@ def make_op_function(schema: OpSchema, func_name: str):
     def op_function(*args, name=None, attr=None, out=None, **kwargs):
         args, kwargs = _positional_params(schema, args, kwargs)
         symbol_kwargs = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
-        params = {k: format_value(v) for k, v in kwargs.items() if k not in symbol_kwargs and v is not None}
+        params = {
+            k: format_value(v)
+            for k, v in kwargs.items()
+            if k not in symbol_kwargs and (v is not None or schema.keeps_none(k))
+        }
         _check_deprecated_input_attrs(params)
         if schema.variadic:
             if not args:

@@ -288,7 +288,7 @@ def test_exactly_the_loss_heads_are_marked_as_losses():
 
 def test_every_differentiable_nn_op_is_checked_here():
     checked = {case.op for case, _ in GRAD_CASES} | LOSS_HEADS | {"FullyConnected", "Activation"}
-    no_gradient = {op for op in NN_OPS if grad_rules[op].__name__ == "_no_gradient"}
+    no_gradient = {op for op in NN_OPS if grad_rules[op].__name__ in ("_no_gradient", "_non_differentiable")}
     assert set(NN_OPS) - no_gradient - checked == set()
     assert no_gradient == {"BlockGrad"} | {op for op in NN_OPS if op.startswith("_backward_")}
 

@@ -1,0 +1,131 @@
+"""The compiled tier of imperative backward passes: a hot `BackwardPlan` becomes one native program.
+
+A training loop records the same structure every iteration, so its backward plan (`backprop.py`) runs
+again and again. Once a plan is hot - it has run EMBER_COMPILE_AFTER times (default 20; the tiered
+executors' switch, `tiering.py`) and its gradient graph is big enough to gain (`MIN_ELEMENTS`) - its
+gradient graph is cut at the recorded forward values (each becomes an input variable) and compiled
+through the compile driver, like any executor's program: GEMMs and fused elementwise kernels in one
+call instead of one NumPy call per node. EMBER_EXECUTOR=compiled compiles at the first run,
+=reference never. A plan whose graph cannot be compiled (an op without lowering, a random op) stays
+interpreted, with one log line. The forward pass stays eager (NumPy, op by op): values are there the
+moment user code asks for them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ember.compiler import Graph, Node, Value, variable
+from ember.compiler.ops.facts import draws_random
+from ember.runtime.errors import MXNetError
+
+from .. import compiled_runner, tiering
+
+log = logging.getLogger(__name__)
+
+MIN_ELEMENTS = 1 << 14  # gradient-graph values (elements) below which one native call gains nothing
+NOT_COMPILABLE = False  # BackwardPlan.program once compiling was refused or failed
+
+
+def run_compiled(plan, slots: list) -> list | None:
+    """The gradients (aligned with `plan.grads`) from the plan's compiled program; None while the plan
+    is interpreted. `slots` holds the forward values and head gradients (`backprop._first_slots`)."""
+    return plan.program.run(slots) if plan.program else None
+
+
+def after_interpreted_run(plan, values: list, train_mode: bool) -> None:
+    """Count an interpreted run of `plan` (`values`: every slot, as `backprop._evaluate` filled them) and
+    compile the plan once it is hot, for its next run."""
+    plan.runs += 1
+    if plan.program is None and _is_hot(plan):
+        plan.program = _compile(plan, values, train_mode)
+
+
+def _is_hot(plan) -> bool:
+    kind = compiled_runner.executor_kind()
+    if kind == "reference":
+        return False
+    return kind == "compiled" or plan.runs >= tiering.compile_after()
+
+
+class BackwardProgram:
+    """A plan's gradient graph compiled with the forward values as inputs (`inputs`: name -> slot)."""
+
+    def __init__(self, exe, inputs: dict[str, int], outputs: list[int | None]):
+        self.exe, self.inputs, self.outputs = exe, inputs, outputs
+
+    def run(self, slots: list) -> list:
+        """Each gradient as a new array (None where no gradient flows)."""
+        exe = self.exe
+        with exe.lock:
+            for name, slot in self.inputs.items():
+                exe.set_param(name, slots[slot])
+            exe.run()
+            values = [v.copy() for v in exe.outputs_view()]
+        return [None if index is None else values[index] for index in self.outputs]
+
+
+def _compile(plan, slots: list, train_mode: bool):
+    """The plan's BackwardProgram, or NOT_COMPILABLE (logged) when it cannot or should not be compiled."""
+    reason = _refusal(plan, slots)
+    if reason is None:
+        try:
+            return _build(plan, slots, train_mode)
+        except MXNetError as err:
+            reason = str(err).splitlines()[0]
+    log.info("autograd: this backward pass stays on the NumPy interpreter (%s)", reason)
+    return NOT_COMPILABLE
+
+
+def _refusal(plan, slots: list) -> str | None:
+    if any(draws_random(step.node) for step in plan.steps):
+        return "its gradient graph draws random numbers"
+    if not any(g is not None for g in plan.grads):
+        return "no gradient flows"
+    elements = sum(int(np.prod(slots[s].shape)) for s in plan.grads if s is not None)
+    if elements < MIN_ELEMENTS:
+        return f"{elements} gradient elements are too few to gain from compiling"
+    return None
+
+
+def _build(plan, slots: list, train_mode: bool) -> BackwardProgram:
+    """Cut the gradient graph at the forward values and head gradients, and compile it."""
+    from ember.codegen.driver import compile_graph
+    from ember.codegen.targets import target_for
+
+    computed = {id(step.node) for step in plan.steps}
+    slot_of = plan.slot_of
+    cut: dict[Value, Value] = {}
+    inputs: dict[str, int] = {}
+
+    def remap(value: Value) -> Value:
+        if id(value.node) in computed:
+            return Value(rebuilt[id(value.node)], value.index)
+        if value not in cut:
+            name = f"slot{slot_of[value]}"
+            cut[value] = variable(name).output()
+            inputs[name] = slot_of[value]
+        return cut[value]
+
+    rebuilt: dict[int, Node] = {}
+    for step in plan.steps:
+        node = step.node
+        rebuilt[id(node)] = Node(node.op, tuple(remap(v) for v in node.inputs), node.attrs, node.name)
+    outputs, positions = [], []
+    for grad in plan.grad_values:
+        if grad is None:
+            positions.append(None)
+            continue
+        if id(grad.node) not in computed:
+            raise MXNetError("a gradient is a forward value itself")
+        positions.append(len(outputs))
+        outputs.append(remap(grad))
+    graph = Graph(tuple(outputs))
+    shapes = {name: slots[slot].shape for name, slot in inputs.items()}
+    dtypes = {name: slots[slot].dtype.name for name, slot in inputs.items()}
+    compiled = compile_graph(
+        graph, target_for("llvm"), shapes=shapes, dtypes=dtypes, is_train=train_mode, name="autograd_backward"
+    )
+    return BackwardProgram(compiled.load(what="an autograd backward program"), inputs, positions)
