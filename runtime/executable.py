@@ -234,6 +234,17 @@ class Executable(BoundProgram):
         for name, value in (params or {}).items():
             self.set_param(name, value)
 
+    def limit_threads(self, count: int) -> bool:
+        """Run this program's parallel loops on at most `count` threads (1: the calling thread only, no
+        pool). False when the library predates the limit (then it keeps its pool)."""
+        limit = getattr(self._library, "ember_pool_limit_threads", None)
+        if limit is None:
+            return False
+        limit.restype = None
+        limit.argtypes = [ctypes.c_int]
+        limit(int(count))
+        return True
+
     def _make_view(self, spec) -> np.ndarray:
         dtype = np.dtype(spec["dtype"])
         count = int(np.prod(spec["shape"], dtype=np.int64))

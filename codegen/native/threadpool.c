@@ -5,8 +5,9 @@
  * is computed by exactly one thread with the same code, so results do not depend on the thread
  * count. Threads: EMBER_NUM_THREADS, else every online CPU, read when the pool starts. Workers spin
  * briefly for the next job (kernels follow one another closely) and then sleep on a condition
- * variable. ember_pool_shutdown() stops and joins them; the runtime calls it before unloading the
- * library, and a forked child starts its own pool. Concurrent callers are serialized.
+ * variable. ember_pool_limit_threads(n) caps the threads a job uses (1: the caller only).
+ * ember_pool_shutdown() stops and joins them; the runtime calls it before unloading the library, and a
+ * forked child starts its own pool. Concurrent callers are serialized.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,6 +34,7 @@ static void *job_ctx;
 static int64_t job_n;
 static int job_threads;
 static uint_fast64_t pool_generation;
+static int thread_limit = 0; /* ember_pool_limit_threads(n): at most n threads per job; 0: the pool's size */
 
 static void relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -96,9 +98,15 @@ static void publish(void) {
 
 void ember_parallel_for(ember_body body, void *ctx, int64_t n, int64_t grain) {
     pthread_mutex_lock(&call_lock);
+    if (thread_limit == 1) { /* the caller alone: the pool is never started */
+        body(ctx, 0, n);
+        pthread_mutex_unlock(&call_lock);
+        return;
+    }
     if (pool_size == 0 || pool_pid != getpid()) start_pool();
     int64_t chunks = grain > 0 ? n / grain : n;
-    int threads = pool_size < chunks ? pool_size : (int)(chunks > 1 ? chunks : 1);
+    int cap = thread_limit > 0 && thread_limit < pool_size ? thread_limit : pool_size;
+    int threads = cap < chunks ? cap : (int)(chunks > 1 ? chunks : 1);
     if (threads <= 1) {
         body(ctx, 0, n);
     } else {
@@ -111,6 +119,15 @@ void ember_parallel_for(ember_body body, void *ctx, int64_t n, int64_t grain) {
         run_chunk(0);
         while (atomic_load_explicit(&pending, memory_order_acquire) > 0) relax();
     }
+    pthread_mutex_unlock(&call_lock);
+}
+
+/* Run this library's jobs on at most n threads (n <= 0: no limit); with n = 1 the pool never starts.
+ * For programs called between other multi-threaded work (NumPy's BLAS in imperative code), where a
+ * second pool spinning for the same cores costs more than it gains. */
+void ember_pool_limit_threads(int n) {
+    pthread_mutex_lock(&call_lock);
+    thread_limit = n > 0 ? n : 0;
     pthread_mutex_unlock(&call_lock);
 }
 

@@ -12,6 +12,7 @@ themselves (no plan cache), so gradients of gradients follow the same rules.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -66,6 +67,7 @@ class BackwardPlan:
         self.grads = [None if g is None else slot_of[g] for g in grads]
         self.slot_of = slot_of
         self.runs = 0
+        self.interpreted_times: list[float] = []  # the last interpreted runs' durations (seconds)
         self.program = None  # its compiled BackwardProgram once hot (compiled_backward.py)
 
 
@@ -163,9 +165,10 @@ def _stage(head_entries, head_grads, targets, train_mode: bool, create_graph: bo
     else:
         grads = compiled_backward.run_compiled(plan, _first_slots(plan, entries, head_grads))
         if grads is None:
+            start = time.perf_counter()
             values, recorded = _evaluate(plan, entries, head_grads, train_mode, create_graph)
             grads = [None if slot is None else values[slot] for slot in plan.grads]
-            compiled_backward.after_interpreted_run(plan, values, train_mode)
+            compiled_backward.after_interpreted_run(plan, values, train_mode, time.perf_counter() - start)
     found = {}
     for target, grad, data in zip(wanted, plan.grad_values, grads):
         if grad is not None:

@@ -5,15 +5,18 @@ again and again. Once a plan is hot - it has run EMBER_COMPILE_AFTER times (defa
 executors' switch, `tiering.py`) and its gradient graph is big enough to gain (`MIN_ELEMENTS`) - its
 gradient graph is cut at the recorded forward values (each becomes an input variable) and compiled
 through the compile driver, like any executor's program: GEMMs and fused elementwise kernels in one
-call instead of one NumPy call per node. EMBER_EXECUTOR=compiled compiles at the first run,
-=reference never. A plan whose graph cannot be compiled (an op without lowering, a random op) stays
-interpreted, with one log line. The forward pass stays eager (NumPy, op by op): values are there the
+call instead of one NumPy call per node. The first compiled runs are timed against the interpreted ones
+and the faster tier is kept. EMBER_EXECUTOR=compiled compiles at the first run and keeps the program,
+=reference never compiles. A plan whose graph cannot be compiled (an op without lowering, a random op)
+stays interpreted, with one log line. The forward pass stays eager (NumPy, op by op): values are there the
 moment user code asks for them.
 """
 
 from __future__ import annotations
 
 import logging
+import statistics
+import time
 
 import numpy as np
 
@@ -26,19 +29,41 @@ from .. import compiled_runner, tiering
 log = logging.getLogger(__name__)
 
 MIN_ELEMENTS = 1 << 14  # gradient-graph values (elements) below which one native call gains nothing
-NOT_COMPILABLE = False  # BackwardPlan.program once compiling was refused or failed
+NOT_COMPILABLE = False  # BackwardPlan.program once compiling was refused, failed or measured slower
+TRIAL_RUNS = 5  # compiled runs timed against the last interpreted ones before the choice is final
 
 
 def run_compiled(plan, slots: list) -> list | None:
     """The gradients (aligned with `plan.grads`) from the plan's compiled program; None while the plan
-    is interpreted. `slots` holds the forward values and head gradients (`backprop._first_slots`)."""
-    return plan.program.run(slots) if plan.program else None
+    is interpreted. `slots` holds the forward values and head gradients (`backprop._first_slots`).
+
+    The first TRIAL_RUNS compiled runs are timed: when their median is slower than the interpreted
+    runs' (measured: the native thread pool and NumPy's BLAS threads contending for the same cores
+    can do that), the plan goes back to the interpreter for good, with one log line."""
+    program = plan.program
+    if not program:
+        return None
+    if len(program.times) >= TRIAL_RUNS:
+        return program.run(slots)
+    start = time.perf_counter()
+    grads = program.run(slots)
+    program.times.append(time.perf_counter() - start)
+    if len(program.times) == TRIAL_RUNS and compiled_runner.executor_kind() != "compiled":
+        compiled, interpreted = statistics.median(program.times), statistics.median(plan.interpreted_times)
+        if compiled > interpreted:
+            log.info(
+                "autograd: this backward pass goes back to the NumPy interpreter: measured %.0f us a run "
+                "compiled, %.0f us interpreted", compiled * 1e6, interpreted * 1e6,
+            )  # fmt: skip
+            plan.program = NOT_COMPILABLE
+    return grads
 
 
-def after_interpreted_run(plan, values: list, train_mode: bool) -> None:
-    """Count an interpreted run of `plan` (`values`: every slot, as `backprop._evaluate` filled them) and
-    compile the plan once it is hot, for its next run."""
+def after_interpreted_run(plan, values: list, train_mode: bool, seconds: float) -> None:
+    """Count an interpreted run of `plan` that took `seconds` (`values`: every slot, as
+    `backprop._evaluate` filled them) and compile the plan once it is hot, for its next run."""
     plan.runs += 1
+    plan.interpreted_times = (plan.interpreted_times + [seconds])[-TRIAL_RUNS:]
     if plan.program is None and _is_hot(plan):
         plan.program = _compile(plan, values, train_mode)
 
@@ -55,6 +80,7 @@ class BackwardProgram:
 
     def __init__(self, exe, inputs: dict[str, int], outputs: list[int | None]):
         self.exe, self.inputs, self.outputs = exe, inputs, outputs
+        self.times: list[float] = []  # the first TRIAL_RUNS runs' durations
 
     def run(self, slots: list) -> list:
         """Each gradient as a new array (None where no gradient flows)."""
@@ -128,4 +154,8 @@ def _build(plan, slots: list, train_mode: bool) -> BackwardProgram:
     compiled = compile_graph(
         graph, target_for("llvm"), shapes=shapes, dtypes=dtypes, is_train=train_mode, name="autograd_backward"
     )
-    return BackwardProgram(compiled.load(what="an autograd backward program"), inputs, positions)
+    exe = compiled.load(what="an autograd backward program")
+    # Imperative code runs NumPy's multi-threaded BLAS between backward passes; a second pool spinning
+    # for the same cores costs more than it gains (measured: 4.3 ms against 1.4 ms a step, seed MLP).
+    exe.limit_threads(1)
+    return BackwardProgram(exe, inputs, positions)

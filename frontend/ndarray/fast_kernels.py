@@ -145,4 +145,24 @@ def _pick_kernel(op: str, params: dict, shapes: tuple, dtypes: tuple) -> Kernel 
     return kernel
 
 
-SHAPED_KERNELS = {**{name: _reduce_kernel for name in REDUCERS}, "pick": _pick_kernel}
+def _fully_connected_kernel(op: str, params: dict, shapes: tuple, dtypes: tuple) -> Kernel | None:
+    """FullyConnected on a 2-D input of one float dtype: the reference's product, with the bias added
+    into the product's own memory (the same float additions, one array fewer)."""
+    if len(shapes[0]) != 2 or any(d != dtypes[0] for d in dtypes):
+        return None
+    if params["no_bias"]:
+        return lambda arrays: [arrays[0] @ arrays[1].T]
+
+    def kernel(arrays):
+        out = arrays[0] @ arrays[1].T
+        out += arrays[2]
+        return [out]
+
+    return kernel
+
+
+SHAPED_KERNELS = {
+    **{name: _reduce_kernel for name in REDUCERS},
+    "pick": _pick_kernel,
+    "FullyConnected": _fully_connected_kernel,
+}

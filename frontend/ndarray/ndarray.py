@@ -464,8 +464,9 @@ def invoke(
     Returns one NDArray, or a list when the op has several visible outputs; with `out=` the
     results are written into the given NDArray(s), which are returned.
     """
-    for index, item in enumerate(inputs):
-        if not isinstance(item, NDArray):
+    for item in inputs:
+        if type(item) is not NDArray and not isinstance(item, NDArray):
+            index = list(inputs).index(item)
             raise TypeError(
                 f"operator {op} expects NDArray inputs; input {index} is a {type(item).__name__}"
             )
@@ -536,12 +537,19 @@ def _record(prepared, inputs: Sequence[NDArray], results: list, outputs: list) -
             break
     else:
         return
-    pairs = [x._entry if x._entry is not None else (tape.leaf_entry(x._data), 0) for x in inputs]
+    pairs = [x._entry if x._entry is not None else _constant_entry(x) for x in inputs]
     entry = tape.record_node(prepared.op, prepared.attrs, prepared.params, prepared.node_name, pairs, results)
     if prepared.aux_update is not None and tape.FLAGS.training:
         entry.aux_update = prepared.aux_update  # applied by the backward pass, as MXNet's CPU kernels do
     for index, output in enumerate(outputs):
         output._entry = (entry, index)
+
+
+def _constant_entry(array: NDArray) -> tuple:
+    """The tape entry of an input no recorded op produced: a constant leaf, kept on the array (as
+    MXNet does) so later recorded ops reuse it. The array then counts as part of a recorded graph."""
+    array._entry = (tape.leaf_entry(array._data), 0)
+    return array._entry
 
 
 def _write_out(op: str, results: list[np.ndarray], out) -> list:
@@ -567,10 +575,22 @@ def call(op: str, *args, **kwargs):
     name = kwargs.pop("name", None)
     ctx = kwargs.get("ctx") if takes_ctx else kwargs.pop("ctx", None)
     ctx = ctx if isinstance(ctx, Context) else None
-    if all(type(a) is NDArray for a in args) and not any(isinstance(v, NDArray) for v in kwargs.values()):
-        return invoke(op, args, kwargs, out=out, name=name, ctx=ctx)  # arrays first, keyword parameters
+    if _arrays_then_keywords(args, kwargs):
+        return invoke(op, args, kwargs, out=out, name=name, ctx=ctx)
     inputs, params = op_call.bind_arguments(schema, op, args, kwargs, lambda a: isinstance(a, NDArray))
     return invoke(op, inputs, params, out=out, name=name, ctx=ctx)
+
+
+def _arrays_then_keywords(args: tuple, kwargs: dict) -> bool:
+    """Whether a call passes only NDArrays positionally and only parameters by keyword (the usual
+    form, which needs no binding of names to inputs)."""
+    for value in args:
+        if type(value) is not NDArray:
+            return False
+    for value in kwargs.values():
+        if isinstance(value, NDArray):
+            return False
+    return True
 
 
 _CALL_FACTS: dict[str, tuple] = {}
@@ -621,8 +641,15 @@ def binary(kind: str, lhs, rhs, out=None):
     other operand's dtype.
     """
     array_op, scalar_op, reflected_op, python_op = BINARY_OPS[kind]
-    if type(lhs) is NDArray and type(rhs) is NDArray:  # the common case, first
-        return invoke(array_op, (lhs, rhs), None, out=out)
+    if type(lhs) is NDArray:  # the common cases first: two arrays, an array and a Python number
+        if type(rhs) is NDArray:
+            return invoke(array_op, (lhs, rhs), None, out=out)
+        if type(rhs) is float or type(rhs) is int:
+            if scalar_op in _REGISTERED_SCALAR_OPS:
+                return invoke(scalar_op, (lhs,), {"scalar": float(rhs)}, out=out)
+    elif type(rhs) is NDArray and (type(lhs) is float or type(lhs) is int):
+        if reflected_op in _REGISTERED_SCALAR_OPS:
+            return invoke(reflected_op, (rhs,), {"scalar": float(lhs)}, out=out)
     if not isinstance(lhs, NDArray) and not isinstance(rhs, NDArray):
         return python_op(lhs, rhs) if _is_scalar(lhs) and _is_scalar(rhs) else NotImplemented
     array = lhs if isinstance(lhs, NDArray) else rhs
