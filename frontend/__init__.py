@@ -36,4 +36,5 @@ from .context import Context, cpu, cpu_pinned, current_context, gpu  # noqa: E40
 
 # MXNet's mx.random re-exports mx.nd.random's sampling functions; here `ember.random` owns the
 # generator beneath the NDArray, so the sampling functions are attached to it once both exist.
-random.uniform, random.normal, random.randint = nd.random.uniform, nd.random.normal, nd.random.randint
+for _name in random.SAMPLERS:
+    setattr(random, _name, getattr(nd.random, _name))

@@ -14,7 +14,7 @@ import numpy as np
 from ember.runtime.errors import MXNetError
 
 from .ndarray import NDArray
-from .ndarray.backprop import run_backward
+from .ndarray.backprop import run_backward, write_gradients
 from .ndarray.ndarray import _wrap, check_grad_req
 from .ndarray.tape import is_recording, is_training, leaf_entry, set_recording, set_training
 
@@ -75,9 +75,7 @@ def mark_variables(variables, gradients, grad_reqs="write") -> None:
         variables, gradients = [variables], [gradients]
     variables, gradients = list(variables), list(gradients)
     if len(variables) != len(gradients):
-        raise MXNetError(
-            f"mark_variables: {len(variables)} variables but {len(gradients)} gradient arrays"
-        )
+        raise MXNetError(f"mark_variables: {len(variables)} variables but {len(gradients)} gradient arrays")
     reqs = [grad_reqs] * len(variables) if isinstance(grad_reqs, str) else list(grad_reqs)
     if len(reqs) != len(variables):
         raise MXNetError(f"mark_variables: {len(variables)} variables but {len(reqs)} grad_reqs")
@@ -114,17 +112,7 @@ def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: boo
     """Gradients of `heads` with respect to every marked variable they depend on, written into (or,
     for grad_req 'add', added to) the variables' gradient arrays."""
     heads = _as_list(heads, "heads")
-    results, wrt = run_backward(heads, _head_grads(heads, head_grads), None, retain_graph, train_mode)
-    for entry, result in zip(wrt, results):
-        target = entry.grad_array._data
-        if result is None:
-            if entry.grad_req == "write":
-                target[...] = 0
-        elif entry.grad_req == "add":
-            target += result[0]
-        else:
-            target[...] = result[0]
-        entry.fresh_grad = True
+    write_gradients(heads, _head_grads(heads, head_grads), retain_graph, train_mode)
 
 
 def grad(
@@ -142,14 +130,16 @@ def grad(
     heads = _as_list(heads, "heads")
     variables = _as_list(variables, "variables")
     retain = create_graph if retain_graph is None else retain_graph
-    results, _ = run_backward(heads, _head_grads(heads, head_grads), variables, retain, train_mode, create_graph)
+    results, _ = run_backward(
+        heads, _head_grads(heads, head_grads), variables, retain, train_mode, create_graph
+    )
     grads = []
     for var, result in zip(variables, results):
         if result is None:
             grads.append(_wrap(np.zeros_like(var._data), var.context))
             continue
         data, entry = result
-        array = _wrap(data if entry is not None else np.array(data, copy=True), var.context)
+        array = _wrap(np.array(data, copy=True), var.context)  # never the caller's head gradient itself
         array._entry = entry
         grads.append(array)
     return grads
@@ -175,12 +165,15 @@ class Function:
         self.saved_tensors = ()
 
     def save_for_backward(self, *args) -> None:
+        """Keep `args` (NDArrays the backward needs) as `self.saved_tensors`."""
         self.saved_tensors = args
 
     def forward(self, *inputs):
+        """The output NDArray(s) of the inputs; a subclass defines it (it runs without recording)."""
         raise NotImplementedError
 
     def backward(self, *output_grads):
+        """One gradient NDArray per input from one gradient per output; a subclass defines it."""
         raise NotImplementedError
 
     def __call__(self, *inputs):
@@ -192,4 +185,3 @@ class Function:
             )
         self._used = True
         return call_function(self, list(inputs))
-

@@ -79,33 +79,32 @@ def _unsupported_message(function, alias, args, what: str) -> str:
     return f"{message} is {what}."
 
 
+class _NotForThisKind(MXNetError):
+    """A function called on a kind of array it does not serve; `WHAT` says which."""
+
+    WHAT = ""
+
+    def __init__(self, function, alias, *args):
+        super().__init__()
+        self.function = function.__name__
+        self.alias = alias
+        self.args = [str(type(a)) for a in args]
+
+    def __str__(self) -> str:
+        return _unsupported_message(self.function, self.alias, self.args, self.WHAT)
+
+
 @register_error
-class NotImplementedForSymbol(MXNetError):
+class NotImplementedForSymbol(_NotForThisKind):
     """A function that exists for NDArray only, called on a Symbol."""
 
-    def __init__(self, function, alias, *args):
-        super().__init__()
-        self.function = function.__name__
-        self.alias = alias
-        self.args = [str(type(a)) for a in args]
-
-    def __str__(self) -> str:
-        what = "not implemented for Symbol and only available in NDArray"
-        return _unsupported_message(self.function, self.alias, self.args, what)
+    WHAT = "not implemented for Symbol and only available in NDArray"
 
 
-class NotSupportedForSparseNDArray(MXNetError):
+class NotSupportedForSparseNDArray(_NotForThisKind):
     """A function that exists for dense NDArrays only, called on a sparse one."""
 
-    def __init__(self, function, alias, *args):
-        super().__init__()
-        self.function = function.__name__
-        self.alias = alias
-        self.args = [str(type(a)) for a in args]
-
-    def __str__(self) -> str:
-        what = "not supported for SparseNDArray and only available in NDArray"
-        return _unsupported_message(self.function, self.alias, self.args, what)
+    WHAT = "not supported for SparseNDArray and only available in NDArray"
 
 
 for _builtin in (ValueError, TypeError, AttributeError, IndexError, NotImplementedError):

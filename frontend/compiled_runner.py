@@ -15,7 +15,6 @@ process-wide table by `graph_fingerprint`, so a re-bound graph of the same shape
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -28,20 +27,9 @@ from ember.compiler.names import RNG_BUFFER, head_grad
 from ember.compiler.passes.typed import complete_types
 
 from . import random
+from .engine_switches import EXECUTOR_ENV, EXECUTORS, executor_kind  # noqa: F401  (their old home)
 
-EXECUTOR_ENV = "EMBER_EXECUTOR"
-EXECUTORS = ("tiered", "compiled", "reference")
 SHARED_PROGRAMS = 64  # compiled programs kept process-wide for re-bound executors (tiered only)
-
-
-def executor_kind() -> str:
-    """'tiered' (default), 'compiled' or 'reference', from EMBER_EXECUTOR; anything else is an error."""
-    kind = os.environ.get(EXECUTOR_ENV, "tiered").strip().lower() or "tiered"
-    if kind not in EXECUTORS:
-        from .base import MXNetError
-
-        raise MXNetError(f"{EXECUTOR_ENV} must be one of {', '.join(EXECUTORS)}, got {kind!r}")
-    return kind
 
 
 def graph_fingerprint(executor) -> str:
@@ -63,6 +51,7 @@ class _SharedPrograms:
         self._programs: OrderedDict[tuple, object] = OrderedDict()
 
     def get(self, key: tuple):
+        """The programs kept under `key` (None when none are), as most recently used."""
         with self._lock:
             compiled = self._programs.get(key)
             if compiled is not None:
@@ -70,12 +59,14 @@ class _SharedPrograms:
             return compiled
 
     def put(self, key: tuple, compiled) -> None:
+        """Keep `compiled` under `key`, forgetting the least recently used beyond the limit."""
         with self._lock:
             self._programs[key] = compiled
             while len(self._programs) > SHARED_PROGRAMS:
                 self._programs.popitem(last=False)
 
     def clear(self) -> None:
+        """Forget every kept program."""
         with self._lock:
             self._programs.clear()
 

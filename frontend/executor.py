@@ -272,21 +272,36 @@ class Executor:
         plan = self.backward_plan()
         head_grads = self._head_grad_feeds(out_grads)
         if self._tier == "compiled":
-            grads, aux_updates = self._runner.backward(self._forward_was_train, head_grads)
+            try:
+                grads, aux_updates = self._runner.backward(self._forward_was_train, head_grads)
+            except CompileError as err:  # the step program (compiled on first backward) failed
+                if self._policy is None:
+                    raise
+                self._policy.compile_failed(self._forward_was_train, err)
+                self._tier = "reference"
+                ctx = RefContext(self._forward_was_train, random.generator())
+                self._forward_values = evaluate(self._graph, self._feeds(), ctx)  # new random draws
+                grads, aux_updates = self._interpreted_backward(plan, head_grads)
         else:
-            start = time.perf_counter()
-            feeds = {**self._feeds(), **head_grads}
-            ctx = RefContext(self._forward_was_train, random.generator())
-            values = evaluate(plan.graph, feeds, ctx, self._forward_values)
-            grads = {i: values[v] for i, v in plan.grads.items() if v is not None}
-            aux_updates = {name: values[v] for name, v in plan.aux_updates.items()}
-            self._interpreted(self._forward_was_train, time.perf_counter() - start, forward=False)
+            grads, aux_updates = self._interpreted_backward(plan, head_grads)
         for index in plan.grads:
             self._write_grad(index, grads.get(index))
         if self._forward_was_train:
             targets = {**self.arg_dict, **self.aux_dict}
             for name, value in aux_updates.items():
                 targets[name].host_buffer()[...] = value
+
+    def _interpreted_backward(self, plan, head_grads: dict) -> tuple[dict, dict]:
+        """(gradients by argument index, aux updates by name) from the reference interpreter, reusing
+        the forward's values."""
+        start = time.perf_counter()
+        feeds = {**self._feeds(), **head_grads}
+        ctx = RefContext(self._forward_was_train, random.generator())
+        values = evaluate(plan.graph, feeds, ctx, self._forward_values)
+        grads = {i: values[v] for i, v in plan.grads.items() if v is not None}
+        aux_updates = {name: values[v] for name, v in plan.aux_updates.items()}
+        self._interpreted(self._forward_was_train, time.perf_counter() - start, forward=False)
+        return grads, aux_updates
 
     def _feeds(self) -> dict[str, np.ndarray]:
         names = self._arg_names + self._aux_names
@@ -333,19 +348,26 @@ class Executor:
 
     # -- MXNet's other members ----------------------------------------------------------------
 
-    def copy_params_from(self, arg_params: Mapping, aux_params: Mapping | None = None, allow_extra_params=False):
+    def copy_params_from(
+        self, arg_params: Mapping, aux_params: Mapping | None = None, allow_extra_params=False
+    ):
         """Copy arrays by name into the bound arguments and auxiliary states."""
         for params, targets in ((arg_params, self.arg_dict), (aux_params or {}, self.aux_dict)):
             for name, array in params.items():
                 if name in targets:
                     _copy_into(targets[name], array, name)
                 elif not allow_extra_params:
-                    raise ValueError(f"Find name \"{name}\" that is not in the arguments")
+                    raise ValueError(f'Find name "{name}" that is not in the arguments')
 
     def reshape(self, partial_shaping: bool = False, allow_up_sizing: bool = False, **shapes) -> Executor:
         """A new executor for new input shapes, sharing arrays whose shapes did not change."""
-        new = Executor.allocate(self._symbol, self._ctx, dict(zip(self._arg_names, self._grad_reqs)),
-                                {n: a.dtype for n, a in self.arg_dict.items()}, shapes)
+        new = Executor.allocate(
+            self._symbol,
+            self._ctx,
+            dict(zip(self._arg_names, self._grad_reqs)),
+            {n: a.dtype for n, a in self.arg_dict.items()},
+            shapes,
+        )
         old = {**self.arg_dict, **self.aux_dict}
         for arrays, names in ((new.arg_arrays, new._arg_names), (new.aux_arrays, new._aux_names)):
             for i, name in enumerate(names):
@@ -375,7 +397,10 @@ class BackwardPlan:
         wanted = [i for i, req in enumerate(executor._grad_reqs) if req != "null"]
         names = symbol.list_arguments()
         wrt = [Value(executor._variables[names[i]], 0) for i in wanted]
-        heads = [None if is_loss_head(v.node) else variable(head_grad(i)).output() for i, v in enumerate(graph.outputs)]
+        heads = [
+            None if is_loss_head(v.node) else variable(head_grad(i)).output()
+            for i, v in enumerate(graph.outputs)
+        ]
         grad_values = gradients(graph, executor._shapes, wrt, heads, executor._dtypes) if wrt else []
         grads = dict(zip(wanted, grad_values))
         aux_updates = _aux_updates(graph, executor._shapes)

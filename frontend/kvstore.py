@@ -391,7 +391,7 @@ class KVStore(KVStoreBase):
 
     @property
     def type(self) -> str:
-        """The type name the store was created with, lower-cased ('local', 'device', ...)."""
+        """The type name the store was created with ('local', 'device', ...; `create` lower-cases it)."""
         return self._type
 
     @property

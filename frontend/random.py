@@ -5,7 +5,8 @@ programs' per-run seeds, the initializers and the sampling functions all draw fr
 `seed(n)` replaces it, so a seeded program repeats its draws. This module imports nothing else of
 Ember's at load time, so every layer can draw from it. MXNet's sampling functions (`uniform`,
 `normal`, `poisson`, ... see `SAMPLERS`) make NDArrays, so they live above the NDArray in
-`ember.ndarray.random` (`mx.nd.random`, as in MXNet); `mx.random.<name>` is the same function.
+`ember.ndarray.random` (`mx.nd.random`, as in MXNet); the package attaches each to this module
+(`mx.random.<name>` is the same function).
 """
 
 from __future__ import annotations
@@ -56,11 +57,3 @@ def seed(seed_state: int, ctx="all") -> None:
         Context(ctx)  # validates: mx.cpu(), mx.gpu(1) or a device type string, as MXNet's Context(ctx)
     _generator = np.random.default_rng(int(seed_state) % 2**64)
 
-
-def __getattr__(name: str):
-    """`mx.random.uniform`, ...: the sampling functions of `mx.nd.random`, looked up on first use."""
-    if name in SAMPLERS:
-        from .ndarray import random as nd_random
-
-        return getattr(nd_random, name)
-    raise AttributeError(f"module 'ember.random' has no attribute {name!r}")

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ember.runtime.errors import CompileError, MXNetError
+from ember.runtime.errors import CompileError
+
+from .engine_switches import COMPILE_AFTER_ENV, DEFAULT_COMPILE_AFTER, compile_after  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-COMPILE_AFTER_ENV = "EMBER_COMPILE_AFTER"
-DEFAULT_COMPILE_AFTER = 20
 # Measured on a 2-core AMD EPYC (benchmarks/bind_latency.py): compiling an executor's forward and
 # step programs takes 0.25-0.9 s, about 0.15 s plus 0.07 s per node of the forward graph; the
 # interpreter's convolutions run at 0.6-2 G multiply-adds per second (forward plus backward: 3x).
@@ -43,23 +42,6 @@ COMPILE_SECONDS_PER_NODE = 0.07
 INTERPRETER_MACS_PER_SECOND = 1e9
 HOT_KEYS = 4096  # graph modes remembered per process (least recently used forgotten first)
 HOT_MARK = b"hot"
-
-
-def compile_after() -> int:
-    """EMBER_COMPILE_AFTER as a run count (default 20); MXNetError for anything but an integer >= 0."""
-    text = os.environ.get(COMPILE_AFTER_ENV, "").strip()
-    if not text:
-        return DEFAULT_COMPILE_AFTER
-    try:
-        count = int(text)
-    except ValueError:
-        count = -1
-    if count < 0:
-        raise MXNetError(f"{COMPILE_AFTER_ENV} must be a whole number of runs >= 0, got {text!r}")
-    return count
-
-
-# -- cost estimates --------------------------------------------------------------------------------
 
 
 def _convolution_macs(node, types) -> float:
@@ -137,6 +119,7 @@ class HeatTable:
             return heat, True
 
     def add(self, heat: Heat, runs: int = 0, seconds: float = 0.0) -> None:
+        """Count `runs` more runs and `seconds` more interpreter time for `heat`."""
         with self._lock:
             heat.runs += runs
             heat.seconds += seconds
@@ -226,6 +209,7 @@ class TierPolicy:
         return None
 
     def compile_estimate(self) -> float:
+        """The estimated seconds compiling this executor's programs would take (computed once)."""
         if self._compile_estimate is None:
             self._compile_estimate = compile_seconds(self.executor.graph)
         return self._compile_estimate

@@ -941,3 +941,52 @@ def test_function_instance_can_be_called_once():
     f(nd.ones(2), nd.ones(2))
     with pytest.raises(MXNetError, match="only be called once"):
         f(nd.ones(2), nd.ones(2))
+
+
+# -- review findings: each a wrong result once -------------------------------------------------------
+
+
+def test_signed_zero_and_nan_scalars_are_separate_call_signatures():
+    a = mx.nd.ones((3,))
+    np.testing.assert_array_equal((a / 0.0).asnumpy(), [np.inf] * 3)
+    np.testing.assert_array_equal((a / -0.0).asnumpy(), [-np.inf] * 3)
+    assert np.signbit((a * -0.0).asnumpy()).all() and not np.signbit((a * 0.0).asnumpy()).any()
+    assert np.isnan((a * float("nan")).asnumpy()).all()
+
+
+def test_a_recorded_gather_with_negative_indices_sends_the_gradient_to_those_rows():
+    x = mx.nd.arange(6).reshape((3, 2))
+    x.attach_grad()
+    with ag.record():
+        y = x[[-1, 0]]
+    y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [[1, 1], [0, 0], [1, 1]])
+
+
+def test_grad_with_create_graph_never_returns_the_callers_head_gradient_itself():
+    head = mx.nd.array([1.0, 2.0, 3.0])
+    x = mx.nd.ones((3,))
+    x.attach_grad()
+    with ag.record():
+        y = x + 1
+    (g,) = ag.grad(y, [x], head_grads=head, create_graph=True)
+    g[:] = 7
+    np.testing.assert_array_equal(head.asnumpy(), [1.0, 2.0, 3.0])
+
+
+def test_a_function_whose_backward_returns_none_is_an_mxnet_error():
+    class NoGradient(ag.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, dy):
+            return None
+
+    x = mx.nd.ones((2,))
+    x.attach_grad()
+    with ag.record():
+        y = NoGradient()(x)
+    with pytest.raises(
+        MXNetError, match="NoGradient.backward must return NDArrays; gradient 0 is a NoneType"
+    ):
+        y.backward()

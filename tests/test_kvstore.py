@@ -8,6 +8,7 @@ import pytest
 
 import ember as mx
 import ember.kvstore as kv
+from ember.base import MXNetError
 
 SHAPE = (2, 3)
 
@@ -311,3 +312,61 @@ def test_registered_store_classes_are_created_by_name():
         assert type(kv.create("MyStore")) is MyStore
     finally:
         del kv.KVStoreBase.kv_registry["mystore"]
+
+
+# -- Module with a kvstore (MXNet's model._create_kvstore) ---------------------------------------------
+
+
+def _linear_fit(kvstore, tmp_path=None):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 5)).astype(np.float32)
+    y = (x @ np.arange(1, 6) + 0.5).astype(np.float32)
+    data, label = mx.sym.Variable("data"), mx.sym.Variable("lin_reg_label")
+    net = mx.sym.LinearRegressionOutput(
+        mx.sym.FullyConnected(data, num_hidden=1, name="fc"), label, name="lin"
+    )
+    module = mx.mod.Module(net, label_names=["lin_reg_label"])
+    mx.random.seed(1)
+    module.fit(
+        mx.io.NDArrayIter(x, y, batch_size=16, label_name="lin_reg_label"), num_epoch=2, kvstore=kvstore,
+        optimizer="sgd", optimizer_params={"learning_rate": 0.05, "momentum": 0.9},
+    )  # fmt: skip
+    return module
+
+
+def test_module_updates_through_a_kvstore_object_as_the_local_updater_does():
+    store = mx.kv.create("local")
+    on_store = _linear_fit(store)
+    local = _linear_fit("local")
+    assert on_store._kvstore is store and local._kvstore is None
+    np.testing.assert_allclose(
+        on_store.get_params()[0]["fc_weight"].asnumpy(),
+        local.get_params()[0]["fc_weight"].asnumpy(),
+        rtol=1e-5,
+    )
+
+
+def test_module_optimizer_states_go_through_its_kvstore(tmp_path):
+    store = mx.kv.create("local")
+    module = _linear_fit(store)
+    momentum = {k: v.asnumpy().copy() for k, v in store._updater.states.items()}
+    assert momentum and all(np.abs(v).sum() > 0 for v in momentum.values())
+    first, second = tmp_path / "first.states", tmp_path / "second.states"
+    module.save_optimizer_states(str(first))
+    for state in store._updater.states.values():
+        state[:] = 0
+    module.load_optimizer_states(str(first))
+    for key, value in store._updater.states.items():
+        np.testing.assert_array_equal(value.asnumpy(), momentum[key])
+    module.save_optimizer_states(str(second))
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_module_rejects_a_kvstore_of_another_type():
+    with pytest.raises(TypeError, match="kvstore must be KVStore, str or None"):
+        _linear_fit(3)
+
+
+def test_module_with_a_distributed_kvstore_name_says_it_is_not_there_yet():
+    with pytest.raises(MXNetError, match="distributed"):
+        _linear_fit("dist_sync")

@@ -781,11 +781,6 @@ WORKLOADS = (
     Workload("compile", "compile time of the seed MLP training step (no NumPy counterpart)", compile_case,
              full=(("cold", "cold"), ("cached", "cached")), quick=(("cold", "cold"), ("cached", "cached"))),
 )  # fmt: skip
-
-# The imperative workloads build on the pieces above, so their module is imported once those exist.
-from .imperative import IMPERATIVE_WORKLOADS  # noqa: E402
-
-WORKLOADS += IMPERATIVE_WORKLOADS
 WORKLOAD_NAMES = tuple(w.name for w in WORKLOADS)
 
 

@@ -45,6 +45,8 @@ class FusedStep:
         ex, optimizer, contexts = module.executor, module.optimizer, module.contexts
         if ex.runner is None:
             return "EMBER_EXECUTOR=reference"
+        if module.kvstore is not None:
+            return "a KVStore object updates the parameters"
         if not optimizer.has_update_rule:
             return f"optimizer {type(optimizer).__name__} has no compiled update"
         if len(contexts) != 1 or module.inputs_need_grad:

@@ -52,6 +52,7 @@ class Module(BaseModule):
         self._exec = None
         self._data_shapes = self._label_shapes = None
         self._optimizer = self._updater = None
+        self._kvstore = None  # a KVStore object given to init_optimizer: it updates the parameters
         self._preload_opt_states = None
 
     def _check_names(self, arguments) -> None:
@@ -289,10 +290,33 @@ class Module(BaseModule):
                 optimizer.idx2name = idx2name.copy()
         self._optimizer = optimizer
         self._updater = opt.get_updater(optimizer)
+        self._kvstore = self._kvstore_for(kvstore)
+        if self._kvstore is not None:
+            self._kvstore.set_optimizer(optimizer)
+            for name in self._param_names:
+                self._kvstore.init(name, self._exec.arg_dict[name])
         self.optimizer_initialized = True
         if self._preload_opt_states is not None:
             self.load_optimizer_states(self._preload_opt_states)
             self._preload_opt_states = None
+
+    @property
+    def kvstore(self):
+        """The KVStore that updates this module's parameters (one given to `init_optimizer`/`fit`), or
+        None when the module's own updater does (Ember; MXNet keeps it private)."""
+        return self._kvstore
+
+    def _kvstore_for(self, kvstore):
+        """MXNet's choice (model._create_kvstore): a KVStore object is used, updating the parameters on
+        the store; a type name on one device needs no store (the local updater runs); a distributed
+        name makes one (which fails until distributed training lands); other types are a TypeError."""
+        from ..kvstore import KVStore, create
+
+        if kvstore is None or isinstance(kvstore, KVStore):
+            return kvstore
+        if not isinstance(kvstore, str):
+            raise TypeError("kvstore must be KVStore, str or None")
+        return create(kvstore) if "dist" in kvstore else None  # Ember runs one executor for all devices
 
     def _batch_size(self) -> int:
         first = self._data_shapes[0]
@@ -316,12 +340,18 @@ class Module(BaseModule):
         """Write the updater's states to `fname` atomically (a full disk raises DiskFullError and leaves
         the previous file as it was)."""
         self._require(optimizer=True)
+        if self._kvstore is not None:
+            self._kvstore.save_optimizer_states(fname)  # atomic too (write_atomic inside the store)
+            return
         write_atomic(fname, [self._updater.get_states(dump_optimizer=False)], MXNetError)
 
     def load_optimizer_states(self, fname: str) -> None:
         """Restore the updater's states from a `.states` file (Ember's or MXNet 1.x's), read as data:
         nothing the file names runs, and a bad file raises ArtifactError naming it."""
         self._require(optimizer=True)
+        if self._kvstore is not None:
+            self._kvstore.load_optimizer_states(fname)
+            return
         try:
             data = read_regular_file(fname)  # a FIFO, device or folder is refused at once
         except OSError as err:
@@ -393,7 +423,12 @@ class Module(BaseModule):
         self._params_dirty = True
         for index, name in enumerate(self._param_names):
             grad = self._exec.grad_dict[name]
-            if grad is not None:
+            if grad is None:
+                continue
+            if self._kvstore is not None:  # MXNet's update on the kvstore: push the gradient, pull the weight
+                self._kvstore.push(name, grad, priority=-index)
+                self._kvstore.pull(name, self._exec.arg_dict[name], priority=-index)
+            else:
                 self._updater(index, grad, self._exec.arg_dict[name])
 
     def get_outputs(self, merge_multi_context=True):

@@ -84,7 +84,9 @@ class Step:
         """Pick the kernel and run it once; a reshape becomes a view of its input (nothing in a backward
         pass writes into its values)."""
         node = self.node
-        self.kernel = dispatch.kernel_for(node, tuple(a.dtype for a in arrays), tuple(a.shape for a in arrays))
+        self.kernel = dispatch.kernel_for(
+            node, tuple(a.dtype for a in arrays), tuple(a.shape for a in arrays)
+        )
         outputs = self.kernel(arrays)
         if reshapes_input(node) and len(outputs) == 1:
             shape = outputs[0].shape
@@ -143,26 +145,35 @@ def _update_auxiliary_states(entries: list) -> None:
             entry.aux_update(arrays, entry.values)
 
 
+def write_gradients(heads: Sequence, head_grads: Sequence, retain_graph: bool, train_mode: bool) -> None:
+    """`autograd.backward`: the gradients of `heads` written into (grad_req 'write') or added to ('add')
+    the gradient arrays of every marked variable they depend on."""
+    results, wrt = run_backward(heads, head_grads, None, retain_graph, train_mode)
+    for entry, result in zip(wrt, results):
+        target = entry.grad_array._data
+        if result is None:
+            if entry.grad_req == "write":
+                target[...] = 0
+        elif entry.grad_req == "add":
+            target += result[0]
+        else:
+            target[...] = result[0]
+        entry.fresh_grad = True
+
+
 def _stage(head_entries, head_grads, targets, train_mode: bool, create_graph: bool) -> list:
     """One autodiff pass from the heads to the `targets` (leaf entries): per target None or
     (gradient, recorded (entry, index) or None)."""
     entries = tape.reachable([e for e, _ in head_entries])
     position = {id(e): k for k, e in enumerate(entries)}
     wanted = [t for t in targets if id(t) in position]
-    if create_graph:
-        plan = _make_plan(entries, head_entries, [position[id(e)] for e in wanted], head_grads)
-    else:
-        key = _signature(entries, head_entries, position, wanted, head_grads, train_mode)
-        plan = _PLANS.get(key)
-        if plan is None:
-            plan = _make_plan(entries, head_entries, [position[id(e)] for e in wanted], head_grads)
-            if len(_PLANS) >= MAX_PLANS:
-                _PLANS.clear()
-            _PLANS[key] = plan
-    if create_graph:
+    wrt_positions = [position[id(e)] for e in wanted]
+    if create_graph:  # the gradient nodes join the tape: this recording's own plan, interpreted
+        plan = _make_plan(entries, head_entries, wrt_positions, head_grads)
         values, recorded = _evaluate(plan, entries, head_grads, train_mode, create_graph)
         grads = [None if slot is None else values[slot] for slot in plan.grads]
-    else:
+    else:  # the structure's cached plan, compiled once hot
+        plan = _cached_plan(entries, head_entries, position, wanted, wrt_positions, head_grads, train_mode)
         grads = compiled_backward.run_compiled(plan, _first_slots(plan, entries, head_grads))
         if grads is None:
             start = time.perf_counter()
@@ -175,6 +186,18 @@ def _stage(head_entries, head_grads, targets, train_mode: bool, create_graph: bo
             entry = recorded.get(id(grad.node)) if create_graph else None
             found[id(target)] = (data, None if entry is None else (entry, grad.index))
     return [found.get(id(t)) for t in targets]
+
+
+def _cached_plan(entries, head_entries, position, wanted, wrt_positions, head_grads, train_mode):
+    """The plan of this recording's structure, made on its first backward."""
+    key = _signature(entries, head_entries, position, wanted, head_grads, train_mode)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _make_plan(entries, head_entries, wrt_positions, head_grads)
+        if len(_PLANS) >= MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
 
 
 def _staged(head_entries, head_grads, wrt: list, calls: list, train_mode: bool) -> list:
@@ -195,7 +218,9 @@ def _staged(head_entries, head_grads, wrt: list, calls: list, train_mode: bool) 
         out_grads = [totals.get(id(leaf)) for leaf in call.outputs]
         if all(g is None for g in out_grads):
             continue
-        out_grads = [np.zeros_like(leaf.values[0]) if g is None else g for g, leaf in zip(out_grads, call.outputs)]
+        out_grads = [
+            np.zeros_like(leaf.values[0]) if g is None else g for g, leaf in zip(out_grads, call.outputs)
+        ]
         in_grads = call.backward(out_grads)
         pairs = [(pair, g) for pair, g in zip(call.inputs, in_grads) if pair is not None]
         if pairs:

@@ -6,10 +6,10 @@ executors' switch, `tiering.py`) and its gradient graph is big enough to gain (`
 gradient graph is cut at the recorded forward values (each becomes an input variable) and compiled
 through the compile driver, like any executor's program: GEMMs and fused elementwise kernels in one
 call instead of one NumPy call per node. The first compiled runs are timed against the interpreted ones
-and the faster tier is kept. EMBER_EXECUTOR=compiled compiles at the first run and keeps the program,
-=reference never compiles. A plan whose graph cannot be compiled (an op without lowering, a random op)
-stays interpreted, with one log line. The forward pass stays eager (NumPy, op by op): values are there the
-moment user code asks for them.
+and the faster tier is kept. EMBER_EXECUTOR=compiled compiles after the first (interpreted) run and
+keeps the program, =reference never compiles. A plan whose graph cannot be compiled (an op without a
+lowering, a random op) stays interpreted, with one log line. The forward pass stays eager (NumPy, op
+by op): values are there the moment user code asks for them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ember.compiler import Graph, Node, Value, variable
 from ember.compiler.ops.facts import draws_random
 from ember.runtime.errors import MXNetError
 
-from .. import compiled_runner, tiering
+from ..engine_switches import compile_after, executor_kind
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def run_compiled(plan, slots: list) -> list | None:
     start = time.perf_counter()
     grads = program.run(slots)
     program.times.append(time.perf_counter() - start)
-    if len(program.times) == TRIAL_RUNS and compiled_runner.executor_kind() != "compiled":
+    if len(program.times) == TRIAL_RUNS and executor_kind() != "compiled":
         compiled, interpreted = statistics.median(program.times), statistics.median(plan.interpreted_times)
         if compiled > interpreted:
             log.info(
@@ -69,10 +69,10 @@ def after_interpreted_run(plan, values: list, train_mode: bool, seconds: float) 
 
 
 def _is_hot(plan) -> bool:
-    kind = compiled_runner.executor_kind()
+    kind = executor_kind()
     if kind == "reference":
         return False
-    return kind == "compiled" or plan.runs >= tiering.compile_after()
+    return kind == "compiled" or plan.runs >= compile_after()
 
 
 class BackwardProgram:

@@ -10,6 +10,7 @@ is kept in a bounded table, so a repeated call costs a dictionary lookup before 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,7 +44,8 @@ PREPARED: dict[tuple, PreparedOp] = {}
 
 
 def params_key(params: Mapping[str, Any] | None) -> tuple:
-    """A hashable form of a call's parameters (lists become tuples)."""
+    """A hashable form of a call's parameters (lists become tuples) in which equal keys mean equal
+    calls: -0.0 and NaN, which Python's == confuses with 0.0 or with nothing, get their own tokens."""
     if not params:
         return ()
     items = tuple(params.items())
@@ -51,7 +53,16 @@ def params_key(params: Mapping[str, Any] | None) -> tuple:
         hash(items)
     except TypeError:
         items = tuple((k, _hashable(v)) for k, v in items)
+    for _, value in items:
+        if type(value) is float and (value != value or (value == 0.0 and math.copysign(1.0, value) < 0)):
+            return tuple((k, _float_token(v)) for k, v in items)
     return items
+
+
+def _float_token(value):
+    if type(value) is float and (value != value or (value == 0.0 and math.copysign(1.0, value) < 0)):
+        return ("float", value.hex())
+    return value
 
 
 def _hashable(value):
@@ -65,8 +76,9 @@ def _hashable(value):
 
 
 def prepared(op: str, params: Mapping | None, name: str | None, shapes: tuple, dtypes: tuple) -> PreparedOp:
-    """The PreparedOp of this signature, made (and checked) on first use."""
-    key = (op, params_key(params), name, shapes, dtypes)
+    """The PreparedOp of this signature, made (and checked) on first use: the one lookup every
+    imperative call makes."""
+    key = (op, params_key(params) if params else (), name, shapes, dtypes)
     found = PREPARED.get(key)
     if found is None:
         found = prepare(op, params, name, shapes, dtypes)
@@ -86,14 +98,15 @@ def prepare(op: str, params: Mapping | None, name: str | None, shapes: tuple, dt
     parsed = schema.parse_params(attrs, node_name)
     names = schema.input_names(parsed)
     if len(shapes) != len(names):
-        raise MXNetError(
-            f"operator {schema.name} takes {len(names)} inputs ({', '.join(names) or 'none'}), got {len(shapes)}"
-        )
+        listed = ", ".join(names) or "none"
+        raise MXNetError(f"operator {schema.name} takes {len(names)} inputs ({listed}), got {len(shapes)}")
     attrs = Attrs(attrs)
     out_shapes = op_call.check_inputs(
         schema.name, tuple(attrs), tuple(names), shapes, tuple(d.name for d in dtypes), node_name
     )
-    kernel = fast_kernel(schema.name, parsed, dtypes, shapes) or _reference_kernel(schema.name, node_name, parsed)
+    kernel = fast_kernel(schema.name, parsed, dtypes, shapes) or _reference_kernel(
+        schema.name, node_name, parsed
+    )
     visible = schema.num_visible_outputs(parsed)
     aux_update = updater_for(schema.name, attrs, parsed, shapes, dtypes, out_shapes, schema)
     return PreparedOp(schema.name, attrs, parsed, node_name, visible, kernel, out_shapes, aux_update)
@@ -113,4 +126,6 @@ def _reference_kernel(op: str, node_name: str, params: dict):
 def kernel_for(node, dtypes: tuple, shapes: tuple):
     """The kernel of an IR node whose inputs have these dtypes and shapes (a gradient graph's node:
     already checked)."""
-    return fast_kernel(node.op, node.params, dtypes, shapes) or _reference_kernel(node.op, node.name, node.params)
+    return fast_kernel(node.op, node.params, dtypes, shapes) or _reference_kernel(
+        node.op, node.name, node.params
+    )

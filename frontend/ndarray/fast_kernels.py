@@ -6,8 +6,8 @@ array. For float32/float64 operands of one dtype most of that work is known to b
 call is prepared, so the engine asks `fast_kernel(op, params, dtypes)` once per (op, parameters, shapes,
 dtypes) and, where a specialization exists, runs it instead. The specializations are the registry's own
 pointwise formulas (`ops/elementwise.py`'s POINTWISE) called without the generic wrapping, and NumPy's
-ufuncs for the few ops whose formula is exactly one ufunc; `tests/test_imperative_engine.py` checks each
-against the reference rule bit for bit. Anything else (integers, float16, mixed dtypes, other ops)
+ufuncs for the few ops whose formula is exactly one ufunc; `tests/test_imperative_equivalence.py` checks
+each against the reference rule bit for bit. Anything else (integers, float16, mixed dtypes, other ops)
 returns None and runs the reference rule.
 """
 
@@ -27,8 +27,11 @@ FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))
 
 # NumPy reports float overflow and division by zero as RuntimeWarnings raised from the frame that
 # called the ufunc; MXNet gives inf/nan silently, as the reference rules do (np.errstate), so warnings
-# raised from this module are ignored. (np.errstate itself would cost 1.5 us a call.)
-warnings.filterwarnings("ignore", category=RuntimeWarning, module=__name__)
+# raised from this module and from the formulas it calls (elementwise.py's entries, mathspace.py's
+# functions) are ignored. (np.errstate itself would cost 1.5 us a call.)
+warnings.filterwarnings(
+    "ignore", category=RuntimeWarning, module=rf"({__name__}|ember\.compiler\.ops\.(elementwise|mathspace))$"
+)
 
 # op -> (ufunc, scalar on the left): ops whose formula is exactly this one ufunc on floats
 SAME_DTYPE_UFUNCS = {

@@ -2,7 +2,8 @@
 
 `attach()` (run on import) sets one method per name of `FLUENT_OPS` on `NDArray`, plus the few whose
 signature MXNet spells out (`flatten`, `expand_dims`, `squeeze`, `diag`, `broadcast_like`,
-`split_v2`). Names the class already defines are left alone. A method whose op Ember's registry lacks
+`split_v2`, and `as_np_ndarray`/`to_dlpack_for_*`, which need modules above the NDArray). Names the
+class already defines are left alone. A method whose op Ember's registry lacks
 raises the same MXNetError as `mx.nd.<op>` (see `unsupported`).
 """
 
@@ -95,7 +96,29 @@ def split_v2(self, *args, **kwargs):
     return split(self, *args, **kwargs)
 
 
-SPECIAL_METHODS = (flatten, expand_dims, squeeze, diag, broadcast_like, split_v2)
+def as_np_ndarray(self):
+    """MXNet's NumPy-compatible arrays (`mx.np`) are not part of Ember: MXNetError."""
+    raise MXNetError(f"as_np_ndarray: {unsupported.NUMPY_API}")
+
+
+def to_dlpack_for_read(self):
+    """A DLPack capsule of this array's memory, for reading by another framework."""
+    from .creation import to_dlpack_for_read as capsule
+
+    return capsule(self)
+
+
+def to_dlpack_for_write(self):
+    """A DLPack capsule of this array's memory, for writing by another framework."""
+    from .creation import to_dlpack_for_write as capsule
+
+    return capsule(self)
+
+
+SPECIAL_METHODS = (
+    flatten, expand_dims, squeeze, diag, broadcast_like, split_v2, as_np_ndarray, to_dlpack_for_read,
+    to_dlpack_for_write,
+)  # fmt: skip
 
 
 def attach(cls: type = NDArray) -> list[str]:

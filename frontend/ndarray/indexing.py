@@ -8,6 +8,7 @@ block of memory, as MXNet does, and copies otherwise; a key that picks a single 
 from __future__ import annotations
 
 import numpy as np
+
 from ember.runtime.errors import ShapeError
 
 _BASIC = (int, np.integer, slice, type(Ellipsis), type(None))

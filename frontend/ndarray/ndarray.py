@@ -97,10 +97,12 @@ class NDArray:
 
     @property
     def ndim(self) -> int:
+        """The number of axes."""
         return self._data.ndim
 
     @property
     def size(self) -> int:
+        """The number of elements."""
         return int(self._data.size)
 
     @property
@@ -198,12 +200,6 @@ class NDArray:
         """This array (it is a legacy `mx.nd` array already)."""
         return self
 
-    def as_np_ndarray(self):
-        """MXNet's NumPy-compatible arrays (`mx.np`) are not part of Ember: MXNetError."""
-        from .unsupported import NUMPY_API
-
-        raise MXNetError(f"as_np_ndarray: {NUMPY_API}")
-
     def slice_assign(self, rhs, begin, end, step) -> NDArray:
         """Write NDArray `rhs` into the region begin:end:step of this array (in place); returns it."""
         self[_region(begin, end, step)] = rhs
@@ -213,18 +209,6 @@ class NDArray:
         """Fill the region begin:end:step of this array with `value` (in place); returns it."""
         self[_region(begin, end, step)] = float(value)
         return self
-
-    def to_dlpack_for_read(self):
-        """A DLPack capsule of this array's memory, for reading by another framework."""
-        from .creation import to_dlpack_for_read
-
-        return to_dlpack_for_read(self)
-
-    def to_dlpack_for_write(self):
-        """A DLPack capsule of this array's memory, for writing by another framework."""
-        from .creation import to_dlpack_for_write
-
-        return to_dlpack_for_write(self)
 
     def tostype(self, stype: str) -> NDArray:
         """A dense copy; sparse storage types are not supported."""
@@ -242,7 +226,9 @@ class NDArray:
         shape, written ('write') or accumulated into ('add') by backward passes; 'null' records no
         gradient. Recording restarts from this array (it becomes a leaf)."""
         if stype is not None and stype != "default":
-            raise MXNetError(f"attach_grad: storage type {stype!r} is not supported: Ember has dense NDArrays only")
+            raise MXNetError(
+                f"attach_grad: storage type {stype!r} is not supported: Ember has dense NDArrays only"
+            )
         grad = _wrap(np.zeros_like(self._data), self._ctx)
         self._entry = (tape.leaf_entry(self._data, check_grad_req(grad_req), grad), 0)
 
@@ -270,9 +256,9 @@ class NDArray:
     def backward(self, out_grad=None, retain_graph: bool = False, train_mode: bool = True) -> None:
         """Compute the gradients of this array with respect to every marked variable it depends on,
         into their `grad` arrays; `out_grad` weights the head (ones by default)."""
-        from .. import autograd
+        from .backprop import write_gradients
 
-        autograd.backward([self], None if out_grad is None else [out_grad], retain_graph, train_mode)
+        write_gradients([self], [out_grad], retain_graph, train_mode)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -467,13 +453,11 @@ def invoke(
     for item in inputs:
         if type(item) is not NDArray and not isinstance(item, NDArray):
             index = list(inputs).index(item)
-            raise TypeError(
-                f"operator {op} expects NDArray inputs; input {index} is a {type(item).__name__}"
-            )
+            raise TypeError(f"operator {op} expects NDArray inputs; input {index} is a {type(item).__name__}")
     arrays = [x._data for x in inputs]
-    shapes, dtypes = tuple([a.shape for a in arrays]), tuple([a.dtype for a in arrays])
-    key = (op, dispatch.params_key(params) if params else (), name, shapes, dtypes)
-    prepared = dispatch.PREPARED.get(key) or dispatch.prepared(op, params, name, shapes, dtypes)
+    prepared = dispatch.prepared(
+        op, params, name, tuple([a.shape for a in arrays]), tuple([a.dtype for a in arrays])
+    )
     recording = tape.FLAGS.recording
     if out is not None:
         if recording:
@@ -505,7 +489,12 @@ def _write_in_place(prepared, arrays: list, out: NDArray) -> bool:
     (nothing done) otherwise."""
     into = getattr(prepared.kernel, "into", None)
     target = out._data
-    if into is None or not out.writable or target.shape != prepared.out_shapes[0] or target.dtype != arrays[0].dtype:
+    if (
+        into is None
+        or not out.writable
+        or target.shape != prepared.out_shapes[0]
+        or target.dtype != arrays[0].dtype
+    ):
         return False
     if profiler.RUNNING:
         start = time.perf_counter_ns()

@@ -63,12 +63,16 @@ def _backward_of(function, inputs: list):
 
     def backward(out_grads: list) -> list:
         grads = function.backward(*[_wrap(np.ascontiguousarray(g), contexts[0]) for g in out_grads])
-        grads = [grads] if isinstance(grads, NDArray) else list(grads)
+        grads = list(grads) if isinstance(grads, (list, tuple)) else [grads]
         if len(grads) != len(inputs):
             raise MXNetError(f"{name}.backward returned {len(grads)} gradients for {len(inputs)} inputs")
         arrays = []
         for index, (grad, shape) in enumerate(zip(grads, shapes)):
-            data = grad._data if isinstance(grad, NDArray) else np.asarray(grad)
+            if not isinstance(grad, (NDArray, np.ndarray)):
+                raise MXNetError(
+                    f"{name}.backward must return NDArrays; gradient {index} is a {type(grad).__name__}"
+                )
+            data = grad._data if isinstance(grad, NDArray) else grad
             if data.shape != shape:
                 raise MXNetError(
                     f"{name}.backward: the gradient of input {index} has shape {data.shape}, the input "

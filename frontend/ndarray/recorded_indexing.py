@@ -38,7 +38,8 @@ def record_getitem(source: tuple, data: np.ndarray, key, result: np.ndarray) -> 
     if all(isinstance(k, (int, np.integer, slice)) for k in parts) and len(parts) <= data.ndim:
         return _record_basic(source, data, parts, result)
     if isinstance(key, np.ndarray) and key.ndim == 1:
-        indices = key.astype(data.dtype if data.dtype.kind == "f" else np.float32)
+        rows = np.where(key < 0, key + data.shape[0], key)  # NumPy's negative indices; take would clip
+        indices = rows.astype(data.dtype if data.dtype.kind == "f" else np.float32)
         return record_op("take", {"axis": 0}, [(source, data), (None, indices)], [result])
     raise MXNetError(
         f"indexing with {key!r} is not differentiable in Ember: inside autograd.record() use ints, slices, "

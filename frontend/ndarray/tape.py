@@ -67,16 +67,18 @@ class TapeEntry:
 
     @property
     def is_leaf(self) -> bool:
+        """Whether this is a variable or a constant (no recorded op made it)."""
         return not self.inputs and self.node.is_variable
 
     def value(self, index: int) -> Value:
+        """The IR value of output `index`."""
         return Value(self.node, index)
 
 
 class FunctionCall:
     """One recorded call of an `autograd.Function`: its inputs' (entry, index) pairs (None for inputs that
     were not recorded), one leaf entry per output (the autodiff rewrite stops there), the call's place
-    in recording order, and `backward(out_grads) -> in_grads` on NumPy arrays (None: no gradient)."""
+    in recording order, and `backward(out_grads) -> in_grads` on NumPy arrays (one per input)."""
 
     def __init__(self, inputs: list, backward, order: int):
         self.inputs, self.backward, self.order = inputs, backward, order
@@ -88,7 +90,9 @@ def new_name(hint: str) -> str:
     return f"{hint}{next(_names)}"
 
 
-def leaf_entry(data: np.ndarray, grad_req: str | None = None, grad_array=None, hint: str = "var") -> TapeEntry:
+def leaf_entry(
+    data: np.ndarray, grad_req: str | None = None, grad_array=None, hint: str = "var"
+) -> TapeEntry:
     """The entry of a variable (`grad_req` given) or of a constant input (`grad_req` None)."""
     return TapeEntry(variable(new_name(hint)), [data], (), grad_req, grad_array)
 
@@ -97,7 +101,9 @@ def record_node(op: str, attrs: Attrs, params: dict, name: str, inputs: list, va
     """Add one op application to the tape. `inputs` are (entry, output index) pairs, `values` every
     output the op computed; `params` (the parsed `attrs`) is stored on the node so no pass parses
     them again."""
-    node = _new_node(op, tuple([_new_value(entry.node, index) for entry, index in inputs]), attrs, name, params)
+    node = _new_node(
+        op, tuple([_new_value(entry.node, index) for entry, index in inputs]), attrs, name, params
+    )
     return TapeEntry(node, values, tuple([entry for entry, _ in inputs]))
 
 

@@ -22,7 +22,11 @@ CASES_PER_OP = 2
 
 def _differentiable(case) -> bool:
     rule = grad_rules.get(case.op)
-    return rule is not None and rule.__name__ != "_no_gradient" and _deterministic(case)
+    return (
+        rule is not None
+        and rule.__name__ not in ("_no_gradient", "_non_differentiable")
+        and _deterministic(case)
+    )
 
 
 def _float_inputs(case) -> bool:
