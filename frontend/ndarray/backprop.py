@@ -125,7 +125,7 @@ def run_backward(
     if calls and create_graph:
         raise MXNetError("autograd.grad(create_graph=True) cannot differentiate through an autograd.Function")
     if not calls:
-        results = _stage(head_entries, feeds_grads, wrt, train_mode, create_graph)
+        results = _stage(head_entries, feeds_grads, wrt, train_mode, create_graph, entries)
     else:
         results = _staged(head_entries, feeds_grads, wrt, calls, train_mode)
     _update_auxiliary_states(entries)
@@ -161,10 +161,11 @@ def write_gradients(heads: Sequence, head_grads: Sequence, retain_graph: bool, t
         entry.fresh_grad = True
 
 
-def _stage(head_entries, head_grads, targets, train_mode: bool, create_graph: bool) -> list:
+def _stage(head_entries, head_grads, targets, train_mode: bool, create_graph: bool, entries=None) -> list:
     """One autodiff pass from the heads to the `targets` (leaf entries): per target None or
-    (gradient, recorded (entry, index) or None)."""
-    entries = tape.reachable([e for e, _ in head_entries])
+    (gradient, recorded (entry, index) or None). `entries`: the heads' reachable entries, when known."""
+    if entries is None:
+        entries = tape.reachable([e for e, _ in head_entries])
     position = {id(e): k for k, e in enumerate(entries)}
     wanted = [t for t in targets if id(t) in position]
     wrt_positions = [position[id(e)] for e in wanted]

@@ -41,6 +41,8 @@ SAME_DTYPE_UFUNCS = {
     "broadcast_sub": np.subtract,
     "elemwise_mul": np.multiply,
     "broadcast_mul": np.multiply,
+    "elemwise_div": np.divide,  # the formula's m.div is np.divide on floats
+    "broadcast_div": np.divide,
 }
 # op -> the one NumPy call its formula makes on a float array
 UNARY_CALLS = {
@@ -54,6 +56,8 @@ SCALAR_UFUNCS = {
     "_minus_scalar": (np.subtract, False),
     "_rminus_scalar": (np.subtract, True),
     "_mul_scalar": (np.multiply, False),
+    "_div_scalar": (np.divide, False),
+    "_rdiv_scalar": (np.divide, True),
 }
 Kernel = Callable[[list], list]
 
@@ -164,8 +168,54 @@ def _fully_connected_kernel(op: str, params: dict, shapes: tuple, dtypes: tuple)
     return kernel
 
 
+def _dot_kernel(op: str, params: dict, shapes: tuple, dtypes: tuple) -> Kernel | None:
+    """dot of two 2-D arrays of one float dtype: the reference's one product of (transposed) views."""
+    if len(shapes[0]) != 2 or len(shapes[1]) != 2 or dtypes[0] != dtypes[1]:
+        return None
+    ta, tb = params["transpose_a"], params["transpose_b"]
+    return lambda arrays: [(arrays[0].T if ta else arrays[0]) @ (arrays[1].T if tb else arrays[1])]
+
+
+def _broadcast_to_kernel(op: str, params: dict, shapes: tuple, dtypes: tuple) -> Kernel:
+    """broadcast_to: the target shape worked out once, the values copied into a new array."""
+    have = shapes[0]
+    shape = tuple(h if want == 0 else want for h, want in zip(have, params["shape"]))
+    dtype = dtypes[0]
+
+    def kernel(arrays):
+        out = np.empty(shape, dtype)
+        out[...] = arrays[0]
+        return [out]
+
+    return kernel
+
+
+def _scatter_add_axis_kernel(op: str, params: dict, shapes: tuple, dtypes: tuple) -> Kernel | None:
+    """pick's gradient (one clipped index per row of a 2-D gradient, scattered along the last axis):
+    each output element receives at most one value, so the scatter-add is one assignment of 0 + value
+    (which is what adding into zeros gives, -0.0 included)."""
+    grad, index = shapes
+    if len(grad) != 2 or grad[1] != 1 or tuple(index) != tuple(grad) or params["mode"] != "clip":
+        return None
+    if normalize_axis(params["axis"], 2) != 1 or grad[0] == 0:
+        return None
+    rows, size, dtype = grad[0], params["size"], dtypes[0]
+    row_index = np.arange(rows)
+
+    def kernel(arrays):
+        out = np.zeros((rows, size), dtype)
+        columns = np.clip(arrays[1].reshape(rows).astype(np.int64), 0, size - 1)
+        out[row_index, columns] = np.add(arrays[0].reshape(rows), 0.0, dtype=dtype)
+        return [out]
+
+    return kernel
+
+
 SHAPED_KERNELS = {
     **{name: _reduce_kernel for name in REDUCERS},
     "pick": _pick_kernel,
     "FullyConnected": _fully_connected_kernel,
+    "dot": _dot_kernel,
+    "broadcast_to": _broadcast_to_kernel,
+    "_scatter_add_axis": _scatter_add_axis_kernel,
 }
