@@ -92,3 +92,11 @@ def test_scatter_add_axis_kernel_gives_what_adding_into_zeros_gives():
     grad = _data((8, 1), "float32")  # -0.0 among them: 0 + -0.0 is +0.0
     index = np.array([[0], [5], [2], [9], [-1], [3], [1], [4]], np.float32)  # 9 and -1 clip
     _compare("_scatter_add_axis", {"axis": 1, "size": 6, "mode": "clip"}, [grad, index])
+
+
+@pytest.mark.parametrize("params", [{}, {"axis": 0}, {"temperature": 2.5}, {"dtype": "float64"}])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_kernels(op, params):
+    data = _data((4, 6), "float32")
+    data[3] = [np.inf, 1.0, 2.0, 3.0, -np.inf, 0.5]  # a row whose maximum is infinite
+    _compare(op, params, [data])

@@ -211,7 +211,30 @@ def _scatter_add_axis_kernel(op: str, params: dict, shapes: tuple, dtypes: tuple
     return kernel
 
 
+def _softmax_kernel(op: str, params: dict, shapes: tuple, dtypes: tuple) -> Kernel | None:
+    """softmax/log_softmax without `length`: the reference's float64 steps (ops/softmax.py
+    `softmax_along`), axis and output dtype resolved once."""
+    if params["use_length"] or 0 in shapes[0]:
+        return None
+    axis = normalize_axis(params["axis"], len(shapes[0]))
+    scale = 1.0 if params["temperature"] is None else params["temperature"]
+    out_dtype = np.dtype(params["dtype"] or dtypes[0])
+    log = op == "log_softmax"
+
+    def kernel(arrays):
+        x = arrays[0].astype(np.float64) / scale
+        peak = np.max(x, axis=axis, keepdims=True)
+        shifted = x - np.where(np.isfinite(peak), peak, 0)
+        total = np.sum(np.exp(shifted), axis=axis, keepdims=True)
+        out = shifted - np.log(total) if log else np.exp(shifted) / total
+        return [out.astype(out_dtype)]
+
+    return kernel
+
+
 SHAPED_KERNELS = {
+    "softmax": _softmax_kernel,
+    "log_softmax": _softmax_kernel,
     **{name: _reduce_kernel for name in REDUCERS},
     "pick": _pick_kernel,
     "FullyConnected": _fully_connected_kernel,
