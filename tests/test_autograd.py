@@ -990,3 +990,56 @@ def test_a_function_whose_backward_returns_none_is_an_mxnet_error():
         MXNetError, match="NoGradient.backward must return NDArrays; gradient 0 is a NoneType"
     ):
         y.backward()
+
+
+# -- assignment of a recorded array into a fresh one (MXNet's _slice_assign under autograd) ------------
+
+
+@pytest.mark.parametrize(
+    "key, value_shape",
+    [
+        (1, (3,)),
+        (slice(1, 3), (2, 3)),
+        ((0, slice(0, 3, 2)), (2,)),
+        ((slice(0, 4, 2), 1), (1,)),
+        ((2, 1), (1,)),
+    ],
+)
+def test_assigning_a_recorded_array_passes_the_window_of_the_gradient(key, value_shape):
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((4, 3)).astype(np.float32)
+    value = mx.nd.array(rng.standard_normal(value_shape).astype(np.float32))
+    value.attach_grad()
+    x = mx.nd.zeros((4, 3))
+    with ag.record():
+        x[key] = value * 2
+        loss = (x * mx.nd.array(weights)).sum()
+    loss.backward()
+    expected_x = np.zeros((4, 3), np.float32)
+    expected_x[key] = np.broadcast_to(value.asnumpy() * 2, np.shape(expected_x[key]) or (1,)).reshape(
+        np.shape(expected_x[key])
+    )
+    np.testing.assert_array_equal(x.asnumpy(), expected_x)
+    window = np.zeros((4, 3), np.float32)
+    window[key] = 1
+    want = (2 * weights * window)[key]  # d loss / d value, summed where the value was broadcast
+    want = want.reshape(-1).sum(keepdims=True) if value_shape == (1,) else np.reshape(want, value_shape)
+    np.testing.assert_allclose(value.grad.asnumpy(), want, rtol=1e-6)
+
+
+def test_assigning_into_an_array_already_recorded_is_mxnets_in_place_error():
+    value = mx.nd.ones((3,))
+    value.attach_grad()
+    x = mx.nd.zeros((4, 3))
+    with ag.record():
+        x[0] = value
+        with pytest.raises(MXNetError, match="Inplace operations"):
+            x[1] = value
+
+
+def test_assigning_a_recorded_array_through_a_gather_key_is_refused_with_the_reason():
+    value = mx.nd.ones((2, 3))
+    value.attach_grad()
+    x = mx.nd.zeros((4, 3))
+    with ag.record(), pytest.raises(MXNetError, match="assign through ints and slices"):
+        x[[0, 2]] = value

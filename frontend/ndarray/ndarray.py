@@ -300,15 +300,20 @@ class NDArray:
     def __setitem__(self, key, value) -> None:
         if not self.writable:
             raise ValueError("trying to assign to a readonly NDArray")
-        if tape.FLAGS.recording and (self._entry is not None or getattr(value, "_entry", None) is not None):
-            raise MXNetError(
-                IN_PLACE_WHILE_RECORDING if self._entry is not None else
-                "x[key] = y with a recorded y is not differentiable in Ember: build the array with "
-                "concat, stack or where inside autograd.record() instead"
-            )  # fmt: skip
+        recorded_value = tape.FLAGS.recording and getattr(value, "_entry", None) is not None
+        if tape.FLAGS.recording and self._entry is not None:
+            raise MXNetError(IN_PLACE_WHILE_RECORDING)
         key = indexing.normalize_key(key, _to_numpy)
-        value = value._data if isinstance(value, NDArray) else value
-        indexing.setitem(self._data, key, value)
+        if recorded_value and not recorded_indexing.is_window_key(key, self.ndim):
+            raise MXNetError(
+                f"x[{key!r}] = y with a recorded y is not differentiable in Ember: inside autograd.record() "
+                "assign through ints and slices, or build the array with concat, stack or where"
+            )
+        old = self._data.copy() if recorded_value else None
+        data = value._data if isinstance(value, NDArray) else value
+        indexing.setitem(self._data, key, data)
+        if recorded_value:  # as MXNet's _slice_assign: the array becomes a recorded result
+            self._entry = recorded_indexing.record_assignment(self._data, key, value._entry, data, old)
 
     def reshape(self, *shape, **kwargs) -> NDArray:
         """A view with a new shape; MXNet's special codes 0, -1, -2, -3, -4 and `reverse=` apply."""

@@ -4,7 +4,8 @@ the tape as the registry ops that compute the same values, so gradients flow thr
 As in MXNet (`SliceWithRecord`, `ReshapeWithRecord`), a first-axis slice or a reshape of a recorded
 array is still a view sharing memory; the tape gets a `slice` (+ `Reshape` where integers drop axes) or
 `Reshape` node whose recorded value is that view. A gather along the first axis (`x[[2, 0]]`) becomes a
-`take` node. Other advanced keys raise MXNetError naming the key.
+`take` node. Other advanced keys raise MXNetError naming the key. `record_assignment` records
+`x[key] = y` for a recorded `y` (MXNet's `_slice_assign` under autograd).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def record_getitem(source: tuple, data: np.ndarray, key, result: np.ndarray) -> 
     )
 
 
-def _record_basic(source: tuple, data: np.ndarray, parts: tuple, result: np.ndarray) -> tuple:
+def window_params(data: np.ndarray, parts: tuple) -> dict:
+    """slice's begin/end/step for a basic key of ints and slices over `data`'s leading axes."""
     begin, end, step = [], [], []
     for axis, part in enumerate(parts):
         if isinstance(part, slice):
@@ -62,9 +64,52 @@ def _record_basic(source: tuple, data: np.ndarray, parts: tuple, result: np.ndar
             begin.append(index)
             end.append(index + 1)
             step.append(1)
-    params = {"begin": tuple(begin), "end": tuple(end), "step": tuple(step)}
-    sliced = data[tuple(slice(b, e, s) for b, e, s in zip(begin, end, step))]
+    return {"begin": tuple(begin), "end": tuple(end), "step": tuple(step)}
+
+
+def _window(params: dict) -> tuple:
+    return tuple(slice(b, e, s) for b, e, s in zip(params["begin"], params["end"], params["step"]))
+
+
+def _record_basic(source: tuple, data: np.ndarray, parts: tuple, result: np.ndarray) -> tuple:
+    params = window_params(data, parts)
+    sliced = data[_window(params)]
     if sliced.shape == result.shape:
         return record_op("slice", params, [(source, data)], [result])
     middle = record_op("slice", params, [(source, data)], [sliced])
     return record_reshape(middle, sliced, result)
+
+
+def is_window_key(key, ndim: int) -> bool:
+    """Whether `key` is ints and slices over at most `ndim` leading axes (a window slice can record)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(isinstance(k, (int, np.integer, slice)) for k in parts) and len(parts) <= ndim
+
+
+def record_assignment(data: np.ndarray, key, value: tuple, value_data: np.ndarray, old: np.ndarray) -> tuple:
+    """The tape entry of `data` after `data[key] = value` (already done), `value` recorded as the
+    (entry, index) pair of `value_data`, `old` a copy of `data` from before: the new array is
+    `_backward_slice(value)` (the value in the window, zeros elsewhere) plus the old values outside the
+    window (a constant), so the gradient reaching the value is the window of the array's gradient - what
+    MXNet's `_slice_assign` gives."""
+    parts = key if isinstance(key, tuple) else (key,)
+    params = window_params(data, parts)
+    window = _window(params)
+    window_shape = data[window].shape
+    target_shape = np.shape(data[key]) or (1,)  # what the value broadcasts to (legacy: never 0-d)
+    pair, shaped = value, value_data
+    if shaped.ndim < len(target_shape):  # leading axes of size 1, then broadcast
+        padded = shaped.reshape((1,) * (len(target_shape) - shaped.ndim) + shaped.shape)
+        pair, shaped = record_op("Reshape", {"shape": padded.shape}, [(pair, shaped)], [padded]), padded
+    if shaped.shape != target_shape:
+        spread = np.ascontiguousarray(np.broadcast_to(shaped, target_shape))
+        pair, shaped = record_op("broadcast_to", {"shape": target_shape}, [(pair, shaped)], [spread]), spread
+    if shaped.shape != window_shape:  # integer indices keep their axes (size 1) in the window
+        windowed = shaped.reshape(window_shape)
+        pair, shaped = record_op("Reshape", {"shape": window_shape}, [(pair, shaped)], [windowed]), windowed
+    scattered = np.zeros(data.shape, data.dtype)
+    scattered[window] = shaped
+    inside = record_op("_backward_slice", {"shape": data.shape, **params}, [(pair, shaped)], [scattered])
+    outside = old.copy()
+    outside[window] = 0
+    return record_op("elemwise_add", {}, [(inside, scattered), (None, outside)], [data])
