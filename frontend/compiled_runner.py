@@ -27,7 +27,6 @@ from ember.compiler.names import RNG_BUFFER, head_grad
 from ember.compiler.passes.typed import complete_types
 
 from . import random
-from .engine_switches import EXECUTOR_ENV, EXECUTORS, executor_kind  # noqa: F401  (their old home)
 
 SHARED_PROGRAMS = 64  # compiled programs kept process-wide for re-bound executors (tiered only)
 
@@ -207,4 +206,4 @@ class CompiledRunner:
             exe.write_buffer(RNG_BUFFER, self.seed)
 
 
-__all__ = ["CompiledRunner", "executor_kind", "graph_fingerprint", "shared_programs"]
+__all__ = ["CompiledRunner", "graph_fingerprint", "shared_programs"]

@@ -23,17 +23,17 @@ import numpy as np
 from ember.compiler import Graph, RefContext, TensorType, Value, evaluate, variable
 from ember.compiler.dtypes import DEFAULT_DTYPE, dtype_name
 from ember.compiler.names import head_grad
-from ember.compiler.ops import aux_update_rules
 from ember.compiler.ops.facts import is_loss_head
 from ember.compiler.ops.rules import is_known
 from ember.compiler.passes import infer_shapes, infer_types
-from ember.compiler.passes.autodiff import GradBuilder, gradients
+from ember.compiler.passes.autodiff import auxiliary_updates, gradients
 from ember.compiler.passes.infer_shapes import legacy_to_partial
 from ember.runtime.errors import CompileError, MXNetError, ShapeError
 
 from . import random
-from .compiled_runner import CompiledRunner, executor_kind
+from .compiled_runner import CompiledRunner
 from .context import check_context, check_host_memory, current_context
+from .engine_switches import executor_kind
 from .ndarray import NDArray
 from .tiering import TierPolicy
 
@@ -410,18 +410,11 @@ class BackwardPlan:
 
 def _aux_updates(graph: Graph, shapes) -> dict[str, Value]:
     """Auxiliary-state name -> its new value after a training step, from each op's update rule."""
-    builder = GradBuilder(shapes)
     updates = {}
-    for node in graph.nodes:
-        rule = aux_update_rules.get(node.op)
-        if rule is None:
-            continue
-        builder.node = node
-        names = node.schema.input_names(node.params)
-        for input_name, value in rule(builder, node).items():
-            source = node.inputs[names.index(input_name)].node
-            if source.is_variable:
-                updates[source.name] = value
+    for node, position, value in auxiliary_updates(graph, shapes):
+        source = node.inputs[position].node
+        if source.is_variable:
+            updates[source.name] = value
     return updates
 
 

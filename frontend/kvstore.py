@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numbers
 import threading
-import warnings
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from ember.runtime.files import read_regular_file, write_atomic
 
 from . import optimizer as opt
 from .context import cpu
+from .metric.registry import Registry
 from .ndarray import NDArray
 
 
@@ -35,20 +35,6 @@ class KVStoreBase:
     first (MXNet's `KVStoreBase`)."""
 
     OPTIMIZER = "optimizer"
-    kv_registry: dict[str, type] = {}
-
-    @staticmethod
-    def register(klass: type) -> type:
-        """Register a store class under its lower-cased name, for `create(name)`; returns the class."""
-        if not isinstance(klass, type):
-            raise KVStoreTypeError(f"KVStoreBase.register takes a class, not {type(klass).__name__}")
-        name = klass.__name__.lower()
-        if name in KVStoreBase.kv_registry:
-            old = KVStoreBase.kv_registry[name]
-            warnings.warn(f"WARNING: New kvstore {klass.__module__}.{klass.__name__} is overriding existing "
-                          f"kvstore {old.__module__}.{old.__name__}", stacklevel=2)  # fmt: skip
-        KVStoreBase.kv_registry[name] = klass
-        return klass
 
     def broadcast(self, key, value, out, priority=0):
         """Store `value` under `key` and copy it into `out`."""
@@ -91,6 +77,13 @@ class KVStoreBase:
 
 
 # -- keys and values --------------------------------------------------------------------------------
+
+
+# The store classes `create` looks up by name, MXNet's `KVStoreBase.register` (a decorator) and
+# `kv_registry`: the registry metrics and initializers use.
+_STORES = Registry(KVStoreBase, "kvstore")
+KVStoreBase.register = staticmethod(_STORES.register)
+KVStoreBase.kv_registry = _STORES.classes
 
 
 def _key(key, what: str):

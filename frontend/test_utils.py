@@ -642,7 +642,7 @@ def _one_tier():
     """Executors made meanwhile stay on one engine: a tiered one would switch to compiled programs
     part way through the finite differences, and Dropout draws a different stream on each tier.
     An explicit EMBER_EXECUTOR ('compiled', 'reference') is kept."""
-    from .compiled_runner import EXECUTOR_ENV
+    from .engine_switches import EXECUTOR_ENV
 
     if os.environ.get(EXECUTOR_ENV, "tiered") in ("", "tiered"):
         return environment(EXECUTOR_ENV, "reference")

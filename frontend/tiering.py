@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from ember.runtime.errors import CompileError
 
-from .engine_switches import COMPILE_AFTER_ENV, DEFAULT_COMPILE_AFTER, compile_after  # noqa: F401
+from .engine_switches import COMPILE_AFTER_ENV, compile_after
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +235,6 @@ def _cache():
 
 
 __all__ = [
-    "COMPILE_AFTER_ENV", "HeatTable", "TierPolicy", "compile_after", "compile_seconds", "heat_table",
+    "HeatTable", "TierPolicy", "compile_seconds", "heat_table",
     "interpreter_seconds", "mac_rules", "reset",
 ]  # fmt: skip

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import ember as mx
+from ember import engine_switches, tiering
 from ember import executor as executor_module
-from ember import tiering
 from ember.base import MXNetError
 from ember.compiled_runner import CompiledRunner
 from ember.runtime.errors import CompileError
@@ -238,7 +238,8 @@ def test_executor_switches_select_the_engine(rng, monkeypatch):
     assert product_step(product((2, 2)), lhs[:2, :2], rhs[:2, :2]) == "compiled"
     monkeypatch.delenv("EMBER_EXECUTOR")
     monkeypatch.delenv("EMBER_COMPILE_AFTER")
-    assert product((7, 7)).tier is None and tiering.compile_after() == tiering.DEFAULT_COMPILE_AFTER
+    assert product((7, 7)).tier is None
+    assert engine_switches.compile_after() == engine_switches.DEFAULT_COMPILE_AFTER
     assert product_step(product((7, 7)), np.ones((7, 7)), np.ones((7, 7))) == "reference"
 
 

@@ -20,7 +20,7 @@ from ember.runtime.errors import GraphError
 from ..ir import Attrs, Graph, Node, Value
 from ..ops.facts import is_loss_head
 from ..ops.params import format_value
-from ..ops.registry import get_schema, grad_rules
+from ..ops.registry import aux_update_rules, get_schema, grad_rules
 
 
 class GradBuilder:
@@ -121,3 +121,20 @@ def _needs_gradient(graph: Graph, wrt: Sequence[Value]) -> set[int]:
         if id(node) in targets or any(id(v.node) in reaches for v in node.inputs):
             reaches.add(id(node))
     return reaches
+
+
+def auxiliary_updates(
+    graph: Graph, shapes: Mapping[Value, tuple], dtypes=None
+) -> list[tuple[Node, int, Value]]:
+    """What a training step writes back into auxiliary states (BatchNorm's moving statistics): for each
+    node whose op has an `aux_update_rules` entry, (node, input position, the input's new value)."""
+    builder = GradBuilder(shapes, dtypes)
+    updates = []
+    for node in graph.nodes:
+        rule = aux_update_rules.get(node.op)
+        if rule is None:
+            continue
+        builder.node = node
+        names = node.schema.input_names(node.params)
+        updates += [(node, names.index(name), value) for name, value in rule(builder, node).items()]
+    return updates

@@ -24,10 +24,9 @@ from .workloads import (
     check_close,
     float64_step,
     numpy_mlp_step,
+    peer_steps,
     step_checks,
     torch_mlp_forward,
-    torch_numpy,
-    torch_step,
     uniform_params,
 )
 
@@ -89,20 +88,15 @@ def mlp_train_case(batch: int, ctx: Context) -> Case:
     oracle = float64_step(numpy_mlp_step, start, x, y)
     imperative_mlp_step(params, data, label)
     checks = step_checks("Ember (imperative)", start, {k: v.asnumpy() for k, v in params.items()}, oracle)
-    mine = {k: v.copy() for k, v in start.items()}
-    numpy_mlp_step(mine, x, y)
-    checks += step_checks("NumPy", start, mine, oracle)
-    torch_call = None
-    if ctx.torch is not None:
-        torch_call, tensors = torch_step(ctx.torch, torch_mlp_forward, start, x, y, ctx.threads)
-        torch_call()
-        checks += step_checks("PyTorch", start, torch_numpy(tensors), oracle)
+    peer_checks, numpy_call, torch_call = peer_steps(
+        numpy_mlp_step, torch_mlp_forward, start, x, y, oracle, ctx
+    )
     return Case(
         ember=lambda: imperative_mlp_step(params, data, label),
-        numpy=lambda: numpy_mlp_step(mine, x, y),
+        numpy=numpy_call,
         torch=torch_call,
         against="the float64 NumPy step (parameter updates)",
-        checks=checks,
+        checks=checks + peer_checks,
     )
 
 

@@ -241,6 +241,20 @@ def torch_step(torch, forward: Callable, params: dict, x: np.ndarray, y: np.ndar
     return step, tensors
 
 
+def peer_steps(numpy_step, torch_forward, params: dict, x, y, oracle: dict, ctx: Context):
+    """NumPy's and PyTorch's SGD steps on copies of `params`, each checked once against `oracle`:
+    (checks, the NumPy step to time, the PyTorch step to time or None)."""
+    mine = {k: v.copy() for k, v in params.items()}
+    numpy_step(mine, x, y)
+    checks = step_checks("NumPy", params, mine, oracle)
+    torch_call = None
+    if ctx.torch is not None:
+        torch_call, tensors = torch_step(ctx.torch, torch_forward, params, x, y, ctx.threads)
+        torch_call()
+        checks += step_checks("PyTorch", params, torch_numpy(tensors), oracle)
+    return checks, (lambda: numpy_step(mine, x, y)), torch_call
+
+
 def torch_numpy(tensors: dict) -> dict:
     """PyTorch tensors as NumPy arrays."""
     return {k: t.detach().numpy().copy() for k, t in tensors.items()}
@@ -316,22 +330,15 @@ def training_case(fused, numpy_step, torch_forward, params: dict, x, y, ctx: Con
     oracle = float64_step(numpy_step, params, x, y)
     exe.run()
     checks = step_checks("Ember", params, {k: exe.get(k) for k in params}, oracle)
-    mine = {k: v.copy() for k, v in params.items()}
-    numpy_step(mine, x, y)
-    checks += step_checks("NumPy", params, mine, oracle)
-    torch_call = None
-    if ctx.torch is not None:
-        torch_call, tensors = torch_step(ctx.torch, torch_forward, params, x, y, ctx.threads)
-        torch_call()
-        checks += step_checks("PyTorch", params, torch_numpy(tensors), oracle)
+    peer_checks, numpy_call, torch_call = peer_steps(numpy_step, torch_forward, params, x, y, oracle, ctx)
     batch = mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y.astype(np.float32))])
     with_copy = measure(lambda: fused.run(batch), ctx.seconds / 2, ctx.max_repeats)
     return Case(
         ember=exe.run,
-        numpy=lambda: numpy_step(mine, x, y),
+        numpy=numpy_call,
         torch=torch_call,
         against="the float64 NumPy step (parameter updates)",
-        checks=checks,
+        checks=checks + peer_checks,
         extras={"ember_step_with_batch_copy_s": with_copy["median_s"]},
     )
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 from ember.compiler import Graph, Node, RefContext, Value, variable
 from ember.compiler.interpreter import evaluate
 from ember.compiler.ops import aux_update_rules
-from ember.compiler.passes.autodiff import GradBuilder
+from ember.compiler.passes.autodiff import auxiliary_updates
 
 
 def updater_for(op: str, attrs, params: dict, shapes: tuple, dtypes: tuple, out_shapes: tuple, schema):
     """None when `op` has no auxiliary state, else `update(arrays, outputs)` that writes the new
     auxiliary values into `arrays` (the call's input arrays, in place)."""
-    rule = aux_update_rules.get(op)
-    if rule is None:
+    if op not in aux_update_rules:
         return None
     names = schema.input_names(params)
     inputs = [variable(f"in{i}") for i in range(len(names))]
@@ -30,9 +29,9 @@ def updater_for(op: str, attrs, params: dict, shapes: tuple, dtypes: tuple, out_
     value_shapes = {v.output(): s for v, s in zip(inputs, shapes)}
     value_shapes.update({Value(node, i): s for i, s in enumerate(out_shapes)})
     value_dtypes = {v.output(): d.name for v, d in zip(inputs, dtypes)}
-    builder = GradBuilder(value_shapes, value_dtypes)
-    builder.node = node
-    updates = [(names.index(name), value) for name, value in rule(builder, node).items()]
+    single = Graph(tuple(Value(node, i) for i in range(results)))
+    found = auxiliary_updates(single, value_shapes, value_dtypes)
+    updates = [(position, value) for _, position, value in found]
     graph = Graph(tuple(value for _, value in updates))
 
     def update(arrays: list, outputs: list) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from .creation import logical_and, zeros
+from .arith import logical_and
+from .creation import zeros
 from .ndarray import NDArray
 from .register import op_function
 from .unsupported import unsupported_function

@@ -16,7 +16,7 @@ import numpy as np
 from ember.runtime.errors import MXNetError
 
 from ..context import Context, current_context
-from .ndarray import NDArray, invoke, np_dtype
+from .ndarray import NDArray, np_dtype
 from .register import op_function
 
 DEFAULT_DTYPE = np.float32
@@ -192,41 +192,6 @@ def histogram(a: NDArray, bins=10, range=None):  # noqa: A002 - MXNet's paramete
         return array(counts, a.context), array(edges, a.context)
     counts, edges = np.histogram(values, bins=int(bins), range=tuple(range))
     return NDArray(counts.astype(np.int64), a.context), NDArray(edges.astype(np.float32), a.context)
-
-
-# kind -> (op for two arrays, op for an array and a scalar, Python rule for two scalars)
-LOGICAL_OPS = {
-    "logical_and": ("broadcast_logical_and", "_logical_and_scalar", lambda x, y: float(bool(x) and bool(y))),
-    "logical_or": ("broadcast_logical_or", "_logical_or_scalar", lambda x, y: float(bool(x) or bool(y))),
-    "logical_xor": ("broadcast_logical_xor", "_logical_xor_scalar", lambda x, y: float(bool(x) != bool(y))),
-}
-
-
-def _logical(kind: str, lhs, rhs):
-    """`lhs <kind> rhs` element-wise, 1 where true and 0 where false, in the array's dtype (symmetric,
-    so a scalar may stand on either side)."""
-    array_op, scalar_op, python_rule = LOGICAL_OPS[kind]
-    if isinstance(lhs, NDArray) and isinstance(rhs, NDArray):
-        return invoke(array_op, [lhs, rhs])
-    if isinstance(lhs, NDArray) or isinstance(rhs, NDArray):
-        data, scalar = (lhs, rhs) if isinstance(lhs, NDArray) else (rhs, lhs)
-        return invoke(scalar_op, [data], {"scalar": float(scalar)})
-    return python_rule(lhs, rhs)
-
-
-def logical_and(lhs, rhs):
-    """Element-wise logical AND of arrays (broadcast) or an array and a scalar."""
-    return _logical("logical_and", lhs, rhs)
-
-
-def logical_or(lhs, rhs):
-    """Element-wise logical OR of arrays (broadcast) or an array and a scalar."""
-    return _logical("logical_or", lhs, rhs)
-
-
-def logical_xor(lhs, rhs):
-    """Element-wise logical XOR of arrays (broadcast) or an array and a scalar."""
-    return _logical("logical_xor", lhs, rhs)
 
 
 def from_numpy(ndarray: np.ndarray, zero_copy=True, array_cls=NDArray) -> NDArray:

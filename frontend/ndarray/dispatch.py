@@ -26,7 +26,7 @@ from . import op_call, tape
 from .aux_updates import updater_for
 from .fast_kernels import fast_kernel
 
-MAXPREPARED = 8192  # signatures kept; the table is cleared when full (a loop over shapes refills it)
+MAX_PREPARED = 8192  # signatures kept; the table is cleared when full (a loop over shapes refills it)
 
 
 class PreparedOp:
@@ -40,7 +40,7 @@ class PreparedOp:
         self.aux_update = aux_update  # writes new auxiliary states after a training-mode call
 
 
-PREPARED: dict[tuple, PreparedOp] = {}
+_PREPARED: dict[tuple, PreparedOp] = {}
 
 
 def params_key(params: Mapping[str, Any] | None) -> tuple:
@@ -79,12 +79,12 @@ def prepared(op: str, params: Mapping | None, name: str | None, shapes: tuple, d
     """The PreparedOp of this signature, made (and checked) on first use: the one lookup every
     imperative call makes."""
     key = (op, params_key(params) if params else (), name, shapes, dtypes)
-    found = PREPARED.get(key)
+    found = _PREPARED.get(key)
     if found is None:
         found = prepare(op, params, name, shapes, dtypes)
-        if len(PREPARED) >= MAXPREPARED:
-            PREPARED.clear()
-        PREPARED[key] = found
+        if len(_PREPARED) >= MAX_PREPARED:
+            _PREPARED.clear()
+        _PREPARED[key] = found
     return found
 
 

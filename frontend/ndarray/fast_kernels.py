@@ -3,8 +3,8 @@
 A registry reference rule is written for every dtype and shape (float math on integers widened, float16
 in float32, operands broadcast explicitly, results checked for aliasing), which costs 5-20 us on a small
 array. For float32/float64 operands of one dtype most of that work is known to be unnecessary when the
-call is prepared, so the engine asks `fast_kernel(op, params, dtypes)` once per (op, parameters, shapes,
-dtypes) and, where a specialization exists, runs it instead. The specializations are the registry's own
+call is prepared, so the engine asks `fast_kernel(op, params, dtypes, shapes)` once per call signature
+and, where a specialization exists, runs it instead. The specializations are the registry's own
 pointwise formulas (`ops/elementwise.py`'s POINTWISE) called without the generic wrapping, and NumPy's
 ufuncs for the few ops whose formula is exactly one ufunc; `tests/test_imperative_equivalence.py` checks
 each against the reference rule bit for bit. Anything else (integers, float16, mixed dtypes, other ops)

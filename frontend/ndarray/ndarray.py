@@ -618,6 +618,25 @@ BINARY_OPS = {
     ),
     "lesser": ("broadcast_lesser", "_lesser_scalar", "_greater_scalar", operator.lt),
     "lesser_equal": ("broadcast_lesser_equal", "_lesser_equal_scalar", "_greater_equal_scalar", operator.le),
+    # symmetric: a scalar on either side takes the same scalar op
+    "logical_and": (
+        "broadcast_logical_and",
+        "_logical_and_scalar",
+        "_logical_and_scalar",
+        lambda x, y: float(bool(x) and bool(y)),
+    ),
+    "logical_or": (
+        "broadcast_logical_or",
+        "_logical_or_scalar",
+        "_logical_or_scalar",
+        lambda x, y: float(bool(x) or bool(y)),
+    ),
+    "logical_xor": (
+        "broadcast_logical_xor",
+        "_logical_xor_scalar",
+        "_logical_xor_scalar",
+        lambda x, y: float(bool(x) != bool(y)),
+    ),
 }
 
 

@@ -1,8 +1,8 @@
 """One call of a registry op on NumPy data, below the NDArray: how a call's arguments split into
-inputs and parameters, how the inputs are checked against the op's shape and type rules, and how
-its NumPy reference rule runs (drawing from `ember.random.generator()`).
+inputs and parameters, how the inputs are checked against the op's shape and type rules, and how a
+reference rule's results become fresh arrays (`fresh`).
 
-`ndarray.invoke` wraps this for NDArrays; nothing here knows the NDArray class, so the class can
+`dispatch.py` uses this to prepare a call; nothing here knows the NDArray class, so the class can
 use it without an import cycle.
 """
 
@@ -14,15 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ember.compiler import Graph, Node, RefContext, Value, variable
-from ember.compiler.interpreter import call_reference
+from ember.compiler import Graph, Node, Value, variable
 from ember.compiler.ops import shape_rules, type_rules
 from ember.compiler.ops.params import format_value
 from ember.compiler.passes import infer_shapes, infer_types
 from ember.runtime.errors import MXNetError
-
-from .. import random
-from . import tape
 
 
 def format_params(params: Mapping[str, Any], schema=None) -> dict[str, str]:
@@ -55,13 +51,6 @@ def check_inputs(op: str, attrs: tuple, names: tuple, shapes: tuple, dtypes: tup
     if op in type_rules:
         infer_types(graph, dict(zip(names, dtypes)))
     return tuple(shapes_known.get(v) for v in graph.outputs)
-
-
-def run_reference(schema, node_name: str, params, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """The visible outputs of the op's reference rule on `arrays`, each a fresh C-contiguous array."""
-    ctx = RefContext(tape.is_training(), random.generator())
-    results = call_reference(schema.name, node_name, params, arrays, ctx)
-    return [fresh(r, arrays) for r in results[: schema.num_visible_outputs(params)]]
 
 
 def fresh(result, inputs: list[np.ndarray]) -> np.ndarray:

@@ -65,11 +65,6 @@ class TapeEntry:
         self.call = None  # the FunctionCall whose output this leaf is (autograd.Function)
         self.aux_update = None  # a training-mode BatchNorm's update of its moving statistics
 
-    @property
-    def is_leaf(self) -> bool:
-        """Whether this is a variable or a constant (no recorded op made it)."""
-        return not self.inputs and self.node.is_variable
-
     def value(self, index: int) -> Value:
         """The IR value of output `index`."""
         return Value(self.node, index)
