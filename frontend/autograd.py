@@ -14,7 +14,8 @@ import numpy as np
 from ember.runtime.errors import MXNetError
 
 from .ndarray import NDArray
-from .ndarray.backprop import run_backward, write_gradients
+from .ndarray import compiled_steps
+from .ndarray.backprop import run_backward
 from .ndarray.ndarray import _wrap, check_grad_req
 from .ndarray.tape import is_recording, is_training, leaf_entry, set_recording, set_training
 
@@ -112,7 +113,7 @@ def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: boo
     """Gradients of `heads` with respect to every marked variable they depend on, written into (or,
     for grad_req 'add', added to) the variables' gradient arrays."""
     heads = _as_list(heads, "heads")
-    write_gradients(heads, _head_grads(heads, head_grads), retain_graph, train_mode)
+    compiled_steps.backward(heads, _head_grads(heads, head_grads), retain_graph, train_mode)
 
 
 def grad(
@@ -130,6 +131,7 @@ def grad(
     heads = _as_list(heads, "heads")
     variables = _as_list(variables, "variables")
     retain = create_graph if retain_graph is None else retain_graph
+    compiled_steps.end_step()
     results, _ = run_backward(
         heads, _head_grads(heads, head_grads), variables, retain, train_mode, create_graph
     )

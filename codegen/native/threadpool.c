@@ -1,11 +1,15 @@
 /* Ember's thread pool, compiled into every generated shared library (codegen/cpu.py links it).
  *
- * ember_parallel_for(body, ctx, n, grain) runs body(ctx, start, end) over [0, n) in static contiguous
- * chunks, one per thread (the caller takes chunk 0), with at least `grain` items per chunk; each item
- * is computed by exactly one thread with the same code, so results do not depend on the thread
- * count. Threads: EMBER_NUM_THREADS, else every online CPU, read when the pool starts. Workers spin
- * briefly for the next job (kernels follow one another closely) and then sleep on a condition
- * variable. ember_pool_limit_threads(n) caps the threads a job uses (1: the caller only).
+ * ember_parallel_for(body, ctx, n, grain) runs body(ctx, start, end) over [0, n) in contiguous chunks,
+ * as many as there are threads (at least `grain` items each); the chunk boundaries depend only on n,
+ * grain and the thread count, and each chunk is computed by one thread with the same code, so results
+ * do not depend on which thread runs what. Chunks are claimed, not assigned: the caller and every
+ * awake worker take the next unclaimed chunk until none is left, so a worker the OS has not scheduled
+ * (another pool - NumPy's BLAS, PyTorch's OpenMP - spinning on the same cores) delays nothing: the
+ * caller runs its chunk too, instead of waiting a time slice for it. The caller then waits only for
+ * chunks still running. Threads: EMBER_NUM_THREADS, else every online CPU, read when the pool starts.
+ * Workers spin briefly for the next job (kernels follow one another closely) and then sleep on a
+ * condition variable. ember_pool_limit_threads(n) caps the threads a job uses (1: the caller only).
  * ember_pool_shutdown() stops and joins them; the runtime calls it before unloading the library, and a
  * forked child starts its own pool. Concurrent callers are serialized.
  */
@@ -27,12 +31,16 @@ static pthread_t workers[MAX_THREADS];
 static int pool_size = 0; /* threads including the caller; 0: not started */
 static pid_t pool_pid = 0;
 static atomic_uint_fast64_t generation;
-static atomic_int pending;
+/* The job's next unclaimed chunk, tagged with the job's generation: (generation << 16) | chunk. A worker
+ * that wakes late for an older job finds another tag and claims nothing, so it never reads the fields
+ * of a job it did not claim a chunk of (they stay fixed until every claimed chunk is done). */
+static atomic_uint_fast64_t claim;
+static atomic_int done; /* chunks of the current job finished */
 static atomic_int stopping;
 static ember_body job_body;
 static void *job_ctx;
 static int64_t job_n;
-static int job_threads;
+static int job_threads; /* the chunk count */
 static uint_fast64_t pool_generation;
 static int thread_limit = 0; /* ember_pool_limit_threads(n): at most n threads per job; 0: the pool's size */
 
@@ -55,8 +63,22 @@ static void run_chunk(int t) {
     if (start < end) job_body(job_ctx, start, end);
 }
 
+/* Claim and run chunks of job `tag` until none is left. */
+static void run_claimed_chunks(uint_fast64_t tag) {
+    uint_fast64_t current = atomic_load(&claim);
+    while ((current >> 16) == tag) {
+        int chunk = (int)(current & 0xFFFF);
+        if (chunk >= job_threads) return; /* read after a claim of this job: its fields are fixed */
+        if (atomic_compare_exchange_weak(&claim, &current, current + 1)) {
+            run_chunk(chunk);
+            atomic_fetch_add(&done, 1);
+            current = atomic_load(&claim);
+        }
+    }
+}
+
 static void *worker(void *arg) {
-    int t = (int)(intptr_t)arg;
+    (void)arg;
     uint_fast64_t seen = pool_generation; /* no job can have been published before the pool started */
     for (;;) {
         int spins = 0;
@@ -71,8 +93,7 @@ static void *worker(void *arg) {
         }
         seen = atomic_load_explicit(&generation, memory_order_acquire);
         if (atomic_load(&stopping)) return NULL;
-        if (t < job_threads) run_chunk(t);
-        atomic_fetch_sub_explicit(&pending, 1, memory_order_acq_rel);
+        run_claimed_chunks(seen & 0xFFFFFFFFFFFFull);
     }
 }
 
@@ -82,7 +103,7 @@ static void start_pool(void) {
     pool_generation = atomic_load(&generation);
     atomic_store(&stopping, 0);
     for (int t = 1; t < pool_size; t++) {
-        if (pthread_create(&workers[t], NULL, worker, (void *)(intptr_t)t) != 0) {
+        if (pthread_create(&workers[t], NULL, worker, NULL) != 0) {
             pool_size = t; /* run with the threads we got */
             break;
         }
@@ -114,10 +135,12 @@ void ember_parallel_for(ember_body body, void *ctx, int64_t n, int64_t grain) {
         job_ctx = ctx;
         job_n = n;
         job_threads = threads;
-        atomic_store(&pending, pool_size - 1);
+        atomic_store(&done, 0);
+        uint_fast64_t tag = (atomic_load(&generation) + 1) & 0xFFFFFFFFFFFFull;
+        atomic_store(&claim, tag << 16);
         publish();
-        run_chunk(0);
-        while (atomic_load_explicit(&pending, memory_order_acquire) > 0) relax();
+        run_claimed_chunks(tag);
+        while (atomic_load(&done) < threads) relax();
     }
     pthread_mutex_unlock(&call_lock);
 }

@@ -104,6 +104,7 @@ def run_backward(
     retain_graph: bool,
     train_mode: bool,
     create_graph: bool = False,
+    may_compile: bool = True,
 ) -> tuple[list, list]:
     """Gradients of `heads` (NDArrays) weighted by `head_grads` (NumPy arrays or None for ones).
 
@@ -121,11 +122,11 @@ def run_backward(
     wrt = _wrt_entries(entries, variables)
     if not wrt:
         raise MXNetError("There are no inputs in computation graph that require gradients.")
-    feeds_grads = [_head_grad(h, g) for h, g in zip(heads, head_grads)]
+    feeds_grads = [head_gradient(g, h.shape, h._data.dtype) for h, g in zip(heads, head_grads)]
     if calls and create_graph:
         raise MXNetError("autograd.grad(create_graph=True) cannot differentiate through an autograd.Function")
     if not calls:
-        results = _stage(head_entries, feeds_grads, wrt, train_mode, create_graph, entries)
+        results = _stage(head_entries, feeds_grads, wrt, train_mode, create_graph, entries, may_compile)
     else:
         results = _staged(head_entries, feeds_grads, wrt, calls, train_mode)
     _update_auxiliary_states(entries)
@@ -145,10 +146,13 @@ def _update_auxiliary_states(entries: list) -> None:
             entry.aux_update(arrays, entry.values)
 
 
-def write_gradients(heads: Sequence, head_grads: Sequence, retain_graph: bool, train_mode: bool) -> None:
+def write_gradients(
+    heads: Sequence, head_grads: Sequence, retain_graph: bool, train_mode: bool, may_compile: bool = True
+) -> None:
     """`autograd.backward`: the gradients of `heads` written into (grad_req 'write') or added to ('add')
-    the gradient arrays of every marked variable they depend on."""
-    results, wrt = run_backward(heads, head_grads, None, retain_graph, train_mode)
+    the gradient arrays of every marked variable they depend on. `may_compile`: whether the pass may
+    compile its plan once hot (not when the whole step is compiled instead: `compiled_steps`)."""
+    results, wrt = run_backward(heads, head_grads, None, retain_graph, train_mode, may_compile=may_compile)
     for entry, result in zip(wrt, results):
         target = entry.grad_array._data
         if result is None:
@@ -161,9 +165,12 @@ def write_gradients(heads: Sequence, head_grads: Sequence, retain_graph: bool, t
         entry.fresh_grad = True
 
 
-def _stage(head_entries, head_grads, targets, train_mode: bool, create_graph: bool, entries=None) -> list:
+def _stage(
+    head_entries, head_grads, targets, train_mode: bool, create_graph: bool, entries=None, may_compile=True
+) -> list:
     """One autodiff pass from the heads to the `targets` (leaf entries): per target None or
-    (gradient, recorded (entry, index) or None). `entries`: the heads' reachable entries, when known."""
+    (gradient, recorded (entry, index) or None). `entries`: the heads' reachable entries, when known;
+    `may_compile`: whether the plan may be compiled once hot."""
     if entries is None:
         entries = tape.reachable([e for e, _ in head_entries])
     position = {id(e): k for k, e in enumerate(entries)}
@@ -180,7 +187,8 @@ def _stage(head_entries, head_grads, targets, train_mode: bool, create_graph: bo
             start = time.perf_counter()
             values, recorded = _evaluate(plan, entries, head_grads, train_mode, create_graph)
             grads = [None if slot is None else values[slot] for slot in plan.grads]
-            compiled_backward.after_interpreted_run(plan, values, train_mode, time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            compiled_backward.after_interpreted_run(plan, values, train_mode, seconds, may_compile)
     found = {}
     for target, grad, data in zip(wanted, plan.grad_values, grads):
         if grad is not None:
@@ -253,15 +261,15 @@ def _head_entry(head, index: int):
     return head._entry
 
 
-def _head_grad(head, given) -> np.ndarray:
+def head_gradient(given, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """The gradient fed to a head of this shape and dtype: ones when `given` is None, else `given` (an
+    NDArray or array-like) in the head's dtype; MXNetError when its shape differs."""
     if given is None:
-        return np.ones(head.shape, head._data.dtype)
+        return np.ones(shape, dtype)
     array = np.asarray(given._data if hasattr(given, "_data") else given)
-    if array.shape != head.shape:
-        raise MXNetError(
-            f"backward: the head gradient has shape {array.shape} but its head has shape {head.shape}"
-        )
-    return array.astype(head._data.dtype, copy=False)
+    if array.shape != shape:
+        raise MXNetError(f"backward: the head gradient has shape {array.shape} but its head has shape {shape}")
+    return array.astype(dtype, copy=False)
 
 
 def _wrt_entries(entries: list, variables) -> list:

@@ -59,12 +59,13 @@ def run_compiled(plan, slots: list) -> list | None:
     return grads
 
 
-def after_interpreted_run(plan, values: list, train_mode: bool, seconds: float) -> None:
+def after_interpreted_run(plan, values: list, train_mode: bool, seconds: float, may_compile: bool = True) -> None:
     """Count an interpreted run of `plan` that took `seconds` (`values`: every slot, as
-    `backprop._evaluate` filled them) and compile the plan once it is hot, for its next run."""
+    `backprop._evaluate` filled them) and compile the plan once it is hot (and `may_compile`), for its
+    next run."""
     plan.runs += 1
     plan.interpreted_times = (plan.interpreted_times + [seconds])[-TRIAL_RUNS:]
-    if plan.program is None and _is_hot(plan):
+    if plan.program is None and may_compile and _is_hot(plan):
         plan.program = _compile(plan, values, train_mode)
 
 

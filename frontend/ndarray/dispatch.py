@@ -32,11 +32,16 @@ MAX_PREPARED = 8192  # signatures kept; the table is cleared when full (a loop o
 class PreparedOp:
     """Everything about one call signature that does not depend on the input values."""
 
-    __slots__ = ("op", "attrs", "params", "node_name", "visible", "kernel", "out_shapes", "aux_update")
+    __slots__ = (
+        "op", "attrs", "params", "node_name", "visible", "kernel", "in_shapes", "in_dtypes", "out_shapes",
+        "out_dtypes", "aux_update",
+    )  # fmt: skip
 
-    def __init__(self, op, attrs, params, node_name, visible, kernel, out_shapes, aux_update=None):
+    def __init__(self, op, attrs, params, node_name, visible, kernel, inputs, outputs, aux_update=None):
         self.op, self.attrs, self.params, self.node_name = op, attrs, params, node_name
-        self.visible, self.kernel, self.out_shapes = visible, kernel, out_shapes
+        self.visible, self.kernel = visible, kernel
+        self.in_shapes, self.in_dtypes = inputs  # the signature's: tuples of shapes and NumPy dtypes
+        self.out_shapes, self.out_dtypes = outputs  # every output's, as the rules infer them (dtype names)
         self.aux_update = aux_update  # writes new auxiliary states after a training-mode call
 
 
@@ -101,7 +106,7 @@ def prepare(op: str, params: Mapping | None, name: str | None, shapes: tuple, dt
         listed = ", ".join(names) or "none"
         raise MXNetError(f"operator {schema.name} takes {len(names)} inputs ({listed}), got {len(shapes)}")
     attrs = Attrs(attrs)
-    out_shapes = op_call.check_inputs(
+    out_shapes, out_dtypes = op_call.check_inputs(
         schema.name, tuple(attrs), tuple(names), shapes, tuple(d.name for d in dtypes), node_name
     )
     kernel = fast_kernel(schema.name, parsed, dtypes, shapes) or _reference_kernel(
@@ -109,7 +114,9 @@ def prepare(op: str, params: Mapping | None, name: str | None, shapes: tuple, dt
     )
     visible = schema.num_visible_outputs(parsed)
     aux_update = updater_for(schema.name, attrs, parsed, shapes, dtypes, out_shapes, schema)
-    return PreparedOp(schema.name, attrs, parsed, node_name, visible, kernel, out_shapes, aux_update)
+    return PreparedOp(
+        schema.name, attrs, parsed, node_name, visible, kernel, (shapes, dtypes), (out_shapes, out_dtypes), aux_update
+    )
 
 
 def _reference_kernel(op: str, node_name: str, params: dict):

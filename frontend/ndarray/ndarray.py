@@ -256,9 +256,7 @@ class NDArray:
     def backward(self, out_grad=None, retain_graph: bool = False, train_mode: bool = True) -> None:
         """Compute the gradients of this array with respect to every marked variable it depends on,
         into their `grad` arrays; `out_grad` weights the head (ones by default)."""
-        from .backprop import write_gradients
-
-        write_gradients([self], [out_grad], retain_graph, train_mode)
+        compiled_steps.backward([self], [out_grad], retain_graph, train_mode)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -334,7 +332,7 @@ class NDArray:
             sorted(op_call.format_params({"shape": shape, "reverse": kwargs.get("reverse", False)}).items())
         )
         dtype = self._data.dtype.name
-        (new_shape,) = op_call.check_inputs("Reshape", attrs, ("data",), (self.shape,), (dtype,), "reshape")
+        (new_shape,), _ = op_call.check_inputs("Reshape", attrs, ("data",), (self.shape,), (dtype,), "reshape")
         if new_shape is None or None in new_shape:
             raise ShapeError(f"cannot reshape an array of shape {self.shape} into {shape}")
         result = NDArray(self._data.reshape(new_shape), self._ctx, self.writable)
@@ -435,6 +433,58 @@ class NDArray:
         return binary("lesser_equal", self, other)
 
 
+class PendingNDArray(NDArray):
+    """The result of a call deferred by the compiled-steps tier (`compiled_steps.py`): shape, dtype and
+    context are known; the values come from the step's program at `backward`, or from replaying the
+    step the moment anything else needs them (its values or its tape entry).
+    `_pending` is (step log, wire, shape, NumPy dtype). Once it has values the array is an NDArray."""
+
+    @property
+    def _data(self):
+        self._settle()
+        return self._data
+
+    @_data.setter
+    def _data(self, value):
+        self._settle()
+        self._data = value
+
+    @property
+    def _entry(self):
+        self._settle()
+        return self._entry
+
+    @_entry.setter
+    def _entry(self, value):
+        self._settle()
+        self._entry = value
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._pending[2]
+
+    @property
+    def dtype(self) -> type:
+        return self._pending[3].type
+
+    @property
+    def ndim(self) -> int:
+        return len(self._pending[2])
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self._pending[2], dtype=np.int64))
+
+    def _settle(self) -> None:
+        self._pending[0].settle()  # its step log (compiled_steps.StepLog) replays the deferred calls
+        if type(self) is PendingNDArray:  # every pending array of a replayed log has values: cannot happen
+            raise MXNetError("internal error: a deferred array lost its step")
+
+
+# The exact types of NDArray objects, for the fast paths that test `type(x)` rather than isinstance
+ARRAY_TYPES = (NDArray, PendingNDArray)
+
+
 # -- running ops on NDArrays ------------------------------------------------------------------------
 
 
@@ -456,14 +506,21 @@ def invoke(
     results are written into the given NDArray(s), which are returned.
     """
     for item in inputs:
-        if type(item) is not NDArray and not isinstance(item, NDArray):
+        if type(item) not in ARRAY_TYPES and not isinstance(item, NDArray):
             index = list(inputs).index(item)
             raise TypeError(f"operator {op} expects NDArray inputs; input {index} is a {type(item).__name__}")
+    recording = tape.FLAGS.recording
+    if recording:
+        if compiled_steps.HOT_TRACES and out is None and not profiler.RUNNING:
+            pending = compiled_steps.defer(op, inputs, params, name, ctx)
+            if pending is not None:
+                return pending
+        if tape.FLAGS.step_log is None:
+            compiled_steps.open_step()
     arrays = [x._data for x in inputs]
     prepared = dispatch.prepared(
         op, params, name, tuple([a.shape for a in arrays]), tuple([a.dtype for a in arrays])
     )
-    recording = tape.FLAGS.recording
     if out is not None:
         if recording:
             _check_not_recorded(out)
@@ -537,6 +594,7 @@ def _record(prepared, inputs: Sequence[NDArray], results: list, outputs: list) -
         entry.aux_update = prepared.aux_update  # applied by the backward pass, as MXNet's CPU kernels do
     for index, output in enumerate(outputs):
         output._entry = (entry, index)
+    compiled_steps.note_call(prepared, inputs, entry)
 
 
 def _constant_entry(array: NDArray) -> tuple:
@@ -579,7 +637,7 @@ def _arrays_then_keywords(args: tuple, kwargs: dict) -> bool:
     """Whether a call passes only NDArrays positionally and only parameters by keyword (the usual
     form, which needs no binding of names to inputs)."""
     for value in args:
-        if type(value) is not NDArray:
+        if type(value) not in ARRAY_TYPES:
             return False
     for value in kwargs.values():
         if isinstance(value, NDArray):
@@ -654,13 +712,13 @@ def binary(kind: str, lhs, rhs, out=None):
     other operand's dtype.
     """
     array_op, scalar_op, reflected_op, python_op = BINARY_OPS[kind]
-    if type(lhs) is NDArray:  # the common cases first: two arrays, an array and a Python number
-        if type(rhs) is NDArray:
+    if type(lhs) in ARRAY_TYPES:  # the common cases first: two arrays, an array and a Python number
+        if type(rhs) in ARRAY_TYPES:
             return invoke(array_op, (lhs, rhs), None, out=out)
         if type(rhs) is float or type(rhs) is int:
             if scalar_op in _REGISTERED_SCALAR_OPS:
                 return invoke(scalar_op, (lhs,), {"scalar": float(rhs)}, out=out)
-    elif type(rhs) is NDArray and (type(lhs) is float or type(lhs) is int):
+    elif type(rhs) in ARRAY_TYPES and (type(lhs) is float or type(lhs) is int):
         if reflected_op in _REGISTERED_SCALAR_OPS:
             return invoke(reflected_op, (rhs,), {"scalar": float(lhs)}, out=out)
     if not isinstance(lhs, NDArray) and not isinstance(rhs, NDArray):
@@ -707,3 +765,7 @@ def check_grad_req(grad_req: str) -> str:
     if grad_req not in GRAD_REQS:
         raise MXNetError(f"grad_req must be one of 'write', 'add' or 'null', got {grad_req!r}")
     return grad_req
+
+
+# The compiled-steps tier (which defers recorded calls into PendingNDArrays) builds on this module.
+from . import compiled_steps  # noqa: E402

@@ -42,15 +42,16 @@ def _plain(value):
 
 @functools.lru_cache(maxsize=4096)
 def check_inputs(op: str, attrs: tuple, names: tuple, shapes: tuple, dtypes: tuple, node_name: str) -> tuple:
-    """Output shapes of `op` applied to inputs of these shapes and dtypes; ShapeError/TypeInferenceError
-    naming the op when its rules reject them."""
+    """(output shapes, output dtype names) of `op` applied to inputs of these shapes and dtypes (None
+    where a rule leaves one unknown); ShapeError/TypeInferenceError naming the op when its rules reject
+    them."""
     variables = [variable(n) for n in names]
     node = Node(op, tuple(v.output() for v in variables), attrs, node_name)
     graph = Graph(tuple(Value(node, i) for i in range(node.num_outputs)))
     shapes_known = infer_shapes(graph, dict(zip(names, shapes))) if op in shape_rules else {}
-    if op in type_rules:
-        infer_types(graph, dict(zip(names, dtypes)))
-    return tuple(shapes_known.get(v) for v in graph.outputs)
+    types_known = infer_types(graph, dict(zip(names, dtypes))) if op in type_rules else {}
+    outputs = graph.outputs
+    return tuple(shapes_known.get(v) for v in outputs), tuple(types_known.get(v) for v in outputs)
 
 
 def fresh(result, inputs: list[np.ndarray]) -> np.ndarray:

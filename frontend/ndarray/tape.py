@@ -24,6 +24,7 @@ _names = itertools.count()
 class _Flags(threading.local):
     recording = False
     training = False
+    step_log = None  # the calls recorded since the last backward pass (compiled_steps.StepLog)
 
 
 FLAGS = _Flags()
@@ -57,13 +58,16 @@ class TapeEntry:
     its inputs. A leaf's `grad_req` is 'write', 'add' or 'null' for a marked variable and None for a
     constant (an unmarked array some recorded op read)."""
 
-    __slots__ = ("node", "values", "inputs", "grad_req", "grad_array", "fresh_grad", "call", "aux_update")
+    __slots__ = (
+        "node", "values", "inputs", "grad_req", "grad_array", "fresh_grad", "call", "aux_update", "mark"
+    )  # fmt: skip
 
     def __init__(self, node: Node, values: list | None, inputs: tuple, grad_req=None, grad_array=None):
         self.node, self.values, self.inputs = node, values, inputs
         self.grad_req, self.grad_array, self.fresh_grad = grad_req, grad_array, False
         self.call = None  # the FunctionCall whose output this leaf is (autograd.Function)
         self.aux_update = None  # a training-mode BatchNorm's update of its moving statistics
+        self.mark = None  # (step log, its place in the log): see compiled_steps.StepLog
 
     def value(self, index: int) -> Value:
         """The IR value of output `index`."""

@@ -1,0 +1,562 @@
+"""Compiled training steps: a recorded step that repeats runs as one compiled forward+backward program.
+
+An imperative training loop records the same calls every iteration (`with autograd.record(): ...`,
+then `loss.backward()`). Each recorded call since the last backward pass is noted in the thread's
+`StepLog`: its prepared op (op, parameters, input shapes and dtypes), its training flag and where its
+inputs come from - an earlier call's output, or a leaf (a marked variable or a constant) numbered by
+first use. At a backward pass the log and the heads are the key of a `StepTrace`. Once a trace is hot
+(EMBER_COMPILE_AFTER eager runs, as for the other tiers), its forward and backward graph, rebuilt from
+the key alone, is compiled through the compile driver into one native program (`StepProgram`).
+
+From then on the engine speculates. When the first recorded call of a step matches a hot trace's first
+call, calls return `PendingNDArray`s - shape, dtype and context, no values yet - for as long as each
+call matches the trace's next one; a leaf's values are copied into the program's input buffer at the
+call that first reads it, so later writes into the leaf change nothing, as with eager execution.
+`backward` on the trace's heads then runs the program once, fills in the pending arrays still alive
+from its forward outputs and writes the gradients as each variable's grad_req says. Anything else -
+a call that differs, reading a pending array's values or its tape entry, a backward with other heads or
+`retain_graph=True`, `autograd.grad` - first *replays* the deferred calls eagerly (the same kernels, the
+same tape entries as eager execution), after which all is as if nothing had been deferred. The first
+speculated steps are timed against the last eager ones; a trace that is slower compiled, or whose
+speculation is replayed MAX_REPLAYS times in a row, is not speculated again.
+
+Left eager (one log line where a hot trace is refused): steps that draw random numbers (Dropout,
+rrelu), that update auxiliary states (training-mode BatchNorm), that call an `autograd.Function`, index
+or reshape recorded arrays through NDArray methods (those calls bypass the log), and steps with fewer
+than MIN_ELEMENTS gradient elements, where one native call gains too little to pay for compiling.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+import weakref
+
+import numpy as np
+
+from ember.compiler import Graph, Node, Value, variable
+from ember.compiler.ops.facts import draws_random
+from ember.compiler.passes.autodiff import gradients
+from ember.runtime.errors import GraphError, MXNetError
+
+from ..engine_switches import compile_after, executor_kind
+from . import backprop, dispatch, tape
+from .compiled_backward import MIN_ELEMENTS as BACKWARD_MIN_ELEMENTS
+from .ndarray import NDArray, PendingNDArray
+
+log = logging.getLogger(__name__)
+
+MIN_ELEMENTS = BACKWARD_MIN_ELEMENTS  # gradient elements below which a step stays eager
+MAX_LOGGED_CALLS = 4096  # a longer step is not traced
+MAX_TRACES = 256  # traces kept (counted or compiled); the table is cleared when full
+TRIAL_RUNS = 5  # speculated steps timed against the last eager ones before the choice is final
+MAX_REPLAYS = 3  # speculations of a trace replayed in a row before it is no longer speculated
+NOT_COMPILABLE = False  # StepTrace.program once compiling was refused, failed or measured slower
+
+_TRACES: dict[tuple, StepTrace] = {}
+HOT_TRACES: dict[tuple, list] = {}  # a compiled trace's first call -> the traces starting with it
+_TABLE_LOCK = threading.Lock()
+
+
+# -- the log of a step's calls ------------------------------------------------------------------
+
+
+class StepLog:
+    """The recorded calls of this thread since its last backward pass.
+
+    `calls[k]` is (PreparedOp, wiring, training flag) of the k-th call; a wiring holds one wire per
+    input: (0, call, output index) for an earlier call's output, (1, leaf number, grad_req) for a leaf.
+    Entries of logged calls and leaves carry `mark = (this log, k or wire)`. `broken`: the step read
+    something the log cannot describe (an entry recorded elsewhere), so it is not traced."""
+
+    __slots__ = ("calls", "leaves", "broken", "start", "speculation", "__weakref__")
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+        self.leaves: list[tape.TapeEntry] = []
+        self.broken = False
+        self.start = time.perf_counter()
+        self.speculation: Speculation | None = None
+
+    def wire(self, array) -> tuple | None:
+        """Where input `array` comes from in this step, or None when the log cannot say."""
+        if type(array) is PendingNDArray:
+            return array._pending[1]
+        pair = array._entry
+        if pair is None:
+            pair = array._entry = (tape.leaf_entry(array._data), 0)  # a constant, as eager recording does
+        entry, index = pair
+        mark = entry.mark
+        if mark is not None and mark[0] is self:
+            return (0, mark[1], index) if type(mark[1]) is int else mark[1]
+        if entry.inputs or entry.call is not None or entry.values is None:
+            return None
+        wire = (1, len(self.leaves), entry.grad_req)
+        entry.mark = (self, wire)
+        self.leaves.append(entry)
+        return wire
+
+    def settle(self) -> None:
+        """Replay the deferred calls, if any: afterwards every pending array of this log is an NDArray."""
+        speculation = self.speculation
+        if speculation is not None:
+            self.speculation = None
+            speculation.replay(self)
+
+
+def open_step() -> StepLog:
+    """Start this thread's step log (the first call of a step, before it runs: the step's time starts)."""
+    step = tape.FLAGS.step_log = StepLog()
+    return step
+
+
+def note_call(prepared, inputs, entry) -> None:
+    """Log an eagerly recorded call (`entry` its new tape entry)."""
+    step = tape.FLAGS.step_log
+    if step is None:
+        step = open_step()
+    elif step.broken:
+        return
+    wiring = tuple([step.wire(x) for x in inputs])
+    if None in wiring or len(step.calls) >= MAX_LOGGED_CALLS or entry.aux_update is not None:
+        step.broken = True
+        return
+    entry.mark = (step, len(step.calls))
+    step.calls.append((prepared, wiring, tape.FLAGS.training))
+
+
+def end_step() -> StepLog | None:
+    """Close this thread's step (a backward pass ran or starts): deferred calls are replayed first.
+    Returns the closed log."""
+    step = tape.FLAGS.step_log
+    if step is not None:
+        step.settle()
+        tape.FLAGS.step_log = None
+    return step
+
+
+# -- backward passes ---------------------------------------------------------------------------------
+
+
+def backward(heads: list, head_grads: list, retain_graph: bool, train_mode: bool) -> None:
+    """`autograd.backward` / `NDArray.backward`: the gradients of `heads` written into the marked
+    variables' gradient arrays - by the step's compiled program when this step was speculated, else
+    eagerly (`backprop.write_gradients`), counting the step towards its trace."""
+    step = tape.FLAGS.step_log
+    if step is not None and step.speculation is not None:
+        if step.speculation.finish(step, heads, head_grads, retain_graph, train_mode):
+            tape.FLAGS.step_log = None
+            return
+    step = end_step()
+    trace = _trace_of(step, heads, retain_graph, train_mode)
+    if trace is not None:
+        trace.count_eager_run()
+    may_compile_backward = trace is None or trace.program is NOT_COMPILABLE
+    backprop.write_gradients(heads, head_grads, retain_graph, train_mode, may_compile_backward)
+    if trace is not None:
+        trace.eager_times = (trace.eager_times + [time.perf_counter() - step.start])[-TRIAL_RUNS:]
+
+
+def _trace_of(step: StepLog | None, heads: list, retain_graph: bool, train_mode: bool):
+    """The trace of a closed step that is about to run eagerly, or None when it cannot be traced."""
+    if step is None or step.broken or retain_graph or not step.calls or executor_kind() == "reference":
+        return None
+    head_wires = []
+    for head in heads:
+        pair = head._entry
+        mark = pair[0].mark if pair is not None else None
+        if mark is None or mark[0] is not step or type(mark[1]) is not int:
+            return None
+        head_wires.append((mark[1], pair[1]))
+    key = (tuple(step.calls), tuple(head_wires), bool(train_mode))
+    with _TABLE_LOCK:
+        trace = _TRACES.get(key)
+        if trace is None:
+            if len(_TRACES) >= MAX_TRACES:
+                _forget_all()
+            trace = _TRACES[key] = StepTrace(key)
+    return trace
+
+
+def _forget_all() -> None:
+    _TRACES.clear()
+    HOT_TRACES.clear()
+
+
+def forget_traces() -> None:
+    """Drop every trace and compiled step (tests; the engine also does it when the table is full)."""
+    with _TABLE_LOCK:
+        _forget_all()
+
+
+class StepTrace:
+    """One recorded step structure: its calls, heads and mode (the key), how often it ran eagerly and
+    how long it took, and its compiled program once hot."""
+
+    def __init__(self, key: tuple):
+        self.key = key
+        self.calls, self.heads, self.train_mode = key
+        self.runs = 0
+        self.eager_times: list[float] = []  # the last TRIAL_RUNS eager steps (seconds)
+        self.speculated_runs = 0
+        self.speculated_times: list[float] = []  # speculated steps TRIAL_RUNS..2*TRIAL_RUNS-1 (seconds)
+        self.replays_in_a_row = 0
+        self.program: StepProgram | bool | None = None
+        self.lock = threading.Lock()  # held by the one speculation that uses the program
+
+    def count_eager_run(self) -> None:
+        """Count an eager run of this step (before its backward pass runs); compile the trace once it
+        is hot, so that this pass already knows whether the step has a program."""
+        self.runs += 1
+        if self.program is None and (executor_kind() == "compiled" or self.runs >= compile_after()):
+            self.program = _compile(self)
+            if self.program:
+                with _TABLE_LOCK:
+                    HOT_TRACES.setdefault(self.calls[0], []).append(self)
+
+    def disable(self, reason: str) -> None:
+        """Never speculate this trace again (one log line)."""
+        log.info("autograd: this training step runs eagerly from now on (%s)", reason)
+        self.program = NOT_COMPILABLE
+        with _TABLE_LOCK:
+            others = HOT_TRACES.get(self.calls[0], [])
+            if self in others:
+                others.remove(self)
+            if not others:
+                HOT_TRACES.pop(self.calls[0], None)
+
+    def after_speculated_run(self, seconds: float) -> None:
+        """Time the trial runs; the first TRIAL_RUNS are a warm-up (measured: a fresh program's first
+        runs, with NumPy's BLAS threads still spinning from the eager steps, can take 10x longer)."""
+        self.replays_in_a_row = 0
+        self.speculated_runs += 1
+        if not TRIAL_RUNS < self.speculated_runs <= 2 * TRIAL_RUNS:
+            return
+        self.speculated_times.append(seconds)
+        if len(self.speculated_times) == TRIAL_RUNS and executor_kind() != "compiled":
+            compiled, eager = statistics.median(self.speculated_times), statistics.median(self.eager_times)
+            if compiled > eager:
+                self.disable(f"measured {compiled * 1e6:.0f} us a step compiled, {eager * 1e6:.0f} us eager")
+
+    def after_replay(self) -> None:
+        self.replays_in_a_row += 1
+        if self.replays_in_a_row >= MAX_REPLAYS and executor_kind() != "compiled":
+            self.disable(f"its speculation was undone {MAX_REPLAYS} times in a row")
+
+
+# -- speculation -------------------------------------------------------------------------------------
+
+
+def _become_array(array: PendingNDArray, data: np.ndarray, entry_pair: tuple) -> None:
+    array.__class__ = NDArray
+    values = array.__dict__
+    del values["_pending"]
+    values["_data"], values["_entry"] = data, entry_pair
+
+
+def _array_facts(array) -> tuple:
+    if type(array) is PendingNDArray:
+        pending = array._pending
+        return pending[2], pending[3]
+    data = array._data
+    return data.shape, data.dtype
+
+
+def defer(op: str, inputs, params, name, ctx):
+    """A recorded call made while hot traces exist: its pending outputs when the step follows a hot
+    trace (the first call starts a speculation), else None (the call runs eagerly, after the deferred
+    calls were replayed when a speculation just failed)."""
+    for x in inputs:
+        if type(x) is PendingNDArray or x._entry is not None:
+            break
+    else:
+        return None  # no recorded input: not a recorded call
+    flags = tape.FLAGS
+    step = flags.step_log
+    if step is None:
+        step = open_step()
+    speculation = step.speculation
+    if speculation is None and (step.calls or step.broken):
+        return None
+    facts = [_array_facts(x) for x in inputs]
+    prepared = dispatch.prepared(
+        op, params, name, tuple([f[0] for f in facts]), tuple([f[1] for f in facts])
+    )
+    wiring = tuple([step.wire(x) for x in inputs])
+    call = (prepared, wiring, flags.training)
+    if speculation is None:
+        speculation = Speculation.start(call)
+        if speculation is None:
+            return None
+        step.speculation = speculation
+    elif not speculation.follow(call, len(step.calls)):
+        step.settle()
+        return None
+    speculation.copy_new_leaves(step)
+    index = len(step.calls)
+    step.calls.append(call)
+    if ctx is None:
+        ctx = inputs[0]._ctx if inputs else None
+    outputs = []
+    for output in range(prepared.visible):
+        array = object.__new__(PendingNDArray)
+        shape, dtype = prepared.out_shapes[output], np.dtype(prepared.out_dtypes[output])
+        array.__dict__.update(_ctx=ctx, _pending=(step, (0, index, output), shape, dtype))
+        outputs.append(array)
+    speculation.outputs.append([weakref.ref(a) for a in outputs])
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
+class Speculation:
+    """A step being deferred: the hot traces it still follows (each locked for this speculation), the
+    weak references to each deferred call's pending outputs, and how many leaves were copied in."""
+
+    def __init__(self, traces: list):
+        self.traces = traces
+        self.outputs: list[list] = []
+        self.copied = 0
+
+    @classmethod
+    def start(cls, call: tuple) -> Speculation | None:
+        traces = []
+        for trace in list(HOT_TRACES.get(call, ())):
+            if trace.program and trace.lock.acquire(blocking=False):
+                traces.append(trace)
+        return cls(traces) if traces else None
+
+    def follow(self, call: tuple, index: int) -> bool:
+        """Keep the traces whose call `index` is `call`; False (all kept, for the replay) when none is."""
+        following = [t for t in self.traces if index < len(t.calls) and t.calls[index] == call]
+        if not following:
+            return False
+        for trace in self.traces:
+            if trace not in following:
+                trace.lock.release()
+        self.traces = following
+        return True
+
+    def copy_new_leaves(self, step: StepLog) -> None:
+        """Copy the leaves first read by this call into the programs' input buffers."""
+        while self.copied < len(step.leaves):
+            data = step.leaves[self.copied].values[0]
+            for trace in self.traces:
+                view = trace.program.leaf_views[self.copied]
+                if view is not None:
+                    view[...] = data
+            self.copied += 1
+
+    def release(self) -> None:
+        for trace in self.traces:
+            trace.lock.release()
+        self.traces = []
+
+    def finish(self, step: StepLog, heads: list, head_grads: list, retain_graph: bool, train_mode) -> bool:
+        """Run the step's program for a backward pass over `heads`; False when no followed trace ends
+        here with these heads (the caller replays and runs the backward pass eagerly)."""
+        if retain_graph or any(type(h) is not PendingNDArray or h._pending[0] is not step for h in heads):
+            return False
+        head_wires = tuple((h._pending[1][1], h._pending[1][2]) for h in heads)
+        key_end = (len(step.calls), head_wires, bool(train_mode))
+        for trace in self.traces:
+            if (len(trace.calls), trace.heads, trace.train_mode) == key_end:
+                break
+        else:
+            return False
+        grads = [backprop.head_gradient(g, h.shape, h._pending[3]) for h, g in zip(heads, head_grads)]
+        program = trace.program
+        forward, gradient_values = program.run(grads)
+        for k, refs in enumerate(self.outputs):
+            entry = None
+            for index, ref in enumerate(refs):
+                array = ref()
+                if array is not None:
+                    if entry is None:  # the call's entry, freed as a backward pass frees it
+                        entry = tape.TapeEntry(program.nodes[k], None, ())
+                    _become_array(array, forward[k][index].copy(), (entry, index))
+        program.write_gradients(step.leaves, gradient_values)
+        step.speculation = None
+        self.release()
+        trace.after_speculated_run(time.perf_counter() - step.start)
+        return True
+
+    def replay(self, step: StepLog) -> None:
+        """Run the deferred calls eagerly, as if they had never been deferred."""
+        snapshots = self.traces[0].program.leaf_views if self.traces else []
+        for trace in self.traces:
+            trace.after_replay()
+        leaf_values = [
+            view.copy() if view is not None else leaf.values[0]
+            for view, leaf in zip(snapshots, step.leaves[: self.copied])
+        ]
+        self.release()
+        results, entries = [], []
+        previous = tape.FLAGS.training
+        try:
+            for k, ((prepared, wiring, training), refs) in enumerate(zip(step.calls, self.outputs)):
+                arrays = [results[w[1]][w[2]] if w[0] == 0 else leaf_values[w[1]] for w in wiring]
+                tape.FLAGS.training = training
+                values = prepared.kernel(arrays)
+                pairs = [(entries[w[1]], w[2]) if w[0] == 0 else (step.leaves[w[1]], 0) for w in wiring]
+                entry = tape.record_node(
+                    prepared.op, prepared.attrs, prepared.params, prepared.node_name, pairs, values
+                )
+                entry.mark = (step, k)
+                results.append(values)
+                entries.append(entry)
+                for index, ref in enumerate(refs):
+                    array = ref()
+                    if array is not None:
+                        _become_array(array, values[index], (entry, index))
+        finally:
+            tape.FLAGS.training = previous
+
+
+# -- compiling a trace -------------------------------------------------------------------------------
+
+
+class StepProgram:
+    """A trace's forward and backward graph as one loaded program.
+
+    Inputs: `leaf{j}` per leaf (`leaf_views[j]`, None where the program does not read it) and
+    `head{h}` per head gradient. Outputs: every call's visible outputs, then each gradient;
+    `gradient_of[j]` is leaf j's output position, None where no gradient flows, or absent (not a
+    variable the heads depend on)."""
+
+    def __init__(self, exe, nodes, leaf_views, head_views, forward_slots, gradient_of):
+        self.exe, self.nodes = exe, nodes
+        self.leaf_views, self.head_views = leaf_views, head_views
+        self.forward_slots, self.gradient_of = forward_slots, gradient_of
+
+    def run(self, head_grads: list) -> tuple[list, list]:
+        """Run once (leaves already copied in): each call's forward outputs and every output, as live
+        views of the program's buffers (valid until its next run)."""
+        for view, grad in zip(self.head_views, head_grads):
+            view[...] = grad
+        exe = self.exe
+        exe.run()
+        outputs = exe.outputs_view()
+        forward = [[outputs[slot] for slot in slots] for slots in self.forward_slots]
+        return forward, outputs
+
+    def write_gradients(self, leaves: list, outputs: list) -> None:
+        """Each variable's gradient into its gradient array, by grad_req (as `backprop.write_gradients`)."""
+        for j, slot in self.gradient_of.items():
+            entry = leaves[j]
+            target = entry.grad_array._data
+            if slot is None:
+                if entry.grad_req == "write":
+                    target[...] = 0
+            elif entry.grad_req == "add":
+                target += outputs[slot]
+            else:
+                target[...] = outputs[slot]
+            entry.fresh_grad = True
+
+
+def _compile(trace: StepTrace):
+    """The trace's StepProgram, or NOT_COMPILABLE (one log line) when it cannot or should not be."""
+    try:
+        return _build(trace)
+    except (MXNetError, GraphError) as err:
+        log.info("autograd: this training step stays eager (%s)", str(err).splitlines()[0])
+        return NOT_COMPILABLE
+
+
+def _graph_of(trace: StepTrace) -> tuple[list, dict, list]:
+    """The trace's calls as IR nodes over one variable per leaf: (nodes, leaf variables by number,
+    the leaves' (shape, dtype, grad_req))."""
+    nodes, leaf_vars, leaf_facts = [], {}, {}
+    trainings = {training for _, _, training in trace.calls}
+    if len(trainings) > 1:
+        raise MXNetError("its calls change the training flag")
+    for k, (prepared, wiring, _) in enumerate(trace.calls):
+        if prepared.aux_update is not None and trace.train_mode:
+            raise MXNetError(f"{prepared.op} updates auxiliary states")
+        inputs = []
+        for position, wire in enumerate(wiring):
+            if wire[0] == 0:
+                inputs.append(Value(nodes[wire[1]], wire[2]))
+                continue
+            number = wire[1]
+            if number not in leaf_vars:
+                leaf_vars[number] = variable(f"leaf{number}")
+                leaf_facts[number] = (prepared.in_shapes[position], prepared.in_dtypes[position], wire[2])
+            inputs.append(leaf_vars[number].output())
+        node = Node(prepared.op, tuple(inputs), prepared.attrs, f"{prepared.node_name}_{k}")
+        if draws_random(node):
+            raise MXNetError(f"{prepared.op} draws random numbers")
+        if None in prepared.out_shapes[: prepared.visible] or None in prepared.out_dtypes[: prepared.visible]:
+            raise MXNetError(f"the output types of {prepared.op} are not known before it runs")
+        nodes.append(node)
+    return nodes, leaf_vars, leaf_facts
+
+
+def _build(trace: StepTrace) -> StepProgram:
+    from ember.codegen.driver import compile_graph
+    from ember.codegen.targets import target_for
+
+    nodes, leaf_vars, leaf_facts = _graph_of(trace)
+    shapes = {leaf_vars[j].output(): facts[0] for j, facts in leaf_facts.items()}
+    dtypes = {leaf_vars[j].output(): facts[1].name for j, facts in leaf_facts.items()}
+    for k, (prepared, _, _) in enumerate(trace.calls):
+        for index in range(nodes[k].num_outputs):
+            shapes[Value(nodes[k], index)] = prepared.out_shapes[index]
+            dtypes[Value(nodes[k], index)] = prepared.out_dtypes[index]
+    heads = [Value(nodes[k], index) for k, index in trace.heads]
+    if len(set(heads)) != len(heads):
+        raise MXNetError("a head is given twice")
+    head_vars = [variable(f"head{h}") for h in range(len(heads))]
+    for var, head in zip(head_vars, heads):
+        shapes[var.output()], dtypes[var.output()] = shapes[head], dtypes[head]
+    reachable = {id(n) for n in Graph(tuple(heads)).nodes}
+    wrt_numbers = [
+        j for j, facts in sorted(leaf_facts.items())
+        if facts[2] in ("write", "add") and id(leaf_vars[j]) in reachable
+    ]  # fmt: skip
+    wrt = [leaf_vars[j].output() for j in wrt_numbers]
+    grads = gradients(Graph(tuple(heads)), shapes, wrt, [v.output() for v in head_vars], dtypes) if wrt else []
+    elements = sum(int(np.prod(shapes[w], dtype=np.int64)) for w, g in zip(wrt, grads) if g is not None)
+    if elements < MIN_ELEMENTS:
+        raise MXNetError(f"{elements} gradient elements are too few to gain from compiling")
+    outputs, position = [], {}
+
+    def output_slot(value: Value) -> int:
+        if value.node.is_variable:
+            raise MXNetError("a gradient is an input of the step")
+        if value not in position:
+            position[value] = len(outputs)
+            outputs.append(value)
+        return position[value]
+
+    forward_slots = [
+        [output_slot(Value(node, index)) for index in range(prepared.visible)]
+        for node, (prepared, _, _) in zip(nodes, trace.calls)
+    ]
+    gradient_of = {j: None if g is None else output_slot(g) for j, g in zip(wrt_numbers, grads)}
+    compiled = compile_graph(
+        Graph(tuple(outputs)), target_for("llvm"),
+        shapes={f"leaf{j}": facts[0] for j, facts in leaf_facts.items()}
+        | {v.name: shapes[v.output()] for v in head_vars},
+        dtypes={f"leaf{j}": facts[1].name for j, facts in leaf_facts.items()}
+        | {v.name: dtypes[v.output()] for v in head_vars},
+        is_train=trace.train_mode, name="autograd_step",
+    )  # fmt: skip
+    exe = compiled.load(what="a compiled training step")
+    inputs = dict(exe.layout["inputs"])
+    leaf_views = [
+        exe.view(inputs[f"leaf{j}"]) if f"leaf{j}" in inputs else None for j in range(len(leaf_facts))
+    ]
+    head_views = [exe.view(inputs[v.name]) if v.name in inputs else _Discard() for v in head_vars]
+    return StepProgram(exe, nodes, leaf_views, head_views, forward_slots, gradient_of)
+
+
+class _Discard:
+    """The input buffer of a head gradient no output reads (the program dropped it): writes vanish."""
+
+    def __setitem__(self, key, value) -> None:
+        pass
+
+
+__all__ = ["PendingNDArray", "backward", "defer", "end_step", "forget_traces", "note_call"]
