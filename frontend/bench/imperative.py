@@ -5,7 +5,10 @@
 - `nd_mlp_train`: the seed MLP (784-128-64-10) trained imperatively: `autograd.record()`, FullyConnected and
   relu, softmax cross-entropy as `-pick(log_softmax(out), label).mean()`, `loss.backward()`, and a
   hand-written SGD update on the NDArrays (`w -= lr * w.grad`), against the same step hand-written in
-  NumPy and PyTorch eager's; one step is first checked against the float64 NumPy step.
+  NumPy and PyTorch eager's; one step is first checked against the float64 NumPy step. A training loop
+  runs thousands of steps, so Ember is timed in its steady state: after the warm-up steps in which the
+  step turns hot, is compiled and passes its trial (`ndarray/compiled_steps.py`); the notes give the
+  same step run eagerly (EMBER_EXECUTOR=reference) for comparison.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import numpy as np
 
 import ember as mx
 
+from ..engine_switches import compile_after
+from ..ndarray import compiled_steps
 from .workloads import (
     LR,
     MLP_SHAPES,
@@ -22,7 +27,9 @@ from .workloads import (
     Workload,
     centred_pixels,
     check_close,
+    environment,
     float64_step,
+    measure,
     numpy_mlp_step,
     peer_steps,
     step_checks,
@@ -91,12 +98,17 @@ def mlp_train_case(batch: int, ctx: Context) -> Case:
     peer_checks, numpy_call, torch_call = peer_steps(
         numpy_mlp_step, torch_mlp_forward, start, x, y, oracle, ctx
     )
+    with environment(EMBER_EXECUTOR="reference"):
+        eager = measure(lambda: imperative_mlp_step(params, data, label), ctx.seconds / 2, ctx.max_repeats)
+    for _ in range(compile_after() + 2 * compiled_steps.TRIAL_RUNS + 5):
+        imperative_mlp_step(params, data, label)
     return Case(
         ember=lambda: imperative_mlp_step(params, data, label),
         numpy=numpy_call,
         torch=torch_call,
         against="the float64 NumPy step (parameter updates)",
         checks=checks + peer_checks,
+        extras={"eager_step_s": eager["median_s"]},
     )
 
 

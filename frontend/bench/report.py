@@ -156,6 +156,8 @@ def case_notes(case: dict) -> str:
         notes.append(f"model(data=x) call {extras['python_call_us']:.1f} us")
     if "ember_step_with_batch_copy_s" in extras:
         notes.append(f"fused.run(batch) {seconds_text(extras['ember_step_with_batch_copy_s'])}")
+    if "eager_step_s" in extras:
+        notes.append(f"eager (EMBER_EXECUTOR=reference) {seconds_text(extras['eager_step_s'])}")
     if "device" in extras:
         notes.append(f"on {extras['device']} (NumPy on the CPU)")
     return "; ".join(notes)

@@ -44,7 +44,6 @@ from ember.runtime.errors import GraphError, MXNetError
 from ..engine_switches import compile_after, executor_kind
 from . import backprop, dispatch, tape
 from .compiled_backward import MIN_ELEMENTS as BACKWARD_MIN_ELEMENTS
-from .ndarray import NDArray, PendingNDArray
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class StepLog:
 
     def wire(self, array) -> tuple | None:
         """Where input `array` comes from in this step, or None when the log cannot say."""
-        if type(array) is PendingNDArray:
+        if array._pending is not None:
             return array._pending[1]
         pair = array._entry
         if pair is None:
@@ -119,6 +118,8 @@ def note_call(prepared, inputs, entry) -> None:
         step = open_step()
     elif step.broken:
         return
+    elif step.speculation is not None:  # an eager call in a deferred step (out=, the profiler): replay
+        step.settle()
     wiring = tuple([step.wire(x) for x in inputs])
     if None in wiring or len(step.calls) >= MAX_LOGGED_CALLS or entry.aux_update is not None:
         step.broken = True
@@ -241,6 +242,7 @@ class StepTrace:
                 self.disable(f"measured {compiled * 1e6:.0f} us a step compiled, {eager * 1e6:.0f} us eager")
 
     def after_replay(self) -> None:
+        """Count a speculation of this trace undone by a replay."""
         self.replays_in_a_row += 1
         if self.replays_in_a_row >= MAX_REPLAYS and executor_kind() != "compiled":
             self.disable(f"its speculation was undone {MAX_REPLAYS} times in a row")
@@ -249,27 +251,20 @@ class StepTrace:
 # -- speculation -------------------------------------------------------------------------------------
 
 
-def _become_array(array: PendingNDArray, data: np.ndarray, entry_pair: tuple) -> None:
-    array.__class__ = NDArray
-    values = array.__dict__
-    del values["_pending"]
-    values["_data"], values["_entry"] = data, entry_pair
-
-
 def _array_facts(array) -> tuple:
-    if type(array) is PendingNDArray:
-        pending = array._pending
+    pending = array._pending
+    if pending is not None:
         return pending[2], pending[3]
     data = array._data
     return data.shape, data.dtype
 
 
-def defer(op: str, inputs, params, name, ctx):
-    """A recorded call made while hot traces exist: its pending outputs when the step follows a hot
-    trace (the first call starts a speculation), else None (the call runs eagerly, after the deferred
-    calls were replayed when a speculation just failed)."""
+def defer(pending_class, op: str, inputs, params, name, ctx):
+    """A recorded call made while hot traces exist: its pending outputs (new `pending_class` arrays,
+    ndarray.PendingNDArray) when the step follows a hot trace (the first call starts a speculation), else
+    None (the call runs eagerly, after the deferred calls were replayed when a speculation just failed)."""
     for x in inputs:
-        if type(x) is PendingNDArray or x._entry is not None:
+        if x._pending is not None or x._entry is not None:
             break
     else:
         return None  # no recorded input: not a recorded call
@@ -301,7 +296,7 @@ def defer(op: str, inputs, params, name, ctx):
         ctx = inputs[0]._ctx if inputs else None
     outputs = []
     for output in range(prepared.visible):
-        array = object.__new__(PendingNDArray)
+        array = object.__new__(pending_class)
         shape, dtype = prepared.out_shapes[output], np.dtype(prepared.out_dtypes[output])
         array.__dict__.update(_ctx=ctx, _pending=(step, (0, index, output), shape, dtype))
         outputs.append(array)
@@ -320,6 +315,10 @@ class Speculation:
 
     @classmethod
     def start(cls, call: tuple) -> Speculation | None:
+        """A speculation following the hot traces that start with `call` (None when there are none,
+        they are all in use by other threads, or EMBER_EXECUTOR=reference turned compiling off)."""
+        if executor_kind() == "reference":
+            return None
         traces = []
         for trace in list(HOT_TRACES.get(call, ())):
             if trace.program and trace.lock.acquire(blocking=False):
@@ -348,6 +347,7 @@ class Speculation:
             self.copied += 1
 
     def release(self) -> None:
+        """Give the followed traces back to other speculations."""
         for trace in self.traces:
             trace.lock.release()
         self.traces = []
@@ -355,7 +355,9 @@ class Speculation:
     def finish(self, step: StepLog, heads: list, head_grads: list, retain_graph: bool, train_mode) -> bool:
         """Run the step's program for a backward pass over `heads`; False when no followed trace ends
         here with these heads (the caller replays and runs the backward pass eagerly)."""
-        if retain_graph or any(type(h) is not PendingNDArray or h._pending[0] is not step for h in heads):
+        if retain_graph or any(h._pending is None or h._pending[0] is not step for h in heads):
+            return False
+        if any(getattr(g, "_pending", None) is not None for g in head_grads):  # reading it would replay
             return False
         head_wires = tuple((h._pending[1][1], h._pending[1][2]) for h in heads)
         key_end = (len(step.calls), head_wires, bool(train_mode))
@@ -374,7 +376,7 @@ class Speculation:
                 if array is not None:
                     if entry is None:  # the call's entry, freed as a backward pass frees it
                         entry = tape.TapeEntry(program.nodes[k], None, ())
-                    _become_array(array, forward[k][index].copy(), (entry, index))
+                    array._fill(forward[k][index].copy(), (entry, index))
         program.write_gradients(step.leaves, gradient_values)
         step.speculation = None
         self.release()
@@ -408,7 +410,7 @@ class Speculation:
                 for index, ref in enumerate(refs):
                     array = ref()
                     if array is not None:
-                        _become_array(array, values[index], (entry, index))
+                        array._fill(values[index], (entry, index))
         finally:
             tape.FLAGS.training = previous
 
@@ -456,21 +458,24 @@ class StepProgram:
 
 
 def _compile(trace: StepTrace):
-    """The trace's StepProgram, or NOT_COMPILABLE (one log line) when it cannot or should not be."""
+    """The trace's StepProgram, or NOT_COMPILABLE (one log line) when it cannot or should not be. A
+    failure of the compiler itself is logged as a warning: the step keeps running eagerly, as it did."""
     try:
         return _build(trace)
     except (MXNetError, GraphError) as err:
         log.info("autograd: this training step stays eager (%s)", str(err).splitlines()[0])
-        return NOT_COMPILABLE
+    except Exception as err:  # noqa: BLE001 - a compiler bug must not break a step that runs eagerly
+        log.warning("autograd: compiling this training step failed, it stays eager (%s: %s)",
+                    type(err).__name__, err)  # fmt: skip
+    return NOT_COMPILABLE
 
 
 def _graph_of(trace: StepTrace) -> tuple[list, dict, list]:
     """The trace's calls as IR nodes over one variable per leaf: (nodes, leaf variables by number,
     the leaves' (shape, dtype, grad_req))."""
     nodes, leaf_vars, leaf_facts = [], {}, {}
-    trainings = {training for _, _, training in trace.calls}
-    if len(trainings) > 1:
-        raise MXNetError("its calls change the training flag")
+    if {training for _, _, training in trace.calls} != {trace.train_mode}:
+        raise MXNetError("its calls and its backward pass differ in training mode")
     for k, (prepared, wiring, _) in enumerate(trace.calls):
         if prepared.aux_update is not None and trace.train_mode:
             raise MXNetError(f"{prepared.op} updates auxiliary states")
@@ -559,4 +564,4 @@ class _Discard:
         pass
 
 
-__all__ = ["PendingNDArray", "backward", "defer", "end_step", "forget_traces", "note_call"]
+__all__ = ["backward", "defer", "end_step", "forget_traces", "note_call"]

@@ -26,7 +26,7 @@ from ember.runtime.errors import DeviceError, MXNetError, ShapeError
 
 from .. import profiler
 from ..context import Context, check_context, cpu, current_context
-from . import dispatch, indexing, op_call, recorded_indexing, tape
+from . import compiled_steps, dispatch, indexing, op_call, recorded_indexing, tape
 from .records import decode_pickled_state, encode_record
 
 
@@ -63,6 +63,7 @@ class NDArray:
     __array_priority__ = 1000.0
     writable = True
     _entry = None  # (tape entry, output index) while the array is recorded or a marked variable
+    _pending = None  # set on a PendingNDArray only
 
     def __init__(self, data: np.ndarray | None = None, ctx: Context | None = None, writable: bool = True):
         """Wrap `data` (a NumPy array, used as is, without a copy) on `ctx` (default: the current context).
@@ -475,6 +476,13 @@ class PendingNDArray(NDArray):
     def size(self) -> int:
         return int(np.prod(self._pending[2], dtype=np.int64))
 
+    def _fill(self, data: np.ndarray, entry_pair: tuple) -> None:
+        """Give the array its values and tape entry: from now on it is an NDArray."""
+        self.__class__ = NDArray
+        values = self.__dict__
+        del values["_pending"]
+        values["_data"], values["_entry"] = data, entry_pair
+
     def _settle(self) -> None:
         self._pending[0].settle()  # its step log (compiled_steps.StepLog) replays the deferred calls
         if type(self) is PendingNDArray:  # every pending array of a replayed log has values: cannot happen
@@ -512,7 +520,7 @@ def invoke(
     recording = tape.FLAGS.recording
     if recording:
         if compiled_steps.HOT_TRACES and out is None and not profiler.RUNNING:
-            pending = compiled_steps.defer(op, inputs, params, name, ctx)
+            pending = compiled_steps.defer(PendingNDArray, op, inputs, params, name, ctx)
             if pending is not None:
                 return pending
         if tape.FLAGS.step_log is None:
@@ -765,7 +773,3 @@ def check_grad_req(grad_req: str) -> str:
     if grad_req not in GRAD_REQS:
         raise MXNetError(f"grad_req must be one of 'write', 'add' or 'null', got {grad_req!r}")
     return grad_req
-
-
-# The compiled-steps tier (which defers recorded calls into PendingNDArrays) builds on this module.
-from . import compiled_steps  # noqa: E402
