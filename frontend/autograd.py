@@ -13,8 +13,7 @@ import numpy as np
 
 from ember.runtime.errors import MXNetError
 
-from .ndarray import NDArray
-from .ndarray import compiled_steps
+from .ndarray import NDArray, compiled_steps
 from .ndarray.backprop import run_backward
 from .ndarray.ndarray import _wrap, check_grad_req
 from .ndarray.tape import is_recording, is_training, leaf_entry, set_recording, set_training

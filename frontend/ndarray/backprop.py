@@ -268,7 +268,9 @@ def head_gradient(given, shape: tuple, dtype: np.dtype) -> np.ndarray:
         return np.ones(shape, dtype)
     array = np.asarray(given._data if hasattr(given, "_data") else given)
     if array.shape != shape:
-        raise MXNetError(f"backward: the head gradient has shape {array.shape} but its head has shape {shape}")
+        raise MXNetError(
+            f"backward: the head gradient has shape {array.shape} but its head has shape {shape}"
+        )
     return array.astype(dtype, copy=False)
 
 

@@ -59,7 +59,9 @@ def run_compiled(plan, slots: list) -> list | None:
     return grads
 
 
-def after_interpreted_run(plan, values: list, train_mode: bool, seconds: float, may_compile: bool = True) -> None:
+def after_interpreted_run(
+    plan, values: list, train_mode: bool, seconds: float, may_compile: bool = True
+) -> None:
     """Count an interpreted run of `plan` that took `seconds` (`values`: every slot, as
     `backprop._evaluate` filled them) and compile the plan once it is hot (and `may_compile`), for its
     next run."""

@@ -297,7 +297,7 @@ def defer(pending_class, op: str, inputs, params, name, ctx):
     outputs = []
     for output in range(prepared.visible):
         array = object.__new__(pending_class)
-        shape, dtype = prepared.out_shapes[output], np.dtype(prepared.out_dtypes[output])
+        shape, dtype = prepared.out_shapes[output], prepared.out_dtypes[output]
         array.__dict__.update(_ctx=ctx, _pending=(step, (0, index, output), shape, dtype))
         outputs.append(array)
     speculation.outputs.append([weakref.ref(a) for a in outputs])
@@ -351,6 +351,9 @@ class Speculation:
         for trace in self.traces:
             trace.lock.release()
         self.traces = []
+
+    def __del__(self) -> None:  # a step abandoned with its thread: its traces are free again
+        self.release()
 
     def finish(self, step: StepLog, heads: list, head_grads: list, retain_graph: bool, train_mode) -> bool:
         """Run the step's program for a backward pass over `heads`; False when no followed trace ends
@@ -508,7 +511,8 @@ def _build(trace: StepTrace) -> StepProgram:
     for k, (prepared, _, _) in enumerate(trace.calls):
         for index in range(nodes[k].num_outputs):
             shapes[Value(nodes[k], index)] = prepared.out_shapes[index]
-            dtypes[Value(nodes[k], index)] = prepared.out_dtypes[index]
+            dtype = prepared.out_dtypes[index]
+            dtypes[Value(nodes[k], index)] = None if dtype is None else dtype.name
     heads = [Value(nodes[k], index) for k, index in trace.heads]
     if len(set(heads)) != len(heads):
         raise MXNetError("a head is given twice")
@@ -521,7 +525,8 @@ def _build(trace: StepTrace) -> StepProgram:
         if facts[2] in ("write", "add") and id(leaf_vars[j]) in reachable
     ]  # fmt: skip
     wrt = [leaf_vars[j].output() for j in wrt_numbers]
-    grads = gradients(Graph(tuple(heads)), shapes, wrt, [v.output() for v in head_vars], dtypes) if wrt else []
+    head_grads = [v.output() for v in head_vars]
+    grads = gradients(Graph(tuple(heads)), shapes, wrt, head_grads, dtypes) if wrt else []
     elements = sum(int(np.prod(shapes[w], dtype=np.int64)) for w, g in zip(wrt, grads) if g is not None)
     if elements < MIN_ELEMENTS:
         raise MXNetError(f"{elements} gradient elements are too few to gain from compiling")

@@ -41,7 +41,7 @@ class PreparedOp:
         self.op, self.attrs, self.params, self.node_name = op, attrs, params, node_name
         self.visible, self.kernel = visible, kernel
         self.in_shapes, self.in_dtypes = inputs  # the signature's: tuples of shapes and NumPy dtypes
-        self.out_shapes, self.out_dtypes = outputs  # every output's, as the rules infer them (dtype names)
+        self.out_shapes, self.out_dtypes = outputs  # every output's, as the rules infer them (NumPy dtypes)
         self.aux_update = aux_update  # writes new auxiliary states after a training-mode call
 
 
@@ -114,9 +114,9 @@ def prepare(op: str, params: Mapping | None, name: str | None, shapes: tuple, dt
     )
     visible = schema.num_visible_outputs(parsed)
     aux_update = updater_for(schema.name, attrs, parsed, shapes, dtypes, out_shapes, schema)
-    return PreparedOp(
-        schema.name, attrs, parsed, node_name, visible, kernel, (shapes, dtypes), (out_shapes, out_dtypes), aux_update
-    )
+    inputs = (shapes, dtypes)
+    outputs = (out_shapes, tuple(None if d is None else np.dtype(d) for d in out_dtypes))
+    return PreparedOp(schema.name, attrs, parsed, node_name, visible, kernel, inputs, outputs, aux_update)
 
 
 def _reference_kernel(op: str, node_name: str, params: dict):

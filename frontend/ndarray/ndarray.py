@@ -333,7 +333,9 @@ class NDArray:
             sorted(op_call.format_params({"shape": shape, "reverse": kwargs.get("reverse", False)}).items())
         )
         dtype = self._data.dtype.name
-        (new_shape,), _ = op_call.check_inputs("Reshape", attrs, ("data",), (self.shape,), (dtype,), "reshape")
+        (new_shape,), _ = op_call.check_inputs(
+            "Reshape", attrs, ("data",), (self.shape,), (dtype,), "reshape"
+        )
         if new_shape is None or None in new_shape:
             raise ShapeError(f"cannot reshape an array of shape {self.shape} into {shape}")
         result = NDArray(self._data.reshape(new_shape), self._ctx, self.writable)
@@ -434,31 +436,29 @@ class NDArray:
         return binary("lesser_equal", self, other)
 
 
+def _settling(name: str) -> property:
+    """A PendingNDArray attribute that gives the array its values first, then reads or writes `name`
+    (by then the array is an NDArray, whose instance holds it)."""
+
+    def read(self):
+        self._settle()
+        return getattr(self, name)
+
+    def write(self, value):
+        self._settle()
+        setattr(self, name, value)
+
+    return property(read, write)
+
+
 class PendingNDArray(NDArray):
     """The result of a call deferred by the compiled-steps tier (`compiled_steps.py`): shape, dtype and
     context are known; the values come from the step's program at `backward`, or from replaying the
     step the moment anything else needs them (its values or its tape entry).
     `_pending` is (step log, wire, shape, NumPy dtype). Once it has values the array is an NDArray."""
 
-    @property
-    def _data(self):
-        self._settle()
-        return self._data
-
-    @_data.setter
-    def _data(self, value):
-        self._settle()
-        self._data = value
-
-    @property
-    def _entry(self):
-        self._settle()
-        return self._entry
-
-    @_entry.setter
-    def _entry(self, value):
-        self._settle()
-        self._entry = value
+    _data = _settling("_data")
+    _entry = _settling("_entry")
 
     @property
     def shape(self) -> tuple[int, ...]:
