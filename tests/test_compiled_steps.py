@@ -281,6 +281,7 @@ def test_indexing_a_recorded_array_leaves_the_step_untraced():
 
 def test_a_slower_compiled_step_goes_back_to_eager(monkeypatch, caplog):
     monkeypatch.setattr(compiled_steps, "TRIAL_RUNS", 2)
+    monkeypatch.setattr(compiled_steps, "WARMUP_SECONDS", 0.0)
     params, data, label = _problem(13)
     with caplog.at_level(logging.INFO, logger=compiled_steps.__name__):
         for step in range(HOT_AFTER + 6):

@@ -16,9 +16,10 @@ call that first reads it, so later writes into the leaf change nothing, as with 
 from its forward outputs and writes the gradients as each variable's grad_req says. Anything else -
 a call that differs, reading a pending array's values or its tape entry, a backward with other heads or
 `retain_graph=True`, `autograd.grad` - first *replays* the deferred calls eagerly (the same kernels, the
-same tape entries as eager execution), after which all is as if nothing had been deferred. The first
-speculated steps are timed against the last eager ones; a trace that is slower compiled, or whose
-speculation is replayed MAX_REPLAYS times in a row, is not speculated again.
+same tape entries as eager execution), after which all is as if nothing had been deferred. After a warm-up
+(TRIAL_RUNS steps and WARMUP_SECONDS), speculated steps are timed against the last eager ones, best
+against best; a trace that is slower compiled, or whose speculation is replayed MAX_REPLAYS times in
+a row, is not speculated again.
 
 Left eager (one log line where a hot trace is refused): steps that draw random numbers (Dropout,
 rrelu), that update auxiliary states (training-mode BatchNorm), that call an `autograd.Function`, index
@@ -29,7 +30,6 @@ than MIN_ELEMENTS gradient elements, where one native call gains too little to p
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
 import time
 import weakref
@@ -51,6 +51,7 @@ MIN_ELEMENTS = BACKWARD_MIN_ELEMENTS  # gradient elements below which a step sta
 MAX_LOGGED_CALLS = 4096  # a longer step is not traced
 MAX_TRACES = 256  # traces kept (counted or compiled); the table is cleared when full
 TRIAL_RUNS = 5  # speculated steps timed against the last eager ones before the choice is final
+WARMUP_SECONDS = 0.5  # speculated steps before the trial starts (and at least TRIAL_RUNS of them)
 MAX_REPLAYS = 3  # speculations of a trace replayed in a row before it is no longer speculated
 NOT_COMPILABLE = False  # StepTrace.program once compiling was refused, failed or measured slower
 
@@ -152,11 +153,10 @@ def backward(heads: list, head_grads: list, retain_graph: bool, train_mode: bool
             return
     step = end_step()
     trace = _trace_of(step, heads, retain_graph, train_mode)
-    if trace is not None:
-        trace.count_eager_run()
+    compiling = trace is not None and trace.count_eager_run()
     may_compile_backward = trace is None or trace.program is NOT_COMPILABLE
     backprop.write_gradients(heads, head_grads, retain_graph, train_mode, may_compile_backward)
-    if trace is not None:
+    if trace is not None and not compiling:  # a step that compiled is no measure of eager steps
         trace.eager_times = (trace.eager_times + [time.perf_counter() - step.start])[-TRIAL_RUNS:]
 
 
@@ -201,21 +201,25 @@ class StepTrace:
         self.calls, self.heads, self.train_mode = key
         self.runs = 0
         self.eager_times: list[float] = []  # the last TRIAL_RUNS eager steps (seconds)
+        self.warm_from: float | None = None  # when the first speculated step ended
+        self.speculated_times: list[float] = []  # the trial's speculated steps (seconds)
         self.speculated_runs = 0
-        self.speculated_times: list[float] = []  # speculated steps TRIAL_RUNS..2*TRIAL_RUNS-1 (seconds)
         self.replays_in_a_row = 0
         self.program: StepProgram | bool | None = None
         self.lock = threading.Lock()  # held by the one speculation that uses the program
 
-    def count_eager_run(self) -> None:
+    def count_eager_run(self) -> bool:
         """Count an eager run of this step (before its backward pass runs); compile the trace once it
-        is hot, so that this pass already knows whether the step has a program."""
+        is hot, so that this pass already knows whether the step has a program. True when it compiled
+        now."""
         self.runs += 1
-        if self.program is None and (executor_kind() == "compiled" or self.runs >= compile_after()):
-            self.program = _compile(self)
-            if self.program:
-                with _TABLE_LOCK:
-                    HOT_TRACES.setdefault(self.calls[0], []).append(self)
+        if self.program is not None or (executor_kind() != "compiled" and self.runs < compile_after()):
+            return False
+        self.program = _compile(self)
+        if self.program:
+            with _TABLE_LOCK:
+                HOT_TRACES.setdefault(self.calls[0], []).append(self)
+        return True
 
     def disable(self, reason: str) -> None:
         """Never speculate this trace again (one log line)."""
@@ -229,15 +233,22 @@ class StepTrace:
                 HOT_TRACES.pop(self.calls[0], None)
 
     def after_speculated_run(self, seconds: float) -> None:
-        """Time the trial runs; the first TRIAL_RUNS are a warm-up (measured: a fresh program's first
-        runs, with NumPy's BLAS threads still spinning from the eager steps, can take 10x longer)."""
+        """Time the trial: after a warm-up of TRIAL_RUNS speculated steps and WARMUP_SECONDS (measured:
+        while NumPy's BLAS threads still spin from the eager steps, a compiled step can take 3-10x
+        longer for a few hundred milliseconds), TRIAL_RUNS steps are timed, and the best of them is
+        compared with the best of the last eager ones - the best, so that one noisy moment of a shared
+        machine does not decide."""
         self.replays_in_a_row = 0
         self.speculated_runs += 1
-        if not TRIAL_RUNS < self.speculated_runs <= 2 * TRIAL_RUNS:
+        if self.warm_from is None:
+            self.warm_from = time.perf_counter()
+        if len(self.speculated_times) >= TRIAL_RUNS or self.speculated_runs <= TRIAL_RUNS:
+            return
+        if time.perf_counter() - self.warm_from < WARMUP_SECONDS:
             return
         self.speculated_times.append(seconds)
-        if len(self.speculated_times) == TRIAL_RUNS and executor_kind() != "compiled":
-            compiled, eager = statistics.median(self.speculated_times), statistics.median(self.eager_times)
+        if len(self.speculated_times) == TRIAL_RUNS and executor_kind() != "compiled" and self.eager_times:
+            compiled, eager = min(self.speculated_times), min(self.eager_times)
             if compiled > eager:
                 self.disable(f"measured {compiled * 1e6:.0f} us a step compiled, {eager * 1e6:.0f} us eager")
 
