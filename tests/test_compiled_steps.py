@@ -155,7 +155,7 @@ def test_a_step_that_differs_from_the_trace_replays_and_runs_eagerly(monkeypatch
     _assert_close(got, want)
 
 
-def test_later_writes_into_an_input_do_not_change_a_deferred_forward(monkeypatch):
+def test_writing_into_an_input_of_a_deferred_step_replays_it_first(monkeypatch):
     def run():
         params, data, label = _problem(5)
         losses = []
@@ -357,3 +357,60 @@ def test_an_eager_call_with_out_inside_a_deferred_step_replays_it_first(monkeypa
         return results
 
     _assert_close(run(), _eager(monkeypatch, run))
+
+
+def test_a_leaf_written_between_two_calls_of_one_step(monkeypatch):
+    def run():
+        params, data, label = _problem(18)
+        results = []
+        for step in range(HOT_AFTER + 4):
+            with autograd.record():
+                first = mx.nd.FullyConnected(data, params[0], params[1], num_hidden=16)
+            data[:] = data * 0.5 + step  # outside record(), between two calls that read `data`
+            with autograd.record():
+                second = mx.nd.FullyConnected(data, params[0], params[1], num_hidden=16)
+                loss = (first * second).mean()
+            loss.backward()
+            results.append([loss.asnumpy()] + [p.grad.asnumpy() for p in params[:2]])
+        return results
+
+    _assert_close(run(), _eager(monkeypatch, run))
+
+
+def test_value_dependent_errors_are_raised_as_eagerly(caplog):
+    weight = mx.nd.array(np.random.default_rng(19).standard_normal((16, 8)).astype(np.float32))
+    weight.attach_grad()
+    table = mx.nd.array(np.arange(40, dtype=np.float32).reshape(5, 8))
+
+    def step(index):
+        with autograd.record():
+            hidden = mx.nd.FullyConnected(table, weight, num_hidden=16, no_bias=True)
+            loss = mx.nd.take(hidden, mx.nd.array(index), mode="raise").sum()
+        loss.backward()
+
+    with caplog.at_level(logging.INFO, logger=compiled_steps.__name__):
+        for _ in range(HOT_AFTER + 1):
+            step([0, 2, 4])
+    assert "take(mode='raise') checks its indices" in caplog.text
+    with pytest.raises(mx.MXNetError, match="out of bound"):
+        step([0, 2, 9])
+
+
+def test_a_thread_that_ends_mid_step_frees_its_trace():
+    params, data, label = _problem(20)
+    _train(HOT_AFTER + 1, 20)  # hot
+
+    def forward_only():
+        with autograd.record():
+            _forward(params, data, label)
+
+    worker = threading.Thread(target=forward_only)
+    worker.start()
+    worker.join()
+    import gc
+
+    gc.collect()
+    assert not _hot_trace().lock.locked()
+    kinds = []
+    _train(1, 20, inside=lambda out, loss: kinds.append(type(loss)))
+    assert kinds == [PendingNDArray]

@@ -31,9 +31,12 @@ static pthread_t workers[MAX_THREADS];
 static int pool_size = 0; /* threads including the caller; 0: not started */
 static pid_t pool_pid = 0;
 static atomic_uint_fast64_t generation;
-/* The job's next unclaimed chunk, tagged with the job's generation: (generation << 16) | chunk. A worker
- * that wakes late for an older job finds another tag and claims nothing, so it never reads the fields
- * of a job it did not claim a chunk of (they stay fixed until every claimed chunk is done). */
+/* One word says everything a thread needs to claim a chunk: the job's tag (its generation, 44 bits), its
+ * chunk count and its next unclaimed chunk (10 bits each): see claim_word. A thread reads no job field
+ * until its compare-and-swap on this word has claimed a chunk; the fields stay fixed until every chunk
+ * of the job is done, and a worker that wakes late for an older job finds another tag (or no chunk
+ * left) and claims nothing. */
+#define TAG_MASK ((UINT64_C(1) << 44) - 1)
 static atomic_uint_fast64_t claim;
 static atomic_int done; /* chunks of the current job finished */
 static atomic_int stopping;
@@ -63,14 +66,18 @@ static void run_chunk(int t) {
     if (start < end) job_body(job_ctx, start, end);
 }
 
+static uint_fast64_t claim_word(uint_fast64_t tag, int count, int next) {
+    return (tag << 20) | ((uint_fast64_t)count << 10) | (uint_fast64_t)next;
+}
+
 /* Claim and run chunks of job `tag` until none is left. */
 static void run_claimed_chunks(uint_fast64_t tag) {
     uint_fast64_t current = atomic_load(&claim);
-    while ((current >> 16) == tag) {
-        int chunk = (int)(current & 0xFFFF);
-        if (chunk >= job_threads) return; /* read after a claim of this job: its fields are fixed */
+    while ((current >> 20) == tag) {
+        int count = (int)((current >> 10) & 1023), chunk = (int)(current & 1023);
+        if (chunk >= count) return;
         if (atomic_compare_exchange_weak(&claim, &current, current + 1)) {
-            run_chunk(chunk);
+            run_chunk(chunk); /* the job's fields are read only now, after the claim */
             atomic_fetch_add(&done, 1);
             current = atomic_load(&claim);
         }
@@ -93,7 +100,7 @@ static void *worker(void *arg) {
         }
         seen = atomic_load_explicit(&generation, memory_order_acquire);
         if (atomic_load(&stopping)) return NULL;
-        run_claimed_chunks(seen & 0xFFFFFFFFFFFFull);
+        run_claimed_chunks(seen & TAG_MASK);
     }
 }
 
@@ -136,8 +143,8 @@ void ember_parallel_for(ember_body body, void *ctx, int64_t n, int64_t grain) {
         job_n = n;
         job_threads = threads;
         atomic_store(&done, 0);
-        uint_fast64_t tag = (atomic_load(&generation) + 1) & 0xFFFFFFFFFFFFull;
-        atomic_store(&claim, tag << 16);
+        uint_fast64_t tag = (atomic_load(&generation) + 1) & TAG_MASK;
+        atomic_store(&claim, claim_word(tag, threads, 0));
         publish();
         run_claimed_chunks(tag);
         while (atomic_load(&done) < threads) relax();

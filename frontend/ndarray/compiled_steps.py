@@ -11,7 +11,8 @@ the key alone, is compiled through the compile driver into one native program (`
 From then on the engine speculates. When the first recorded call of a step matches a hot trace's first
 call, calls return `PendingNDArray`s - shape, dtype and context, no values yet - for as long as each
 call matches the trace's next one; a leaf's values are copied into the program's input buffer at the
-call that first reads it, so later writes into the leaf change nothing, as with eager execution.
+call that first reads it, and writing into a leaf through the NDArray API replays the step first
+(`before_write`), so each call reads what it would have read eagerly.
 `backward` on the trace's heads then runs the program once, fills in the pending arrays still alive
 from its forward outputs and writes the gradients as each variable's grad_req says. Anything else -
 a call that differs, reading a pending array's values or its tape entry, a backward with other heads or
@@ -22,13 +23,15 @@ against best; a trace that is slower compiled, or whose speculation is replayed 
 a row, is not speculated again.
 
 Left eager (one log line where a hot trace is refused): steps that draw random numbers (Dropout,
-rrelu), that update auxiliary states (training-mode BatchNorm), that call an `autograd.Function`, index
+rrelu), that update auxiliary states (training-mode BatchNorm), whose ops fail on values
+(`take(mode='raise')`: compiled code clips), that call an `autograd.Function`, index
 or reshape recorded arrays through NDArray methods (those calls bypass the log), and steps with fewer
 than MIN_ELEMENTS gradient elements, where one native call gains too little to pay for compiling.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -49,11 +52,12 @@ log = logging.getLogger(__name__)
 
 MIN_ELEMENTS = BACKWARD_MIN_ELEMENTS  # gradient elements below which a step stays eager
 MAX_LOGGED_CALLS = 4096  # a longer step is not traced
-MAX_TRACES = 256  # traces kept (counted or compiled); the table is cleared when full
+MAX_TRACES = 64  # traces kept (counted or compiled, each compiled one with its memory); cleared when full
 TRIAL_RUNS = 5  # speculated steps timed against the last eager ones before the choice is final
 WARMUP_SECONDS = 0.5  # speculated steps before the trial starts (and at least TRIAL_RUNS of them)
 MAX_REPLAYS = 3  # speculations of a trace replayed in a row before it is no longer speculated
 NOT_COMPILABLE = False  # StepTrace.program once compiling was refused, failed or measured slower
+COMPILING = "compiling"  # StepTrace.program while one thread compiles it
 
 _TRACES: dict[tuple, StepTrace] = {}
 HOT_TRACES: dict[tuple, list] = {}  # a compiled trace's first call -> the traces starting with it
@@ -68,12 +72,15 @@ class StepLog:
 
     `calls[k]` is (PreparedOp, wiring, training flag) of the k-th call; a wiring holds one wire per
     input: (0, call, output index) for an earlier call's output, (1, leaf number, grad_req) for a leaf.
-    Entries of logged calls and leaves carry `mark = (this log, k or wire)`. `broken`: the step read
-    something the log cannot describe (an entry recorded elsewhere), so it is not traced."""
+    Entries of logged calls and leaves carry `mark = (this log's id, k or wire)` (an id, not the log:
+    a long-lived variable must not keep old logs alive). `broken`: the step read something the log
+    cannot describe (an entry recorded elsewhere), so it is not traced."""
 
-    __slots__ = ("calls", "leaves", "broken", "start", "speculation", "__weakref__")
+    __slots__ = ("id", "calls", "leaves", "broken", "start", "speculation")
+    _ids = itertools.count(1)
 
     def __init__(self):
+        self.id = next(StepLog._ids)
         self.calls: list[tuple] = []
         self.leaves: list[tape.TapeEntry] = []
         self.broken = False
@@ -82,28 +89,30 @@ class StepLog:
 
     def wire(self, array) -> tuple | None:
         """Where input `array` comes from in this step, or None when the log cannot say."""
-        if array._pending is not None:
-            return array._pending[1]
+        pending = array._pending
+        if pending is not None:
+            return pending[1] if pending[0] is self else None  # another thread's deferred array
         pair = array._entry
         if pair is None:
             pair = array._entry = (tape.leaf_entry(array._data), 0)  # a constant, as eager recording does
         entry, index = pair
         mark = entry.mark
-        if mark is not None and mark[0] is self:
+        if mark is not None and mark[0] == self.id:
             return (0, mark[1], index) if type(mark[1]) is int else mark[1]
         if entry.inputs or entry.call is not None or entry.values is None:
             return None
         wire = (1, len(self.leaves), entry.grad_req)
-        entry.mark = (self, wire)
+        entry.mark = (self.id, wire)
         self.leaves.append(entry)
         return wire
 
     def settle(self) -> None:
-        """Replay the deferred calls, if any: afterwards every pending array of this log is an NDArray."""
+        """Replay the deferred calls, if any: afterwards every pending array of this log is an NDArray.
+        (Should a kernel raise, the speculation stays and the next read replays the rest.)"""
         speculation = self.speculation
         if speculation is not None:
-            self.speculation = None
             speculation.replay(self)
+            self.speculation = None
 
 
 def open_step() -> StepLog:
@@ -125,8 +134,21 @@ def note_call(prepared, inputs, entry) -> None:
     if None in wiring or len(step.calls) >= MAX_LOGGED_CALLS or entry.aux_update is not None:
         step.broken = True
         return
-    entry.mark = (step, len(step.calls))
+    entry.mark = (step.id, len(step.calls))
     step.calls.append((prepared, wiring, tape.FLAGS.training))
+
+
+def before_write(array) -> None:
+    """Called before anything writes into `array` through the NDArray API: when it is a leaf of this
+    thread's deferred step, the step is replayed first, so its calls read the values they would have
+    read eagerly. (Writes through `host_buffer()`, through another array sharing the memory, or from
+    another thread are not seen.)"""
+    pair = array._entry
+    if pair is None or pair[0].mark is None:
+        return
+    step = tape.FLAGS.step_log
+    if step is not None and step.speculation is not None and pair[0].mark[0] == step.id:
+        step.settle()
 
 
 def end_step() -> StepLog | None:
@@ -168,7 +190,7 @@ def _trace_of(step: StepLog | None, heads: list, retain_graph: bool, train_mode:
     for head in heads:
         pair = head._entry
         mark = pair[0].mark if pair is not None else None
-        if mark is None or mark[0] is not step or type(mark[1]) is not int:
+        if mark is None or mark[0] != step.id or type(mark[1]) is not int:
             return None
         head_wires.append((mark[1], pair[1]))
     key = (tuple(step.calls), tuple(head_wires), bool(train_mode))
@@ -215,6 +237,10 @@ class StepTrace:
         self.runs += 1
         if self.program is not None or (executor_kind() != "compiled" and self.runs < compile_after()):
             return False
+        with _TABLE_LOCK:  # one thread compiles; the others run eagerly meanwhile
+            if self.program is not None:
+                return False
+            self.program = COMPILING
         self.program = _compile(self)
         if self.program:
             with _TABLE_LOCK:
@@ -323,6 +349,7 @@ class Speculation:
         self.traces = traces
         self.outputs: list[list] = []
         self.copied = 0
+        self.leaf_values: list | None = None  # the leaves' values for a replay, once it started
 
     @classmethod
     def start(cls, call: tuple) -> Speculation | None:
@@ -332,8 +359,12 @@ class Speculation:
             return None
         traces = []
         for trace in list(HOT_TRACES.get(call, ())):
-            if trace.program and trace.lock.acquire(blocking=False):
-                traces.append(trace)
+            if trace.lock.acquire(blocking=False):
+                # only the lock's holder disables a trace: its program stays while we hold the lock
+                if isinstance(trace.program, StepProgram):
+                    traces.append(trace)
+                else:
+                    trace.lock.release()
         return cls(traces) if traces else None
 
     def follow(self, call: tuple, index: int) -> bool:
@@ -393,20 +424,26 @@ class Speculation:
                     array._fill(forward[k][index].copy(), (entry, index))
         program.write_gradients(step.leaves, gradient_values)
         step.speculation = None
+        trace.after_speculated_run(time.perf_counter() - step.start)  # still holding its lock
         self.release()
-        trace.after_speculated_run(time.perf_counter() - step.start)
         return True
 
     def replay(self, step: StepLog) -> None:
-        """Run the deferred calls eagerly, as if they had never been deferred."""
-        snapshots = self.traces[0].program.leaf_views if self.traces else []
-        for trace in self.traces:
-            trace.after_replay()
-        leaf_values = [
-            view.copy() if view is not None else leaf.values[0]
-            for view, leaf in zip(snapshots, step.leaves[: self.copied])
-        ]
-        self.release()
+        """Run the deferred calls eagerly, as if they had never been deferred. The leaves' values are
+        taken from a program's input buffers first (their values at the calls) and the traces released;
+        arrays already given values by an interrupted replay are skipped."""
+        if self.leaf_values is None:
+            try:
+                snapshots = self.traces[0].program.leaf_views
+                self.leaf_values = [
+                    view.copy() if view is not None else leaf.values[0]
+                    for view, leaf in zip(snapshots, step.leaves[: self.copied])
+                ]
+                for trace in self.traces:
+                    trace.after_replay()
+            finally:
+                self.release()
+        leaf_values = self.leaf_values
         results, entries = [], []
         previous = tape.FLAGS.training
         try:
@@ -418,12 +455,12 @@ class Speculation:
                 entry = tape.record_node(
                     prepared.op, prepared.attrs, prepared.params, prepared.node_name, pairs, values
                 )
-                entry.mark = (step, k)
+                entry.mark = (step.id, k)
                 results.append(values)
                 entries.append(entry)
                 for index, ref in enumerate(refs):
                     array = ref()
-                    if array is not None:
+                    if array is not None and array._pending is not None:
                         array._fill(values[index], (entry, index))
         finally:
             tape.FLAGS.training = previous
@@ -506,6 +543,8 @@ def _graph_of(trace: StepTrace) -> tuple[list, dict, list]:
         node = Node(prepared.op, tuple(inputs), prepared.attrs, f"{prepared.node_name}_{k}")
         if draws_random(node):
             raise MXNetError(f"{prepared.op} draws random numbers")
+        if node.params.get("mode") == "raise":  # an error that depends on values: compiled code clips
+            raise MXNetError(f"{prepared.op}(mode='raise') checks its indices")
         if None in prepared.out_shapes[: prepared.visible] or None in prepared.out_dtypes[: prepared.visible]:
             raise MXNetError(f"the output types of {prepared.op} are not known before it runs")
         nodes.append(node)
@@ -535,6 +574,8 @@ def _build(trace: StepTrace) -> StepProgram:
         j for j, facts in sorted(leaf_facts.items())
         if facts[2] in ("write", "add") and id(leaf_vars[j]) in reachable
     ]  # fmt: skip
+    if not wrt_numbers:
+        raise MXNetError("no variable that needs a gradient is reached from the heads")
     wrt = [leaf_vars[j].output() for j in wrt_numbers]
     head_grads = [v.output() for v in head_vars]
     grads = gradients(Graph(tuple(heads)), shapes, wrt, head_grads, dtypes) if wrt else []
@@ -566,8 +607,8 @@ def _build(trace: StepTrace) -> StepProgram:
     )  # fmt: skip
     exe = compiled.load(what="a compiled training step")
     inputs = dict(exe.layout["inputs"])
-    leaf_views = [
-        exe.view(inputs[f"leaf{j}"]) if f"leaf{j}" in inputs else None for j in range(len(leaf_facts))
+    leaf_views = [  # by leaf number (a leaf of the log that no call reads leaves a gap)
+        exe.view(inputs[f"leaf{j}"]) if f"leaf{j}" in inputs else None for j in range(max(leaf_facts) + 1)
     ]
     head_views = [exe.view(inputs[v.name]) if v.name in inputs else _Discard() for v in head_vars]
     return StepProgram(exe, nodes, leaf_views, head_views, forward_slots, gradient_of)

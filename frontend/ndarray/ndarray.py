@@ -143,6 +143,7 @@ class NDArray:
                 f"adopt_host_buffer: the buffer is {buffer.dtype.name}{list(buffer.shape)}, the array "
                 f"{self._data.dtype.name}{list(self._data.shape)}"
             )
+        compiled_steps.before_write(self)
         self._data = buffer
         if self._entry is not None and not self._entry[0].inputs:
             self._entry[0].values[0] = buffer
@@ -184,6 +185,7 @@ class NDArray:
                 raise ShapeError(
                     f"copyto: cannot copy an array of shape {self.shape} into one of shape {other.shape}"
                 )
+            compiled_steps.before_write(other)
             other._data[...] = self._data
             return other
         if isinstance(other, Context):
@@ -299,6 +301,7 @@ class NDArray:
     def __setitem__(self, key, value) -> None:
         if not self.writable:
             raise ValueError("trying to assign to a readonly NDArray")
+        compiled_steps.before_write(self)
         recorded_value = tape.FLAGS.recording and getattr(value, "_entry", None) is not None
         if tape.FLAGS.recording and self._entry is not None:
             raise MXNetError(IN_PLACE_WHILE_RECORDING)
@@ -532,8 +535,11 @@ def invoke(
     if out is not None:
         if recording:
             _check_not_recorded(out)
-        elif type(out) is NDArray and _write_in_place(prepared, arrays, out):
-            return out
+        else:
+            for target in out if isinstance(out, (list, tuple)) else (out,):
+                compiled_steps.before_write(target)
+            if type(out) is NDArray and _write_in_place(prepared, arrays, out):
+                return out
     if profiler.RUNNING:
         start = time.perf_counter_ns()
         results = prepared.kernel(arrays)
