@@ -24,6 +24,7 @@ from . import (  # noqa: E402,F401
     test_utils,
 )
 from . import autograd  # noqa: E402,F401
+from . import gluon  # noqa: E402,F401
 from . import initializer as init  # noqa: E402,F401
 from . import kvstore as kv  # noqa: E402,F401
 from . import module as mod  # noqa: E402,F401

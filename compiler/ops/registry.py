@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 
 from ember.runtime.errors import GraphError
 
-from .params import Param, parse_all
+from .params import REQUIRED, Param, parse_all
 
 
 class FusionKind(enum.Enum):
@@ -90,6 +90,19 @@ class OpSchema:
         if self.variadic:
             return tuple(f"arg{i}" for i in range(params[self.variadic]))
         return self.inputs(params) if callable(self.inputs) else self.inputs
+
+    def declared_inputs(self) -> tuple[str, ...]:
+        """Every input the op can take whatever its parameters (FullyConnected's bias included, as in
+        MXNet's generated signatures); () for variadic ops."""
+        if self.variadic:
+            return ()
+        if not callable(self.inputs):
+            return tuple(self.inputs)
+        defaults = {p.name: (None if p.default is REQUIRED else p.default) for p in self.params}
+        try:
+            return tuple(self.inputs(defaults))
+        except (KeyError, TypeError, ValueError):
+            return ()
 
     def num_outputs(self, params: dict) -> int:
         return self.outputs(params) if callable(self.outputs) else self.outputs

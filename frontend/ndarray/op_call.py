@@ -70,12 +70,19 @@ def bind_arguments(
     schema, op: str, args: Sequence, kwargs: Mapping, is_array: Callable[[Any], bool]
 ) -> tuple[list, dict]:
     """Split a call's arguments into inputs (in schema order) and parameters, as MXNet's generated
-    functions do: leading arrays (`is_array`) are inputs, further positionals are parameters, and
-    keyword arrays are inputs by name."""
+    functions do: leading arrays (`is_array`) are inputs - a None in an input's place is an absent
+    optional input (`FullyConnected(x, w, None, no_bias=True)`) - further positionals are parameters,
+    and keyword arrays are inputs by name."""
+    slots = len(schema.declared_inputs())
     leading = 0
-    while leading < len(args) and is_array(args[leading]):
+    while leading < len(args) and (is_array(args[leading]) or (args[leading] is None and leading < slots)):
         leading += 1
     positional, rest = list(args[:leading]), args[leading:]
+    while positional and positional[-1] is None:
+        positional.pop()
+    missing = [i for i, a in enumerate(positional) if a is None]
+    if missing:
+        raise TypeError(f"{op}(): input {missing[0]} is None but a later input is given")
     if any(is_array(a) for a in rest):
         raise TypeError(f"{op}(): NDArray inputs must come before the parameters")
     param_names = [p.name for p in schema.params]

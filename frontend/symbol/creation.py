@@ -135,10 +135,16 @@ def make_op_function(schema: OpSchema, func_name: str):
 def _positional_params(schema: OpSchema, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """MXNet's generated signatures list the tensor inputs, then the parameters in declared order, so
     `Dropout(x, 0.5)` sets p: positional values after the leading Symbols fill parameters in order."""
+    slots = len(schema.declared_inputs())
     count = 0
-    while count < len(args) and isinstance(args[count], Symbol):
+    while count < len(args) and (isinstance(args[count], Symbol) or (args[count] is None and count < slots)):
         count += 1
-    extra = args[count:]
+    extra, args = args[count:], args[:count]
+    while args and args[-1] is None:  # an absent optional input (`FullyConnected(x, w, None)`)
+        args = args[:-1]
+    missing = [i for i, a in enumerate(args) if a is None]
+    if missing:
+        raise TypeError(f"{schema.name}: input {missing[0]} is None but a later input is given")
     if schema.variadic or not extra:
         return args, kwargs
     if len(extra) > len(schema.params):
@@ -148,7 +154,7 @@ def _positional_params(schema: OpSchema, args: tuple, kwargs: dict) -> tuple[tup
         if param.name in params:
             raise TypeError(f"{schema.name} got multiple values for parameter {param.name!r}")
         params[param.name] = value
-    return args[:count], params
+    return args, params
 
 
 def _gather_inputs(schema, names, args, symbol_kwargs, node_name, attrs) -> list[Value]:

@@ -1,0 +1,8 @@
+"""`mx.gluon`: MXNet 1.x's high-level interface - Blocks, Parameters, layers, losses, the Trainer and
+data loading - on Ember's imperative engine and compiler (hybridized blocks run as compiled programs).
+"""
+
+from . import nn  # noqa: F401
+from .block import Block, HybridBlock, SymbolBlock  # noqa: F401
+from .errors import DeferredInitializationError  # noqa: F401
+from .parameter import Constant, Parameter, ParameterDict  # noqa: F401

@@ -1,0 +1,596 @@
+"""Gluon's `Block`, `HybridBlock` and `SymbolBlock` (MXNet 1.9.1's `mxnet.gluon.block`).
+
+A Block owns Parameters (through its `ParameterDict`, named `<prefix><name>` as MXNet 1.x names them:
+`dense0_weight`) and child Blocks, and computes in `forward`. A HybridBlock computes in
+`hybrid_forward(F, x, ..., **params)` where `F` is `ember.ndarray` (imperative) or `ember.symbol`
+(tracing): `hybridize()` traces it once into a Symbol, and calls then run that graph through an
+executor per input signature (shapes, dtypes, training flag) - the tiered engine, so a hot signature
+runs as compiled code. While autograd records, a hybridized block runs its `hybrid_forward` on NDArrays,
+which the compiled-steps tier (`ndarray/compiled_steps.py`) turns into one compiled forward+backward
+program once the training step repeats. Shapes left unknown at construction (`in_units=0`) are
+inferred from the first input through the traced graph (deferred initialization).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import warnings
+from collections import OrderedDict, defaultdict
+
+import numpy as np
+
+from .. import autograd, initializer, ndarray, symbol
+from ..name import NameManager, Prefix
+from ..ndarray import NDArray
+from ..symbol import Symbol
+from .errors import CheckFailed, DeferredInitializationError, InvalidValue, check
+from .parameter import Parameter, ParameterDict, _brief, shape_is_known
+
+
+class _BlockScope:
+    """The naming scope of a Block (`with block.name_scope():`): children created inside get the
+    block's prefix plus `<hint><n>_`, counted per hint within the block."""
+
+    _current = threading.local()
+
+    def __init__(self, block):
+        self._block = block
+        self._counter: dict[str, int] = {}
+        self._old_scope = None
+        self._name_scope = None
+
+    @staticmethod
+    def create(prefix, params, hint):
+        """(prefix, ParameterDict) of a new Block with alias `hint` in the current scope."""
+        current = getattr(_BlockScope._current, "value", None)
+        if current is None:
+            if prefix is None:
+                prefix = NameManager.current.get(None, hint) + "_"
+            params = ParameterDict(prefix) if params is None else ParameterDict(params.prefix, params)
+            return prefix, params
+        if prefix is None:
+            count = current._counter.get(hint, 0)
+            prefix = f"{hint}{count}_"
+            current._counter[hint] = count + 1
+        if params is None:
+            parent = current._block.params
+            params = ParameterDict(parent.prefix + prefix, parent._shared)
+        else:
+            params = ParameterDict(params.prefix, params)
+        return current._block.prefix + prefix, params
+
+    def __enter__(self):
+        if self._block._empty_prefix:
+            return self
+        self._old_scope = getattr(_BlockScope._current, "value", None)
+        _BlockScope._current.value = self
+        self._name_scope = Prefix(self._block.prefix)
+        self._name_scope.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._block._empty_prefix:
+            return
+        self._name_scope.__exit__(*exc)
+        self._name_scope = None
+        _BlockScope._current.value = self._old_scope
+
+
+class HookHandle:
+    """Returned by `register_forward_hook`/`register_forward_pre_hook`: `detach()` removes the hook."""
+
+    def __init__(self, hooks: OrderedDict, hook):
+        self._hooks, self._id = hooks, id(hook)
+        hooks[self._id] = hook
+
+    def detach(self) -> None:
+        """Remove the hook (again: nothing)."""
+        self._hooks.pop(self._id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.detach()
+
+
+class Block:
+    """The base of every layer and model: Parameters, children, `forward`, saving and loading."""
+
+    def __init__(self, prefix=None, params=None):
+        self._empty_prefix = prefix == ""
+        self._prefix, self._params = _BlockScope.create(prefix, params, self._alias())
+        self._name = self._prefix[:-1] if self._prefix.endswith("_") else self._prefix
+        self._scope = _BlockScope(self)
+        self._children: OrderedDict[str, Block] = OrderedDict()
+        self._reg_params: dict[str, Parameter] = {}
+        self._forward_hooks: OrderedDict = OrderedDict()
+        self._forward_pre_hooks: OrderedDict = OrderedDict()
+
+    def _alias(self) -> str:
+        return self.__class__.__name__.lower()
+
+    def __repr__(self) -> str:
+        children = "\n".join(f"  ({key}): {_indent(repr(block), 2)}" for key, block in self._children.items())
+        return f"{self.__class__.__name__}(\n{children}\n)"
+
+    def __setattr__(self, name, value):
+        """Blocks and Parameters assigned as attributes are registered as children and parameters."""
+        if hasattr(self, name):
+            existing = getattr(self, name)
+            if isinstance(existing, (Parameter, Block)) and not isinstance(value, type(existing)):
+                raise TypeError(f"Changing attribute type for {name} from {type(existing)} to {type(value)} "
+                                "is not allowed.")  # fmt: skip
+        if isinstance(value, Block):
+            self.register_child(value, name)
+        elif isinstance(value, Parameter):
+            check(name not in self._reg_params, f"Overriding Parameter attribute {name} is not allowed. If "
+                  "you want to share parameters between blocks, please set 'params' at Block construction "
+                  "instead.")  # fmt: skip
+            self._reg_params[name] = value
+        super().__setattr__(name, value)
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of this Block's Parameter names and its children's prefixes."""
+        return self._prefix
+
+    @property
+    def name(self) -> str:
+        """The prefix without its trailing underscore."""
+        return self._name
+
+    def name_scope(self):
+        """`with block.name_scope():` - children created inside are named under this block."""
+        return self._scope
+
+    @property
+    def params(self) -> ParameterDict:
+        """This Block's own Parameters (not its children's: see `collect_params`)."""
+        return self._params
+
+    def collect_params(self, select=None) -> ParameterDict:
+        """This Block's and its descendants' Parameters; `select` keeps names matching a regex."""
+        result = ParameterDict(self._params.prefix)
+        if not select:
+            result.update(self.params)
+        else:
+            pattern = re.compile(select)
+            result.update({n: p for n, p in self.params.items() if pattern.match(n)})
+        for child in self._children.values():
+            result.update(child.collect_params(select=select))
+        return result
+
+    def _collect_params_with_prefix(self, prefix="") -> dict:
+        """Parameters by structural name (`0.weight`, `features.1.bias`): the keys of save_parameters."""
+        if prefix:
+            prefix += "."
+        found = {prefix + key: value for key, value in self._reg_params.items()}
+        for name, child in self._children.items():
+            found.update(child._collect_params_with_prefix(prefix + name))
+        return found
+
+    def save_parameters(self, filename, deduplicate=False) -> None:
+        """Write the Parameters to an MXNet `.params` file under their structural names; `deduplicate`
+        writes a shared Parameter once."""
+        params = self._collect_params_with_prefix()
+        if deduplicate:
+            first_name = {}
+            for key, value in params.items():
+                first_name.setdefault(id(value), (key, value))
+            params = dict(first_name.values())
+        ndarray.save(filename, {key: value._reduce() for key, value in params.items()})
+
+    def load_parameters(self, filename, ctx=None, allow_missing=False, ignore_extra=False, cast_dtype=False,
+                        dtype_source="current") -> None:  # fmt: skip
+        """Load Parameters written by `save_parameters` (or, names without dots, by
+        `collect_params().save`), on `ctx`."""
+        loaded = ndarray.load(filename)
+        if not isinstance(loaded, dict):
+            raise InvalidValue(f"{filename} holds a list of arrays, not named parameters")
+        params = self._collect_params_with_prefix()
+        if not loaded and not params:
+            return
+        if not any("." in key for key in loaded):  # the ParameterDict format, full names
+            self.collect_params().load(filename, ctx, allow_missing, ignore_extra, self.prefix,
+                                       cast_dtype=cast_dtype, dtype_source=dtype_source)  # fmt: skip
+            return
+        if not allow_missing:
+            names_of = defaultdict(list)
+            for key, value in params.items():
+                names_of[id(value)].append(key)
+            for key, value in params.items():
+                check(any(n in loaded for n in names_of[id(value)]), f"Parameter '{key}' is missing in file "
+                      f"'{filename}', which contains parameters: {_brief(loaded.keys())}. Set "
+                      "allow_missing=True to ignore missing parameters.")  # fmt: skip
+        for key, value in loaded.items():
+            if key not in params:
+                if not ignore_extra:
+                    raise InvalidValue(
+                        f"Parameter '{key}' loaded from file '{filename}' is not present in ParameterDict, "
+                        f"which contains parameters {_brief(params.keys())}. Set ignore_extra=True to "
+                        "ignore. "
+                    )
+                continue
+            params[key]._load_init(value, ctx, cast_dtype=cast_dtype, dtype_source=dtype_source)
+
+    def save_params(self, filename) -> None:
+        """Deprecated (MXNet 1.x): `collect_params().save(filename, strip_prefix=self.prefix)`."""
+        warnings.warn("save_params is deprecated. Please use save_parameters. Note that if you want load "
+                      "from SymbolBlock later, please use export instead.", stacklevel=2)  # fmt: skip
+        self.collect_params().save(filename, strip_prefix=self.prefix)
+
+    def load_params(self, filename, ctx=None, allow_missing=False, ignore_extra=False) -> None:
+        """Deprecated (MXNet 1.x): `load_parameters`."""
+        warnings.warn("load_params is deprecated. Please use load_parameters.", stacklevel=2)
+        self.load_parameters(filename, ctx, allow_missing, ignore_extra)
+
+    def register_child(self, block, name=None) -> None:
+        """Make `block` a child (named `name`, default its position)."""
+        if name is None:
+            name = str(len(self._children))
+        self._children[name] = block
+
+    def register_forward_pre_hook(self, hook) -> HookHandle:
+        """`hook(block, inputs)` runs before each forward."""
+        return HookHandle(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook) -> HookHandle:
+        """`hook(block, inputs, outputs)` runs after each forward."""
+        return HookHandle(self._forward_hooks, hook)
+
+    def apply(self, fn):
+        """Call `fn(block)` on every descendant, then on this Block; returns this Block."""
+        for child in self._children.values():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def initialize(self, init=None, ctx=None, verbose=False, force_reinit=False) -> None:
+        """Initialize every Parameter (`collect_params().initialize`)."""
+        self.collect_params().initialize(initializer.Uniform() if init is None else init, ctx, verbose,
+                                         force_reinit)  # fmt: skip
+
+    def hybridize(self, active=True, **kwargs) -> None:
+        """Hybridize every HybridBlock among the descendants (a plain Block itself stays imperative)."""
+        for child in self._children.values():
+            child.hybridize(active, **kwargs)
+
+    def cast(self, dtype) -> None:
+        """Convert every Parameter to `dtype`."""
+        for child in self._children.values():
+            child.cast(dtype)
+        for param in self.params.values():
+            param.cast(dtype)
+
+    def __call__(self, *args):
+        """Run the forward pass (with the registered hooks around it)."""
+        for hook in list(self._forward_pre_hooks.values()):
+            hook(self, args)
+        out = self.forward(*args)
+        for hook in list(self._forward_hooks.values()):
+            hook(self, args, out)
+        return out
+
+    def forward(self, *args):
+        """The computation; subclasses override it."""
+        raise NotImplementedError
+
+    def summary(self, *inputs) -> None:
+        """Print each layer's output shape and parameter count for one forward pass over `inputs`."""
+        from .summary import print_summary
+
+        print_summary(self, inputs)
+
+
+class HybridBlock(Block):
+    """A Block whose computation, `hybrid_forward(F, x, ..., **params)`, works on NDArrays and Symbols
+    alike, so it can be traced into a graph and run compiled (`hybridize`)."""
+
+    def __init__(self, prefix=None, params=None):
+        super().__init__(prefix=prefix, params=params)
+        self._cached_graph = ()
+        self._cached_executors: dict = {}
+        self._out_format = None
+        self._in_format = None
+        self._active = False
+        self._flags: dict = {}
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if isinstance(value, HybridBlock):
+            self._clear_cached_op()
+
+    def register_child(self, block, name=None) -> None:
+        if not isinstance(block, HybridBlock):
+            raise InvalidValue(
+                f"Children of HybridBlock must also be HybridBlock, but {block} has type {type(block)}. If "
+                "you are using Sequential, please try HybridSequential instead."
+            )
+        super().register_child(block, name)
+        self._clear_cached_op()
+
+    def hybridize(
+        self, active=True, backend=None, clear=True, static_alloc=False, static_shape=False, inline_limit=2,
+        forward_bulk_size=None, backward_bulk_size=None, **kwargs,
+    ) -> None:  # fmt: skip
+        """Trace `hybrid_forward` into a graph at the next call and run calls through it (executors per
+        input signature, compiled once hot). `static_alloc`/`static_shape` are accepted: Ember's programs
+        always plan their memory once per signature. `backend` (subgraph partitioning) is not supported."""
+        if backend is not None:
+            raise InvalidValue(f"hybridize(backend={backend!r}): Ember has no subgraph backends")
+        self._active = active
+        self._flags = {"static_alloc": static_alloc, "static_shape": static_shape, **kwargs}
+        if clear:
+            self._clear_cached_op()
+        super().hybridize(active, static_alloc=static_alloc, static_shape=static_shape, **kwargs)
+
+    def cast(self, dtype) -> None:
+        self._clear_cached_op()
+        super().cast(dtype)
+
+    def _clear_cached_op(self) -> None:
+        self._cached_graph = ()
+        self._cached_executors = {}
+
+    # -- tracing --------------------------------------------------------------------------------
+
+    def _get_graph(self, *args):
+        """(input variables, output Symbol) of `hybrid_forward` traced with `args`' structure."""
+        if not self._cached_graph:
+            flat, self._in_format = _flatten(args, "input")
+            names = ["data"] if len(flat) == 1 else [f"data{i}" for i in range(len(flat))]
+            inputs = [symbol.var(n) for n in names]
+            grouped = _regroup(inputs, self._in_format)[0]
+            params = {name: param.var() for name, param in self._reg_params.items()}
+            with self.name_scope():
+                out = self.hybrid_forward(symbol, *grouped, **params)
+            outputs, self._out_format = _flatten(out, "output")
+            self._cached_graph = inputs, (symbol.Group(outputs) if len(outputs) > 1 else outputs[0])
+        return self._cached_graph
+
+    def infer_shape(self, *args) -> None:
+        """Give every Parameter the shape the traced graph infers from `args`' shapes."""
+        self._infer_attrs("infer_shape", "shape", *args)
+
+    def infer_type(self, *args) -> None:
+        """Give every Parameter the dtype the traced graph infers from `args`' dtypes."""
+        self._infer_attrs("infer_type", "dtype", *args)
+
+    def _infer_attrs(self, method: str, attr: str, *args) -> None:
+        inputs, out = self._get_graph(*args)
+        flat, _ = _flatten(args, "input")
+        given = {var.name: getattr(array, attr) for var, array in zip(inputs, flat)}
+        arg_attrs, _, aux_attrs = getattr(out, method)(**given)
+        if arg_attrs is None:
+            raise InvalidValue(f"{self.name}: {attr}s of the parameters cannot be inferred from the inputs")
+        found = dict(zip(out.list_arguments(), arg_attrs))
+        found.update(zip(out.list_auxiliary_states(), aux_attrs))
+        for param in self.collect_params().values():
+            if param.name in found:
+                setattr(param, attr, found[param.name])
+
+    def _deferred_infer_shape(self, *args) -> None:
+        try:
+            self.infer_shape(*args)
+        except Exception as err:  # noqa: BLE001 - reported with MXNet's wording and the cause
+            message = f"Deferred initialization failed because shape cannot be inferred. {err}"
+            raise InvalidValue(message) from err
+
+    def export(self, path, epoch=0, remove_amp_cast=True):
+        """Write `<path>-symbol.json` and `<path>-<epoch>.params` (`arg:`/`aux:` names), which MXNet's
+        `SymbolBlock.imports` and Module load; needs one hybridized forward first."""
+        if not self._cached_graph:
+            raise RuntimeError("Please first call block.hybridize() and then run forward with this block at "
+                               "least once before calling export.")  # fmt: skip
+        sym = self._cached_graph[1]
+        sym_file = f"{path}-symbol.json"
+        sym.save(sym_file, remove_amp_cast=remove_amp_cast)
+        arg_names, aux_names = set(sym.list_arguments()), set(sym.list_auxiliary_states())
+        arrays = {}
+        for name, param in self.collect_params().items():
+            if name in arg_names:
+                arrays[f"arg:{name}"] = param._reduce()
+            elif name in aux_names:
+                arrays[f"aux:{name}"] = param._reduce()
+        params_file = f"{path}-{epoch:04d}.params"
+        ndarray.save(params_file, arrays)
+        return sym_file, params_file
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def forward(self, x, *args):
+        """Symbols in: the traced graph of this call. NDArrays in: computed (hybridized: through the
+        cached graph; else `hybrid_forward` on NDArrays), with deferred initialization on the first."""
+        if isinstance(x, Symbol) or any(isinstance(a, Symbol) for a in _flatten(args, "input")[0]):
+            params = {name: param.var() for name, param in self._reg_params.items()}
+            with self.name_scope():
+                return self.hybrid_forward(symbol, x, *args, **params)
+        ctx = _first_context(x, args)
+        if self._active and not autograd.is_recording():
+            return self._call_cached(x, *args)
+        try:
+            params = {name: param.data(ctx) for name, param in self._reg_params.items()}
+        except DeferredInitializationError:
+            self._deferred_infer_shape(x, *args)
+            for param in self.params.values():
+                param._finish_deferred_init()
+            params = {name: param.data(ctx) for name, param in self._reg_params.items()}
+        return self.hybrid_forward(ndarray, x, *args, **params)
+
+    def hybrid_forward(self, F, x, *args, **kwargs):
+        """The computation over `F` (ember.ndarray or ember.symbol); subclasses override it."""
+        raise NotImplementedError
+
+    def _call_cached(self, *args):
+        """Run the traced graph on NDArrays: one executor per input signature and training flag."""
+        inputs, out = self._get_graph(*args)
+        flat, _ = _flatten(args, "input")
+        params = self.collect_params()
+        if any(p._deferred_init for p in params.values()):
+            self._deferred_infer_shape(*args)
+            for param in params.values():
+                param._finish_deferred_init()
+        training = autograd.is_training()
+        key = (tuple((a.shape, np.dtype(a.dtype).str) for a in flat), training)
+        executor = self._cached_executors.get(key)
+        ctx = flat[0].context
+        if executor is None:
+            executor = self._cached_executors[key] = _bind(out, inputs, flat, params, ctx)
+        feeds = {var.name: array for var, array in zip(inputs, flat)}
+        arg_names = set(executor.arg_dict)
+        feeds.update({n: p.data(ctx) for n, p in params.items() if n in arg_names})
+        states = {n: p for n, p in params.items() if n in executor.aux_dict}
+        for name, param in states.items():
+            executor.aux_dict[name][:] = param.data(ctx)
+        outputs = executor.forward(is_train=training, **feeds)
+        if training:  # auxiliary states (BatchNorm's moving statistics) the forward updated
+            for name, param in states.items():
+                param.data(ctx)[:] = executor.aux_dict[name]
+        return _regroup(outputs, self._out_format)[0]
+
+
+def _bind(out: Symbol, inputs: list, flat: list, params: ParameterDict, ctx):
+    """An executor of the traced graph for these input shapes and dtypes (no gradients: training under
+    autograd runs the imperative path)."""
+    shapes = {var.name: array.shape for var, array in zip(inputs, flat)}
+    types = {var.name: np.dtype(array.dtype) for var, array in zip(inputs, flat)}
+    for name, param in params.items():
+        if shape_is_known(param.shape):
+            shapes[name] = param.shape
+            types[name] = np.dtype(param.dtype)
+    known = set(out.list_arguments()) | set(out.list_auxiliary_states())
+    shapes = {n: s for n, s in shapes.items() if n in known}
+    types = {n: t for n, t in types.items() if n in known}
+    return out.simple_bind(ctx, grad_req="null", type_dict=types, **shapes)
+
+
+class SymbolBlock(HybridBlock):
+    """A Block around a given Symbol (`outputs`) with the given input variables; its other arguments
+    and auxiliary states become Parameters. `SymbolBlock.imports` loads an exported model."""
+
+    @staticmethod
+    def imports(symbol_file, input_names, param_file=None, ctx=None, allow_missing=False, ignore_extra=False):
+        """The SymbolBlock of an exported `<name>-symbol.json` (and its `.params`), inputs `input_names`."""
+        sym = symbol.load(symbol_file)
+        input_names = [input_names] if isinstance(input_names, str) else list(input_names)
+        inputs = [symbol.var(name) for name in input_names]
+        block = SymbolBlock(sym, inputs)
+        if param_file is not None:
+            block.collect_params().load(
+                param_file, ctx=ctx, allow_missing=allow_missing, ignore_extra=ignore_extra, cast_dtype=True,
+                dtype_source="saved",
+            )  # fmt: skip
+        return block
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(\n\n)" if not self._children else super().__repr__()
+
+    def __init__(self, outputs, inputs, params=None):
+        super().__init__(prefix=None, params=None)
+        self._prefix = ""
+        self._params = ParameterDict("", params)
+        if isinstance(inputs, Symbol) and len(inputs.list_outputs()) == 1:
+            inputs = [inputs]
+        if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
+            outputs = outputs[0]
+        syms, self._in_format = _flatten(list(inputs), "input")
+        out, self._out_format = _flatten(outputs, "output")
+        out = symbol.Group(out) if len(out) > 1 else out[0]
+        input_names = set()
+        for var in syms:
+            if len(var.get_internals().list_outputs()) != 1:
+                raise InvalidValue(f"Input symbols must be variable, but {var} is an output of operators")
+            input_names.add(var.name)
+        arg_params = out.list_arguments()
+        aux_params = out.list_auxiliary_states()
+        for name in arg_params:
+            if name not in input_names:
+                self.params.get(name, allow_deferred_init=True)
+        for name in aux_params:
+            if name not in input_names:
+                self.params.get(name, grad_req="null", allow_deferred_init=True)
+        self._cached_graph = syms, out
+        self._reg_params = {name: param for name, param in self.params.items()}
+        self._active = True
+
+    def forward(self, x, *args):
+        if isinstance(x, NDArray):
+            with x.context:
+                return self._call_cached(x, *args)
+        flat, _ = _flatten([x, *args], "input")
+        inputs, out = self._cached_graph
+        return copy.copy(out)(**{var.name: array for var, array in zip(inputs, flat)})
+
+    def hybridize(self, active=True, **kwargs) -> None:
+        super().hybridize(True, **kwargs)  # a SymbolBlock always runs its graph
+
+    def _clear_cached_op(self) -> None:
+        graph = getattr(self, "_cached_graph", ())
+        super()._clear_cached_op()
+        self._cached_graph = graph  # the given Symbol stays: it is not traced
+
+    def cast(self, dtype) -> None:
+        self._clear_cached_op()
+        super().cast(dtype)
+
+    def hybrid_forward(self, F, x, *args, **kwargs):
+        raise NotImplementedError
+
+
+# -- nested inputs and outputs (MXNet's _flatten/_regroup) --------------------------------------
+
+
+def _flatten(args, what: str):
+    """(flat list of arrays/symbols, format) of a nested list/tuple; the format rebuilds it."""
+    if isinstance(args, (NDArray, Symbol)):
+        if isinstance(args, Symbol):
+            count = len(args.list_outputs())
+            if count > 1:
+                return [args[i] for i in range(count)], count
+        return [args], 0
+    if args is None:
+        return [None], -1
+    if not isinstance(args, (list, tuple)):
+        raise InvalidValue(
+            f"HybridBlock {what} must be (nested) list of Symbol or NDArray, but got {args} of type "
+            f"{type(args)}"
+        )
+    flat, formats = [], []
+    for item in args:
+        items, fmt = _flatten(item, what)
+        flat.extend(items)
+        formats.append(fmt)
+    return flat, formats
+
+
+def _regroup(args, fmt):
+    """Rebuild the nesting `fmt` (from `_flatten`) over the flat `args`; (result, rest)."""
+    if isinstance(fmt, int):
+        if fmt == 0:
+            return args[0], args[1:]
+        if fmt == -1:
+            return None, args[1:]
+        return args[:fmt], args[fmt:]
+    result = []
+    for item in fmt:
+        group, args = _regroup(args, item)
+        result.append(group)
+    return result, args
+
+
+def _first_context(x, args):
+    for item in _flatten([x, *args], "input")[0]:
+        if isinstance(item, NDArray):
+            return item.context
+    return None
+
+
+def _indent(text: str, spaces: int) -> str:
+    lines = text.split("\n")
+    return "\n".join([lines[0]] + [" " * spaces + line for line in lines[1:]])
+
+
+__all__ = ["Block", "CheckFailed", "HookHandle", "HybridBlock", "SymbolBlock"]
