@@ -288,14 +288,6 @@ class StepTrace:
 # -- speculation -------------------------------------------------------------------------------------
 
 
-def _array_facts(array) -> tuple:
-    pending = array._pending
-    if pending is not None:
-        return pending[2], pending[3]
-    data = array._data
-    return data.shape, data.dtype
-
-
 def defer(pending_class, op: str, inputs, params, name, ctx):
     """A recorded call made while hot traces exist: its pending outputs (new `pending_class` arrays,
     ndarray.PendingNDArray) when the step follows a hot trace (the first call starts a speculation), else
@@ -312,10 +304,17 @@ def defer(pending_class, op: str, inputs, params, name, ctx):
     speculation = step.speculation
     if speculation is None and (step.calls or step.broken):
         return None
-    facts = [_array_facts(x) for x in inputs]
-    prepared = dispatch.prepared(
-        op, params, name, tuple([f[0] for f in facts]), tuple([f[1] for f in facts])
-    )
+    shapes, dtypes = [], []
+    for x in inputs:
+        pending = x._pending
+        if pending is None:
+            data = x._data
+            shapes.append(data.shape)
+            dtypes.append(data.dtype)
+        else:
+            shapes.append(pending[2])
+            dtypes.append(pending[3])
+    prepared = dispatch.prepared(op, params, name, tuple(shapes), tuple(dtypes))
     wiring = tuple([step.wire(x) for x in inputs])
     call = (prepared, wiring, flags.training)
     if speculation is None:
@@ -326,7 +325,8 @@ def defer(pending_class, op: str, inputs, params, name, ctx):
     elif not speculation.follow(call, len(step.calls)):
         step.settle()
         return None
-    speculation.copy_new_leaves(step)
+    if speculation.copied < len(step.leaves):
+        speculation.copy_new_leaves(step)
     index = len(step.calls)
     step.calls.append(call)
     if ctx is None:
@@ -369,7 +369,11 @@ class Speculation:
 
     def follow(self, call: tuple, index: int) -> bool:
         """Keep the traces whose call `index` is `call`; False (all kept, for the replay) when none is."""
-        following = [t for t in self.traces if index < len(t.calls) and t.calls[index] == call]
+        traces = self.traces
+        if len(traces) == 1:  # the usual case: one trace, nothing to release
+            calls = traces[0].calls
+            return index < len(calls) and calls[index] == call
+        following = [t for t in traces if index < len(t.calls) and t.calls[index] == call]
         if not following:
             return False
         for trace in self.traces:
