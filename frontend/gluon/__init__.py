@@ -6,3 +6,4 @@ from . import nn  # noqa: F401
 from .block import Block, HybridBlock, SymbolBlock  # noqa: F401
 from .errors import DeferredInitializationError  # noqa: F401
 from .parameter import Constant, Parameter, ParameterDict  # noqa: F401
+from .trainer import Trainer  # noqa: F401
