@@ -162,3 +162,35 @@ def test_forward_hooks_and_lambdas():
     net(x)
     assert len(seen) == 1
     assert nn.Lambda("tanh")(mx.nd.array([0.0])).asnumpy()[0] == 0.0
+
+
+SUMMARY = """\
+--------------------------------------------------------------------------------
+        Layer (type)                                Output Shape         Param #
+================================================================================
+               Input                                      (1, 4)               0
+             Dense-1                                      (1, 4)              20
+             Dense-2                                      (1, 4)              20
+================================================================================
+Parameters in forward computation graph, duplicate included
+   Total params: 40
+   Trainable params: 40
+   Non-trainable params: 0
+Shared params in forward computation graph: 20
+Unique parameters in model: 20
+--------------------------------------------------------------------------------
+"""
+
+
+def test_summary_prints_mxnet_table_with_shared_parameters(capsys):
+    shared = nn.Dense(4, in_units=4)
+    seq = nn.Sequential()
+    seq.add(shared, nn.Dense(4, in_units=4, params=shared.params))
+    seq.initialize()
+    seq.summary(mx.nd.ones((1, 4)))
+    assert capsys.readouterr().out == SUMMARY  # MXNet 1.9.1's output for the same net
+    net = _mlp()
+    net.initialize()
+    net.hybridize()
+    with pytest.raises(AssertionError, match="must not be hybridized to print summary"):
+        net.summary(_data())
