@@ -41,7 +41,8 @@ def print_summary(net, inputs: tuple) -> None:
             if id(param) in seen:
                 shared += size
             seen.add(id(param))
-        rows.append((f"{block.__class__.__name__}-{len(rows)}", _shapes_text(outputs), total, trainable, shared))
+        name = f"{block.__class__.__name__}-{len(rows)}"
+        rows.append((name, _shapes_text(outputs), total, trainable, shared))
 
     def hook(block):
         check(not isinstance(block, HybridBlock) or not block._active,
