@@ -248,10 +248,9 @@ class Block:
         fn(self)
         return self
 
-    def initialize(self, init=None, ctx=None, verbose=False, force_reinit=False) -> None:
+    def initialize(self, init=initializer.Uniform(), ctx=None, verbose=False, force_reinit=False) -> None:
         """Initialize every Parameter (`collect_params().initialize`)."""
-        self.collect_params().initialize(initializer.Uniform() if init is None else init, ctx, verbose,
-                                         force_reinit)  # fmt: skip
+        self.collect_params().initialize(init, ctx, verbose, force_reinit)
 
     def hybridize(self, active=True, **kwargs) -> None:
         """Hybridize every HybridBlock among the descendants (a plain Block itself stays imperative)."""
@@ -524,8 +523,13 @@ class SymbolBlock(HybridBlock):
         inputs, out = self._cached_graph
         return copy.copy(out)(**{var.name: array for var, array in zip(inputs, flat)})
 
-    def hybridize(self, active=True, **kwargs) -> None:
-        super().hybridize(True, **kwargs)  # a SymbolBlock always runs its graph
+    def hybridize(
+        self, active=True, backend=None, clear=True, static_alloc=False, static_shape=False, inline_limit=2,
+        forward_bulk_size=None, backward_bulk_size=None, **kwargs,
+    ) -> None:  # fmt: skip
+        """A SymbolBlock always runs its graph: only the flags are taken."""
+        super().hybridize(True, backend, clear, static_alloc, static_shape, inline_limit, forward_bulk_size,
+                          backward_bulk_size, **kwargs)  # fmt: skip
 
     def _clear_cached_op(self) -> None:
         graph = getattr(self, "_cached_graph", ())
@@ -535,6 +539,10 @@ class SymbolBlock(HybridBlock):
     def cast(self, dtype) -> None:
         self._clear_cached_op()
         super().cast(dtype)
+
+    def reset_ctx(self, ctx) -> None:
+        """Move every Parameter to `ctx`."""
+        self.collect_params().reset_ctx(ctx)
 
     def hybrid_forward(self, F, x, *args, **kwargs):
         raise NotImplementedError

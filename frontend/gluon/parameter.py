@@ -122,6 +122,15 @@ class Parameter:
     def stype(self) -> str:
         return self._stype
 
+    @property
+    def dtype(self):
+        """The element type (as given: a NumPy type or a name)."""
+        return self._dtype
+
+    @dtype.setter
+    def dtype(self, dtype) -> None:
+        self._dtype = dtype
+
     # -- data -----------------------------------------------------------------------------------
 
     def _check_and_get(self, arrays, ctx):
@@ -145,7 +154,7 @@ class Parameter:
             raise DeferredInitializationError(DEFERRED.format(self.name))
         raise RuntimeError(NOT_INITIALIZED.format(self.name))
 
-    def initialize(self, init=None, ctx=None, default_init=None, force_reinit=False) -> None:
+    def initialize(self, init=None, ctx=None, default_init=initializer.Uniform(), force_reinit=False) -> None:
         """Create the data (and gradient) arrays on `ctx` (a Context or a list; default the current
         context), filled by `init`, else the Parameter's `init`, else `default_init` (Uniform). With an
         unknown shape the initialization is deferred to the first forward (when allowed)."""
@@ -493,9 +502,8 @@ class ParameterDict:
             else:
                 self._params[key] = value
 
-    def initialize(self, init=None, ctx=None, verbose=False, force_reinit=False) -> None:
+    def initialize(self, init=initializer.Uniform(), ctx=None, verbose=False, force_reinit=False) -> None:
         """Initialize every Parameter; `init` is the default initializer for those without their own."""
-        init = initializer.Uniform() if init is None else init
         if verbose:
             init.set_verbosity(verbose=verbose)
         for param in self.values():
@@ -543,12 +551,20 @@ class ParameterDict:
              cast_dtype=False, dtype_source="current") -> None:  # fmt: skip
         """Load Parameters from an MXNet `.params` file (names get `restore_prefix`; `arg:`/`aux:`
         prefixes of exported files are dropped)."""
+        loaded = ndarray.load(filename)
+        if not isinstance(loaded, dict):
+            raise InvalidValue(f"{filename} holds a list of arrays, not named parameters")
+        self.load_dict(loaded, ctx, allow_missing, ignore_extra, restore_prefix, filename, cast_dtype, dtype_source)
+
+    def load_dict(self, param_dict, ctx=None, allow_missing=False, ignore_extra=False, restore_prefix="",
+                  filename=None, cast_dtype=False, dtype_source="current") -> None:  # fmt: skip
+        """Load Parameters from a dict of name -> NDArray (`filename` only names it in errors)."""
+        filename = "the given dict" if filename is None else filename
         if restore_prefix:
             for name in self.keys():
                 check(name.startswith(restore_prefix), f"restore_prefix is '{restore_prefix}' but Parameters "
                       f"name '{name}' does not start with '{restore_prefix}'")  # fmt: skip
-        loaded = ndarray.load(filename)
-        arrays = {restore_prefix + _strip_role(k): v for k, v in loaded.items()}
+        arrays = {restore_prefix + _strip_role(k): v for k, v in param_dict.items()}
         if not allow_missing:
             for name in self.keys():
                 check(name in arrays, f"Parameter '{name[len(restore_prefix):]}' is missing in file "

@@ -67,21 +67,26 @@ class SELU(_LeakyKind):
 
     act_type = "selu"
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+
 
 class GELU(_LeakyKind):
     """Gaussian error linear unit."""
 
     act_type = "gelu"
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+
 
 class PReLU(HybridBlock):
     """LeakyReLU with a learned slope per channel (`in_channels` of them, default one)."""
 
-    def __init__(self, alpha_initializer=None, in_channels=1, **kwargs):
+    def __init__(self, alpha_initializer=initializer.Constant(0.25), in_channels=1, **kwargs):
         super().__init__(**kwargs)
         with self.name_scope():
-            init = initializer.Constant(0.25) if alpha_initializer is None else alpha_initializer
-            self.alpha = self.params.get("alpha", shape=(in_channels,), init=init)
+            self.alpha = self.params.get("alpha", shape=(in_channels,), init=alpha_initializer)
 
     def hybrid_forward(self, F, x, alpha):
         return F.LeakyReLU(x, gamma=alpha, act_type="prelu", name="fwd")

@@ -119,6 +119,9 @@ class Dropout(HybridBlock):
 class Flatten(HybridBlock):
     """Collapses every axis but the first."""
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+
     def hybrid_forward(self, F, x):
         return F.Flatten(x)
 
@@ -128,6 +131,9 @@ class Flatten(HybridBlock):
 
 class Identity(HybridBlock):
     """Returns its input."""
+
+    def __init__(self, prefix=None, params=None):
+        super().__init__(prefix=prefix, params=params)
 
     def hybrid_forward(self, F, x):
         return x
