@@ -216,6 +216,19 @@ class Block:
                 continue
             params[key]._load_init(value, ctx, cast_dtype=cast_dtype, dtype_source=dtype_source)
 
+    def save(self, prefix) -> None:
+        """Write `<prefix>-model.json` (the structure, traced graphs) and `<prefix>-model.params`
+        (MXNet 1.9's format; `model_files.py`)."""
+        from .model_files import save_model
+
+        save_model(self, prefix)
+
+    def load(self, prefix) -> None:
+        """Load what `save` wrote into this Block, built as the saved one was."""
+        from .model_files import load_model
+
+        load_model(self, prefix)
+
     def save_params(self, filename) -> None:
         """Deprecated (MXNet 1.x): `collect_params().save(filename, strip_prefix=self.prefix)`."""
         warnings.warn("save_params is deprecated. Please use save_parameters. Note that if you want load "

@@ -194,3 +194,24 @@ def test_summary_prints_mxnet_table_with_shared_parameters(capsys):
     net.hybridize()
     with pytest.raises(AssertionError, match="must not be hybridized to print summary"):
         net.summary(_data())
+
+
+def test_save_and_load_models_in_mxnet_19_format(tmp_path):
+    """tests/fixtures/gluon-saved-model.{json,params} and gluon-saved-y.npy: `_mlp()` built, Xavier
+    initialized, hybridized, called on X and saved by MXNet 1.9.1's `Block.save`."""
+    x = mx.nd.array(np.arange(15, dtype=np.float32).reshape(3, 5) / 10)
+    net = nn.HybridSequential()  # built under other automatic names than the saved model's
+    with net.name_scope():
+        net.add(nn.Dense(4, activation="relu"), nn.Dense(2))
+    net.load(str(FIXTURES / "gluon-saved"))
+    assert net.name == "hybridsequential0" and net._active
+    np.testing.assert_allclose(net(x).asnumpy(), np.load(FIXTURES / "gluon-saved-y.npy"), rtol=1e-6)
+    mine = _mlp()
+    mine.initialize()
+    mine.hybridize()
+    want = mine(x).asnumpy()
+    mine.save(str(tmp_path / "m"))
+    assert (tmp_path / "m-model.json").read_text() == (FIXTURES / "gluon-saved-model.json").read_text()
+    again = _mlp()
+    again.load(str(tmp_path / "m"))
+    np.testing.assert_allclose(again(x).asnumpy(), want, rtol=1e-6)
