@@ -60,8 +60,10 @@ def load_model(net, prefix: str) -> None:
     def restore(block, parent: dict) -> None:
         key = f"{type(block).__name__.lower()}{counter[0]}"
         if key not in parent:
-            raise MXNetError(f"{prefix}-model.json has no entry {key!r}: the model must be built as the saved "
-                             "one was (same Blocks, same order)")  # fmt: skip
+            raise MXNetError(
+                f"{prefix}-model.json has no entry {key!r}: the model must be built as the saved one was "
+                "(same Blocks, same order)"
+            )
         entry = parent[key]
         block._name = entry["orig_name"]
         if isinstance(block, HybridBlock) and entry.get("hybridized"):
