@@ -339,6 +339,22 @@ class HybridBlock(Block):
             self._clear_cached_op()
         super().hybridize(active, static_alloc=static_alloc, static_shape=static_shape, **kwargs)
 
+    def optimize_for(
+        self, x, *args, backend=None, clear=False, static_alloc=False, static_shape=False, inline_limit=2,
+        forward_bulk_size=None, backward_bulk_size=None, **kwargs,
+    ) -> None:  # fmt: skip
+        """Hybridize and trace the graph for these inputs now (finishing deferred initialization), without
+        running it. MXNet's subgraph backends do not exist in Ember: `backend` must be None."""
+        if backend is not None:
+            raise InvalidValue(f"optimize_for(backend={backend!r}): Ember has no subgraph backends")
+        self.hybridize(True, None, clear, static_alloc, static_shape, inline_limit, forward_bulk_size,
+                       backward_bulk_size, **kwargs)  # fmt: skip
+        self._get_graph(x, *args)
+        if any(p._deferred_init for p in self.collect_params().values()):
+            self._deferred_infer_shape(x, *args)
+            for param in self.collect_params().values():
+                param._finish_deferred_init()
+
     def cast(self, dtype) -> None:
         self._clear_cached_op()
         super().cast(dtype)

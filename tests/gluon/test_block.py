@@ -215,3 +215,12 @@ def test_save_and_load_models_in_mxnet_19_format(tmp_path):
     again = _mlp()
     again.load(str(tmp_path / "m"))
     np.testing.assert_allclose(again(x).asnumpy(), want, rtol=1e-6)
+
+
+def test_optimize_for_traces_and_initializes_without_running():
+    net = _mlp()
+    net.initialize()
+    net.optimize_for(_data((2, 5)))
+    assert net._active and net._cached_graph and net[0].weight.shape == (4, 5)
+    with pytest.raises(ValueError, match="Ember has no subgraph backends"):
+        net.optimize_for(_data((2, 5)), backend="MKLDNN")
