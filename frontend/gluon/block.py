@@ -390,7 +390,7 @@ class HybridBlock(Block):
     def _infer_attrs(self, method: str, attr: str, *args) -> None:
         inputs, out = self._get_graph(*args)
         flat, _ = _flatten(args, "input")
-        given = {var.name: getattr(array, attr) for var, array in zip(inputs, flat)}
+        given = {var.name: getattr(array, attr) for var, array in zip(inputs, flat) if array is not None}
         arg_attrs, _, aux_attrs = getattr(out, method)(**given)
         if arg_attrs is None:
             raise InvalidValue(f"{self.name}: {attr}s of the parameters cannot be inferred from the inputs")
@@ -462,12 +462,12 @@ class HybridBlock(Block):
             for param in params.values():
                 param._finish_deferred_init()
         training = autograd.is_training()
-        key = (tuple((a.shape, np.dtype(a.dtype).str) for a in flat), training)
+        key = (tuple(None if a is None else (a.shape, np.dtype(a.dtype).str) for a in flat), training)
         executor = self._cached_executors.get(key)
-        ctx = flat[0].context
+        ctx = next(a for a in flat if a is not None).context
         if executor is None:
             executor = self._cached_executors[key] = _bind(out, inputs, flat, params, ctx)
-        feeds = {var.name: array for var, array in zip(inputs, flat)}
+        feeds = {var.name: array for var, array in zip(inputs, flat) if array is not None}
         arg_names = set(executor.arg_dict)
         feeds.update({n: p.data(ctx) for n, p in params.items() if n in arg_names})
         states = {n: p for n, p in params.items() if n in executor.aux_dict}
@@ -483,8 +483,9 @@ class HybridBlock(Block):
 def _bind(out: Symbol, inputs: list, flat: list, params: ParameterDict, ctx):
     """An executor of the traced graph for these input shapes and dtypes (no gradients: training under
     autograd runs the imperative path)."""
-    shapes = {var.name: array.shape for var, array in zip(inputs, flat)}
-    types = {var.name: np.dtype(array.dtype) for var, array in zip(inputs, flat)}
+    given = [(var, array) for var, array in zip(inputs, flat) if array is not None]  # None: an omitted input
+    shapes = {var.name: array.shape for var, array in given}
+    types = {var.name: np.dtype(array.dtype) for var, array in given}
     for name, param in params.items():
         if shape_is_known(param.shape):
             shapes[name] = param.shape
