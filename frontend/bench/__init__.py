@@ -1,8 +1,9 @@
 """`ember.bench`: Ember's benchmark suite, behind `ember bench [--quick] [--json PATH] [--only NAME...]`.
 
-Eight workloads (workloads.py `WORKLOADS`): the seed MLP training step, MLP inference, two elementwise
-chains, SGEMM, a LeNet training step, the compile time of the seed MLP's training step, and the imperative
-ones (imperative.py: one small `mx.nd` op, the seed MLP trained with `mx.autograd`). Each checks
+Nine workloads (workloads.py `WORKLOADS`): the seed MLP training step, MLP inference, two elementwise
+chains, SGEMM, a LeNet training step, the compile time of the seed MLP's training step, the imperative
+ones (imperative.py: one small `mx.nd` op, the seed MLP trained with `mx.autograd`) and the seed MLP
+trained as Gluon code (gluon.py). Each checks
 Ember's result (and NumPy's, and PyTorch's when `import torch` works) before timing, then times Ember
 and a hand-written NumPy implementation of the same computation in the same run, and reports the ratio
 NumPy time / Ember time (> 1: Ember is faster).
@@ -33,13 +34,14 @@ import tempfile
 from collections.abc import Sequence
 from contextlib import nullcontext
 
+from .gluon import GLUON_WORKLOADS
 from .gpu_workloads import GPU_WORKLOADS
 from .imperative import IMPERATIVE_WORKLOADS
 from .report import format_table, machine_info, write_json
 from .workloads import WORKLOADS as COMPILED_WORKLOADS
 from .workloads import BenchCheckError, BenchError, Context, run_workload
 
-WORKLOADS = COMPILED_WORKLOADS + IMPERATIVE_WORKLOADS  # the CPU suite, in the table's order
+WORKLOADS = COMPILED_WORKLOADS + IMPERATIVE_WORKLOADS + GLUON_WORKLOADS  # the CPU suite, in the table's order
 WORKLOAD_NAMES = tuple(w.name for w in WORKLOADS)
 
 GPU_WORKLOAD_NAMES = tuple(w.name for w in GPU_WORKLOADS)

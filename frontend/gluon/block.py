@@ -437,8 +437,10 @@ class HybridBlock(Block):
             with self.name_scope():
                 return self.hybrid_forward(symbol, x, *args, **params)
         ctx = _first_context(x, args)
-        if self._active and not autograd.is_recording():
-            return self._call_cached(x, *args)
+        if self._active:
+            if not autograd.is_recording():
+                return self._call_cached(x, *args)
+            self._get_graph(x, *args)  # traced once all the same: `export` needs the graph
         try:
             params = {name: param.data(ctx) for name, param in self._reg_params.items()}
         except DeferredInitializationError:

@@ -224,3 +224,14 @@ def test_optimize_for_traces_and_initializes_without_running():
     assert net._active and net._cached_graph and net[0].weight.shape == (4, 5)
     with pytest.raises(ValueError, match="Ember has no subgraph backends"):
         net.optimize_for(_data((2, 5)), backend="MKLDNN")
+
+
+def test_a_hybridized_block_trained_under_record_can_be_exported(tmp_path):
+    net = _mlp()
+    net.initialize()
+    net.hybridize()
+    with autograd.record():
+        loss = net(_data()).sum()
+    loss.backward()
+    sym_file, _ = net.export(str(tmp_path / "trained"))
+    assert open(sym_file).read() == (FIXTURES / "gluon-mlp-symbol.json").read_text()  # traced before init
