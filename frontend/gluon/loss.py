@@ -354,12 +354,12 @@ class SDMLLoss(Loss):
         self.kl_loss = KLDivLoss(from_logits=True)
         self.smoothing_parameter = smoothing_parameter
 
-    def forward(self, x1, x2):
-        """The loss of NDArrays `x1`, `x2`, computed imperatively even when hybridized."""
-        if isinstance(x1, Symbol) or isinstance(x2, Symbol):
+    def forward(self, x, *args):
+        """The loss of NDArrays `x` (x1) and `args[0]` (x2), computed imperatively even when hybridized."""
+        if isinstance(x, Symbol) or any(isinstance(a, Symbol) for a in args):
             raise InvalidValue("SDMLLoss needs the batch size to build its smoothed identity labels, which "
                                "a Symbol does not carry: call it on NDArrays")  # fmt: skip
-        return self.hybrid_forward(ndarray, x1, x2)
+        return self.hybrid_forward(ndarray, x, *args)
 
     def hybrid_forward(self, F, x1, x2):
         shapes = f"{x1.shape} and {x2.shape}"
