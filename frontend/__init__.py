@@ -20,6 +20,7 @@ from . import (  # noqa: E402,F401
     optimizer,
     profiler,
     random,
+    recordio,
     symbol,
     test_utils,
 )

@@ -99,6 +99,8 @@ class HookHandle:
 class Block:
     """The base of every layer and model: Parameters, children, `forward`, saving and loading."""
 
+    _summary_row = True  # whether `summary()` gives the Block a row (containers: False)
+
     def __init__(self, prefix=None, params=None):
         self._empty_prefix = prefix == ""
         self._prefix, self._params = _BlockScope.create(prefix, params, self._alias())

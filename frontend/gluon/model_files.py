@@ -22,15 +22,13 @@ from ..base import MXNetError
 
 def save_model(net, prefix: str) -> None:
     """Write `<prefix>-model.json` and `<prefix>-model.params` for `net`."""
-    from .block import HybridBlock
-
     structure: dict = {}
     counter = [0]
 
     def describe(block, parent: dict) -> None:
         entry: dict = {"orig_name": block.name}
         parent[f"{type(block).__name__.lower()}{counter[0]}"] = entry
-        if isinstance(block, HybridBlock):
+        if _is_hybrid(block):
             if block._cached_graph:
                 inputs, out = block._cached_graph
                 entry.update(in_format=block._in_format, out_format=block._out_format,
@@ -48,8 +46,6 @@ def save_model(net, prefix: str) -> None:
 
 def load_model(net, prefix: str) -> None:
     """Give `net` (built as the saved model was) the saved names, graphs and parameters."""
-    from .block import HybridBlock
-
     try:
         with open(f"{prefix}-model.json") as handle:
             structure = json.load(handle)
@@ -66,7 +62,7 @@ def load_model(net, prefix: str) -> None:
             )
         entry = parent[key]
         block._name = entry["orig_name"]
-        if isinstance(block, HybridBlock) and entry.get("hybridized"):
+        if _is_hybrid(block) and entry.get("hybridized"):
             block._in_format, block._out_format = entry["in_format"], entry["out_format"]
             inputs = [symbol.load_json(s) for s in entry["inputs"]]
             block._cached_graph = (inputs, symbol.load_json(entry["symbol"]))
@@ -85,3 +81,8 @@ def load_model(net, prefix: str) -> None:
 
     restore(net, structure)
     net.load_parameters(f"{prefix}-model.params")
+
+
+def _is_hybrid(block) -> bool:
+    """Whether `block` is a HybridBlock (it has a traced-graph slot; block.py imports this module)."""
+    return hasattr(block, "_cached_graph")

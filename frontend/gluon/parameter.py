@@ -554,7 +554,9 @@ class ParameterDict:
         loaded = ndarray.load(filename)
         if not isinstance(loaded, dict):
             raise InvalidValue(f"{filename} holds a list of arrays, not named parameters")
-        self.load_dict(loaded, ctx, allow_missing, ignore_extra, restore_prefix, filename, cast_dtype, dtype_source)
+        self.load_dict(
+            loaded, ctx, allow_missing, ignore_extra, restore_prefix, filename, cast_dtype, dtype_source
+        )
 
     def load_dict(self, param_dict, ctx=None, allow_missing=False, ignore_extra=False, restore_prefix="",
                   filename=None, cast_dtype=False, dtype_source="current") -> None:  # fmt: skip

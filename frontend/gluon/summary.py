@@ -25,9 +25,6 @@ def _shapes_text(values) -> str:
 
 def print_summary(net, inputs: tuple) -> None:
     """Run `net(*inputs)` once and print the table."""
-    from .block import HybridBlock
-    from .nn.basic_layers import HybridSequential, Sequential
-
     rows = [("Input", _shapes_text(inputs), 0, 0, 0)]
     seen: set[int] = set()
     handles = []
@@ -45,9 +42,9 @@ def print_summary(net, inputs: tuple) -> None:
         rows.append((name, _shapes_text(outputs), total, trainable, shared))
 
     def hook(block):
-        check(not isinstance(block, HybridBlock) or not block._active,
-              f'"{block.name}" must not be hybridized to print summary.')  # fmt: skip
-        if not isinstance(block, (Sequential, HybridSequential)):
+        active = getattr(block, "_active", False)
+        check(not active, f'"{block.name}" must not be hybridized to print summary.')
+        if block._summary_row:  # containers (Sequential, HybridSequential) have no row of their own
             handles.append(block.register_forward_hook(record))
 
     try:

@@ -14,6 +14,8 @@ from .activations import Activation
 class Sequential(Block):
     """Children run one after another (`add` appends)."""
 
+    _summary_row = False
+
     def __init__(self, prefix=None, params=None):
         super().__init__(prefix=prefix, params=params)
 
@@ -51,6 +53,8 @@ class Sequential(Block):
 
 class HybridSequential(HybridBlock):
     """Sequential whose children are HybridBlocks: the whole stack traces into one graph."""
+
+    _summary_row = False
 
     def __init__(self, prefix=None, params=None):
         super().__init__(prefix=prefix, params=params)
