@@ -1,5 +1,5 @@
-"""Lowering rules of pooling, batch normalization and embedding, and of their backward ops
-(ops/conv.py's Pooling, ops/norm.py's BatchNorm, ops/nn.py's Embedding, ops/nn_backward.py).
+"""Lowering rules of pooling, batch, layer, instance and group normalization and embedding, and of their
+backward ops (ops/conv.py's Pooling, ops/norm.py's normalizations, ops/nn.py's Embedding, ops/nn_backward.py).
 
 As the references do, every sum, average and statistic is computed in float64 and cast back to the
 result's dtype, so the compiled code agrees with them for float16, float32 and float64 alike.
@@ -9,6 +9,8 @@ result's dtype, so the compiled code agrees with them for float16, float32 and f
   read it, in the reference's order of window taps (max pooling stores each window's arg max first).
 - BatchNorm stores its per-channel statistics (mean and 1/sqrt(var + eps)) and is then a per-element
   formula; its gradient stores the per-channel sums of dy and dy * normalised first.
+- LayerNorm, InstanceNorm and GroupNorm store each row's mean, variance and std (the rows of their
+  `NormView`) and are then a per-element formula; their gradients are composed of other ops.
 - Embedding is a gather of weight rows; its gradient scatter-adds rows of out_grad into a zeroed
   accumulator, so repeated indices add up.
 """
@@ -27,12 +29,12 @@ from ..ops.conv import (
     _pool_out_sizes,
     _pool_window,
 )
-from ..ops.norm import _batchnorm_param_dtype
+from ..ops.norm import PER_SAMPLE_NORMS, NormView, _batchnorm_param_dtype
 from ..ops.registry import lowering
 from ..ops.rules import normalize_axis
 from . import expr as E
 from .expr import Expr
-from .tensor import Index, Tensor, cast_tensor, constant, from_buffer, pointwise, ravel, unravel
+from .tensor import Index, Tensor, cast_tensor, constant, from_buffer, pointwise, ravel, reshape, unravel
 
 WIDE = "float64"  # what the references compute in
 
@@ -434,6 +436,63 @@ def lower_batchnorm_backward(ctx, node, inputs):
         constant(0, gamma.shape, vector) if params["fix_gamma"] else cast_tensor(sum_dy_normalised, vector)
     )
     return [view.broadcast(data_grad, x.dtype), dgamma, cast_tensor(sum_dy, vector)]
+
+
+# =================================================================================================
+# LayerNorm, InstanceNorm, GroupNorm
+
+
+def _row_statistics(ctx, view: NormView, x: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Stored (outer, inner) float64 mean, biased variance (two passes) and sqrt(variance + eps) of the
+    rows of `x`'s rows view (outer, length, inner)."""
+    outer, length, inner = view.rows
+    rows = reshape(x, view.rows)
+    count = f64(length)
+
+    def row_mean(term: Callable[[Expr, Expr, Expr], Expr]) -> Tensor:
+        def at(idx):
+            o, i = idx.dims
+            return E.div(nested_reduce(ctx, "sum", (length,), lambda steps: term(o, steps[0], i)), count)
+
+        return Tensor((outer, inner), WIDE, at)
+
+    mean = ctx.store(row_mean(lambda o, r, i: wide(rows(o, r, i))))
+
+    def squared_deviation(o, r, i):
+        deviation = E.sub(wide(rows(o, r, i)), mean(o, i))
+        return E.mul(deviation, deviation)
+
+    variance = ctx.store(row_mean(squared_deviation))
+    std = ctx.store(pointwise(lambda v: E.call("sqrt", E.add(v, f64(eps))), variance))
+    return mean, variance, std
+
+
+@lowering(*PER_SAMPLE_NORMS)
+def lower_per_sample_norm(ctx, node, inputs):
+    """out = (x - mean) / std * gamma + beta from stored row statistics; then the mean and the std (the
+    variance for InstanceNorm) as the hidden outputs, as the reference computes them."""
+    norm = PER_SAMPLE_NORMS[node.op]
+    x, gamma, beta = inputs
+    view = norm.view(node.params, x.shape)
+    mean, variance, std = _row_statistics(ctx, view, x, node.params["eps"])
+    rows = reshape(x, view.rows)
+
+    def entry(idx: Index) -> Expr:
+        """The gamma/beta entry of the element at rows-view `idx`."""
+        if view.channels == view.rows:
+            return idx.dims[1]
+        return Index(view.channels, flat=idx.flat).dims[1]
+
+    def normalise(idx):
+        o, _, i = idx.dims
+        normalised = E.div(E.sub(wide(rows.at(idx)), mean(o, i)), std(o, i))
+        p = entry(idx)
+        return E.cast(E.add(E.mul(normalised, wide(gamma(p))), wide(beta(p))), x.dtype)
+
+    out = reshape(Tensor(view.rows, x.dtype, normalise), x.shape)
+    third = std if norm.third_is_std else variance
+    stats = [reshape(cast_tensor(t, x.dtype), view.stats_shape) for t in (mean, third)]
+    return [out, *stats]
 
 
 # =================================================================================================

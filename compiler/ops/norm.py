@@ -1,12 +1,18 @@
-"""Normalisation and regularisation: BatchNorm (with auxiliary moving statistics) and Dropout.
+"""Normalisation and regularisation: BatchNorm (with auxiliary moving statistics), Dropout, and the
+per-sample normalisations LayerNorm, InstanceNorm and GroupNorm.
 
 BatchNorm's gradient is the `_backward_BatchNorm` op (nn_backward.py); its aux-update rule gives the new
-moving statistics after a training step.
+moving statistics after a training step. The per-sample normalisations share one `NormView` of their data
+and compose their gradients from ordinary reduce and broadcast ops.
 
 References compute in float64 and cast back to the input's dtype.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Callable
 
 import numpy as np
 
@@ -14,10 +20,12 @@ from .params import Param, enum, optional, parse_bool, parse_float, parse_int, p
 from .registry import FusionKind, aux_update_rule, define_op, grad_rule, reference, shape_rule, type_rule
 from .rules import (
     RuleError,
+    describe,
     first_known,
     merge,
     normalize_axis,
     same_type_rule,
+    with_dim,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -211,3 +219,269 @@ def dropout_grad(g, node, out_grads):
     mask = node.output(1)
     same = g.shape(mask) == g.shape(node.inputs[0])
     return [g.op("elemwise_mul" if same else "broadcast_mul", out_grads[0], mask)]
+
+
+# ---------------------------------------------------------------------------------------------
+# LayerNorm, InstanceNorm, GroupNorm: normalise slices of each sample by their own mean and variance
+#
+# Each sees its data twice: as `rows` (outer, length, inner), whose middle axis is normalised, one mean
+# and variance per (outer, inner); and as `channels` (outer, count, inner), whose middle axis gamma and
+# beta run along. The hidden (or, with output_mean_var, visible) outputs are the mean and the std
+# sqrt(var + eps) (InstanceNorm: the variance itself), shaped `stats_shape`.
+
+
+@dataclass(frozen=True)
+class NormView:
+    """Where a per-sample normalisation's statistics and parameters lie in data of `shape`."""
+
+    shape: tuple[int, ...]
+    rows: tuple[int, int, int]
+    channels: tuple[int, int, int]
+    stats_shape: tuple[int, ...]
+
+    @property
+    def stats_rows(self) -> tuple[int, int, int]:
+        """The statistics broadcastable against the rows view: (outer, 1, inner)."""
+        return (self.rows[0], 1, self.rows[2])
+
+
+def _layer_norm_view(params, shape) -> NormView:
+    axis = normalize_axis(params["axis"], len(shape))
+    rows = (prod(shape[:axis]), shape[axis], prod(shape[axis + 1 :]))
+    return NormView(tuple(shape), rows, rows, with_dim(tuple(shape), axis, 1))
+
+
+def _instance_norm_view(params, shape) -> NormView:
+    batch, channels, spatial = shape[0], shape[1], prod(shape[2:])
+    return NormView(
+        tuple(shape), (batch * channels, spatial, 1), (batch, channels, spatial), (batch, channels)
+    )
+
+
+def _group_norm_view(params, shape) -> NormView:
+    batch, groups = shape[0], params["num_groups"]
+    per_group = prod(shape[1:]) // groups
+    return NormView(tuple(shape), (batch * groups, per_group, 1), (batch, groups, per_group), (batch, groups))
+
+
+@dataclass(frozen=True)
+class PerSampleNorm:
+    """One per-sample normalisation: its view of the data and what its third output holds."""
+
+    view: Callable[[dict, tuple], NormView]
+    third_is_std: bool  # sqrt(var + eps); else the variance (InstanceNorm)
+
+
+PER_SAMPLE_NORMS = {
+    "LayerNorm": PerSampleNorm(_layer_norm_view, third_is_std=True),
+    "InstanceNorm": PerSampleNorm(_instance_norm_view, third_is_std=False),
+    "GroupNorm": PerSampleNorm(_group_norm_view, third_is_std=True),
+}
+
+
+def _show_mean_and_std(params) -> int:
+    return 3 if params["output_mean_var"] else 1
+
+
+define_op(
+    "LayerNorm",
+    inputs=("data", "gamma", "beta"),
+    params=(
+        Param("axis", parse_int, -1, "the axis normalised (negative counts from the end)"),
+        Param("eps", parse_float, 1e-5, "added to the variance before the square root"),
+        Param("output_mean_var", parse_bool, False, "make the mean and std outputs visible"),
+    ),
+    outputs=3,
+    visible_outputs=_show_mean_and_std,
+    output_names=("output", "mean", "std"),
+    fusion=FusionKind.OPAQUE,
+    doc=(
+        "out = (x - mean) / sqrt(var + eps) * gamma + beta, the mean and biased variance taken along `axis` "
+        "for each position of the other axes; gamma and beta have one entry per element of `axis`. The "
+        "mean and std outputs have the data's shape with 1 on `axis` and take no gradient."
+    ),
+)
+
+define_op(
+    "InstanceNorm",
+    inputs=("data", "gamma", "beta"),
+    params=(Param("eps", parse_float, 1e-3, "added to the variance before the square root"),),
+    outputs=3,
+    visible_outputs=1,
+    output_names=("output", "mean", "var"),
+    fusion=FusionKind.OPAQUE,
+    doc=(
+        "out = (x - mean) / sqrt(var + eps) * gamma + beta for each sample and channel (axis 1), the mean "
+        "and biased variance taken over the spatial axes (data of rank 3 or more); gamma and beta have one "
+        "entry per channel. The hidden outputs are the mean and variance, (batch, channels)."
+    ),
+)
+
+define_op(
+    "GroupNorm",
+    inputs=("data", "gamma", "beta"),
+    params=(
+        Param("num_groups", parse_int, 1, "how many groups the channels (axis 1) are split into"),
+        Param("eps", parse_float, 1e-5, "added to the variance before the square root"),
+        Param("output_mean_var", parse_bool, False, "make the mean and std outputs visible"),
+    ),
+    outputs=3,
+    visible_outputs=_show_mean_and_std,
+    output_names=("output", "mean", "std"),
+    fusion=FusionKind.OPAQUE,
+    doc=(
+        "Splits each sample's channels (axis 1) into num_groups consecutive groups and normalises each group "
+        "over its channels and spatial positions: (x - mean) / sqrt(var + eps) * gamma + beta, where, as in "
+        "MXNet 1.x, gamma and beta have one entry per group. The mean and std outputs are "
+        "(batch, num_groups) and take no gradient."
+    ),
+)
+
+
+def _agree(a, b, relation: str):
+    """Two partial dims as one; RuleError naming `relation` when both are known and differ."""
+    if a is not None and b is not None and a != b:
+        raise RuleError(f"{relation}: {a} vs {b}")
+    return first_known(a, b)
+
+
+def _parameter_vector(gamma, beta, length=None) -> tuple:
+    """gamma's and beta's one shape, (length,) with `length` possibly None."""
+    vector = merge(gamma, beta, "gamma and beta must have one shape")
+    if vector is not None and len(vector) != 1:
+        raise RuleError(f"gamma and beta must be vectors, got {describe(vector)}")
+    return (_agree(vector[0] if vector else None, length, "gamma and beta have the wrong length"),)
+
+
+def _check_sample_rank(op: str, data: tuple) -> None:
+    if len(data) < 3:
+        raise RuleError(
+            f"{op} needs data of rank 3 or more (batch, channel, spatial...), got {describe(data)}"
+        )
+
+
+def _statistics(out_shapes, rank: int, names: str) -> tuple | None:
+    """The hidden outputs' one shape, of `rank` dims."""
+    stats = merge(out_shapes[1], out_shapes[2], f"{names} must have one shape")
+    return merge(stats, (None,) * rank, f"{names} must have {rank} dimensions") if rank else stats
+
+
+@shape_rule("LayerNorm")
+def layer_norm_shape(params, in_shapes, out_shapes):
+    """The output has the data's shape; gamma and beta are (data[axis],); mean and std have the data's shape
+    with 1 on `axis` (so they give the data's other dims)."""
+    data = merge(in_shapes[0], out_shapes[0], "the output must have the data's shape")
+    stats = _statistics(out_shapes, 0, "mean and std")
+    if stats is not None:
+        axis = normalize_axis(params["axis"], len(stats))
+        data = merge(data, with_dim(stats, axis, None), "mean and std must have the data's shape but on axis")
+    vector = _parameter_vector(*in_shapes[1:])
+    if data is None:
+        return [None, vector, vector], [None, stats, stats]
+    axis = normalize_axis(params["axis"], len(data))
+    channels = _agree(data[axis], vector[0], "gamma and beta need one entry per element of the data's axis")
+    data = with_dim(data, axis, channels)
+    stats = merge(stats, with_dim(data, axis, 1), "mean and std must have size 1 on axis")
+    return [data, (channels,), (channels,)], [data, stats, stats]
+
+
+@shape_rule("InstanceNorm")
+def instance_norm_shape(params, in_shapes, out_shapes):
+    """The output has the data's shape (rank 3 or more); gamma and beta are (channels,); mean and var are
+    (batch, channels)."""
+    data = merge(in_shapes[0], out_shapes[0], "the output must have the data's shape")
+    stats = _statistics(out_shapes, 2, "mean and var")
+    vector = _parameter_vector(*in_shapes[1:], stats[1] if stats else None)
+    if data is None:
+        return [None, vector, vector], [None, stats, stats]
+    _check_sample_rank("InstanceNorm", data)
+    batch = _agree(data[0], stats[0] if stats else None, "mean and var need one row per sample")
+    channels = _agree(data[1], vector[0], "gamma and beta need one entry per channel (axis 1)")
+    data = (batch, channels) + data[2:]
+    return [data, (channels,), (channels,)], [data, (batch, channels), (batch, channels)]
+
+
+@shape_rule("GroupNorm")
+def group_norm_shape(params, in_shapes, out_shapes):
+    """The output has the data's shape (rank 3 or more, channels divisible by num_groups); gamma and beta
+    are (num_groups,); mean and std are (batch, num_groups)."""
+    groups = params["num_groups"]
+    if groups < 1:
+        raise RuleError(f"num_groups must be at least 1, got {groups}")
+    data = merge(in_shapes[0], out_shapes[0], "the output must have the data's shape")
+    stats = merge(
+        _statistics(out_shapes, 2, "mean and std"), (None, groups), "mean and std need num_groups columns"
+    )
+    vector = _parameter_vector(*in_shapes[1:], groups)
+    if data is None:
+        return [None, vector, vector], [None, stats, stats]
+    _check_sample_rank("GroupNorm", data)
+    if data[1] is not None and data[1] % groups:
+        raise RuleError(f"the {data[1]} channels (axis 1) cannot be split into num_groups={groups} groups")
+    batch = _agree(data[0], stats[0], "mean and std need one row per sample")
+    data = (batch,) + data[1:]
+    return [data, vector, vector], [data, (batch, groups), (batch, groups)]
+
+
+def _per_sample_norm_reference(op: str):
+    """The NumPy reference of `op`, in float64, cast back to the data's dtype."""
+    norm = PER_SAMPLE_NORMS[op]
+
+    def rule(params, inputs, ctx):
+        data, gamma, beta = (a.astype(np.float64) for a in inputs)
+        view = norm.view(params, data.shape)
+        rows = data.reshape(view.rows)
+        mean = rows.mean(axis=1, keepdims=True)
+        var = np.square(rows - mean).mean(axis=1, keepdims=True)
+        std = np.sqrt(var + params["eps"])
+        normalised = ((rows - mean) / std).reshape(view.channels)
+        out = normalised * gamma.reshape(1, -1, 1) + beta.reshape(1, -1, 1)
+        third = std if norm.third_is_std else var
+        dtype = inputs[0].dtype
+        stats = (a.reshape(view.stats_shape).astype(dtype) for a in (mean, third))
+        return [out.reshape(data.shape).astype(dtype), *stats]
+
+    rule.__name__ = f"{op.lower()}_reference"
+    return rule
+
+
+def per_sample_norm_grad(g, node, out_grads):
+    """Composed from reduce and broadcast ops over the forward's hidden mean and std (no gradient flows
+    through those, as MXNet). With x^ = (x - mean) / std and w = dy * gamma, per row:
+    dx = (w - mean(w) - x^ mean(w x^)) / std; dgamma = sum(dy x^), dbeta = sum(dy) per parameter entry."""
+    if out_grads[0] is None:
+        return [None] * len(node.inputs)
+    norm, params = PER_SAMPLE_NORMS[node.op], node.params
+    data, gamma = node.inputs[:2]
+    view = norm.view(params, g.shape(data))
+
+    def rows(value):
+        return g.op("Reshape", value, shape=view.rows)
+
+    def channels(value):
+        return g.op("Reshape", value, shape=view.channels)
+
+    def row_mean(value):
+        return g.op("mean", value, axis=(1,), keepdims=True)
+
+    def per_entry_sum(value):
+        return g.op("sum", channels(value), axis=(0, 2))
+
+    mean = g.op("Reshape", node.output(1), shape=view.stats_rows)
+    std = g.op("Reshape", node.output(2), shape=view.stats_rows)
+    if not norm.third_is_std:
+        std = g.op("sqrt", g.op("_plus_scalar", std, scalar=params["eps"]))
+    dy = rows(out_grads[0])
+    normalised = g.op("broadcast_div", g.op("broadcast_sub", rows(data), mean), std)
+    scaled = rows(g.op("broadcast_mul", channels(dy), g.op("Reshape", gamma, shape=(1, -1, 1))))
+    centred = g.op("broadcast_sub", scaled, row_mean(scaled))
+    along = g.op("broadcast_mul", normalised, row_mean(g.op("elemwise_mul", scaled, normalised)))
+    dx = g.op("broadcast_div", g.op("elemwise_sub", centred, along), std)
+    dgamma = per_entry_sum(g.op("elemwise_mul", dy, normalised))
+    return [g.op("Reshape", dx, shape=view.shape), dgamma, per_entry_sum(dy)]
+
+
+for _op in PER_SAMPLE_NORMS:
+    type_rule(_op)(same_type_rule)
+    reference(_op)(_per_sample_norm_reference(_op))
+    grad_rule(_op)(per_sample_norm_grad)

@@ -29,6 +29,11 @@ def _batchnorm_inputs(data, channels, dtype=np.float32):
     ]
 
 
+def _norm_inputs(data, entries, dtype=np.float32):
+    """data plus gamma and beta of `entries` elements, all of `dtype`."""
+    return [data, _normal(entries, dtype=dtype), _normal(entries + 1, dtype=dtype)[1:]]
+
+
 CASES = [
     OpCase("FullyConnected", [(5, 3), (4, 3), (4,)], {"num_hidden": 4}),
     OpCase("FullyConnected", [(1, 3, 7, 7), (1, 147), (1,)], {"num_hidden": 1}),
@@ -110,6 +115,23 @@ CASES = [
         _batchnorm_inputs(_normal(3, 7, dtype=np.float64), 7, np.float64),
         {"eps": 1e-5},
         is_train=True,
+    ),
+    # LayerNorm, InstanceNorm, GroupNorm (hidden mean and std/var outputs included)
+    OpCase("LayerNorm", [(2, 5, 3), (3,), (3,)]),
+    OpCase("LayerNorm", [(3, 1, 5), (1,), (1,)], {"axis": 1, "output_mean_var": True}),
+    OpCase("LayerNorm", [(7,), (7,), (7,)], {"eps": 1e-3}),
+    OpCase("LayerNorm", _norm_inputs(_normal(2, 3, 4, dtype=np.float64), 2, np.float64), {"axis": 0}),
+    OpCase("LayerNorm", _norm_inputs(_normal(3, 5, dtype=np.float16), 5, np.float16), {"output_mean_var": 1}),
+    OpCase("InstanceNorm", [(2, 3, 5), (3,), (3,)]),
+    OpCase("InstanceNorm", [(1, 3, 4, 5), (3,), (3,)], {"eps": 1e-5}),
+    OpCase("InstanceNorm", [(3, 1, 1), (1,), (1,)]),
+    OpCase("InstanceNorm", _norm_inputs(_normal(2, 2, 3, 3, dtype=np.float64), 2, np.float64)),
+    OpCase("GroupNorm", [(2, 6, 3), (2,), (2,)], {"num_groups": 2, "output_mean_var": True}),
+    OpCase("GroupNorm", [(1, 5, 3, 3), (1,), (1,)]),
+    OpCase("GroupNorm", [(3, 6, 1), (6,), (6,)], {"num_groups": 6, "eps": 1e-3}),
+    OpCase("GroupNorm", _norm_inputs(_normal(2, 4, 5, dtype=np.float16), 2, np.float16), {"num_groups": 2}),
+    OpCase(
+        "GroupNorm", _norm_inputs(_normal(2, 3, 2, 2, dtype=np.float64), 3, np.float64), {"num_groups": 3}
     ),
     # Dropout
     OpCase("Dropout", [(3, 5)], {"p": 0.3}, is_train=True),

@@ -202,6 +202,15 @@ GRAD_CASES = [
     _batchnorm((5, 1), 1, {"fix_gamma": False}),
     _batchnorm((3, 2, 3), 2, {"fix_gamma": False}, is_train=False),
     _batchnorm((3, 2, 3), 2, {"fix_gamma": False, "use_global_stats": True}),
+    # LayerNorm, InstanceNorm, GroupNorm: data, gamma and beta through the per-row statistics (their mean
+    # and std outputs take no gradient, as MXNet: test_layer_group_instance_norm.py)
+    (OpCase("LayerNorm", [(3, 5), (5,), (5,)]), ()),
+    (OpCase("LayerNorm", [(2, 3, 4), (3,), (3,)], {"axis": 1, "eps": 1e-3}), ()),
+    (OpCase("LayerNorm", [(2, 1, 3), (2,), (2,)], {"axis": 0}), ()),
+    (OpCase("InstanceNorm", [(2, 3, 5), (3,), (3,)]), ()),
+    (OpCase("InstanceNorm", [(1, 2, 3, 2), (2,), (2,)], {"eps": 1e-5}, is_train=True), ()),
+    (OpCase("GroupNorm", [(2, 6, 3), (3,), (3,)], {"num_groups": 3}), ()),
+    (OpCase("GroupNorm", [(3, 2, 2, 2), (1,), (1,)]), ()),
     # Dropout: the harness reuses one seed, so training cases keep one mask
     (OpCase("Dropout", [(3, 5)], {"p": 0.3}, is_train=True), ()),
     (OpCase("Dropout", [(1, 4, 7)], {"axes": (1,)}, is_train=True), ()),

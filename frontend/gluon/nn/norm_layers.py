@@ -1,7 +1,6 @@
 """Gluon's normalization layers, Embedding and the concurrent containers (MXNet 1.9.1 keeps them in
 `gluon.nn.basic_layers` and `gluon.contrib.nn`). Parameter names (`batchnorm0_gamma`, `running_mean`...),
 their grad_req and initializers, reprs and deferred initialization of `in_channels` follow MXNet 1.x.
-LayerNorm, InstanceNorm and GroupNorm raise MXNetError when called until the registry has their ops.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from ... import ndarray
 from ...ndarray import NDArray
 from ..block import HybridBlock
 from .basic_layers import HybridSequential, Sequential
-from .conv_layers import require_op
 
 
 def _kwargs_repr(kwargs: dict) -> str:
@@ -144,23 +142,19 @@ class SyncBatchNorm(BatchNorm):
 
 
 # ---------------------------------------------------------------------------------------------
-# Layer, instance and group normalization (their ops are not in the registry yet)
+# Layer, instance and group normalization
 
 
-class _MissingOpNorm(HybridBlock):
-    """A normalization layer whose op (`op`) may be missing from the registry: calls raise then."""
+class _ChannelNorm(HybridBlock):
+    """The repr the three normalization layers share (their op named by `op`)."""
 
     op = ""
-
-    def forward(self, x, *args):
-        require_op(self, self.op)
-        return super().forward(x, *args)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({_kwargs_repr(self._kwargs)}, in_channels={self.gamma.shape[0]})"
 
 
-class InstanceNorm(_MissingOpNorm):
+class InstanceNorm(_ChannelNorm):
     """Normalizes each sample's each channel (`axis`) over its spatial axes."""
 
     op = "InstanceNorm"
@@ -180,7 +174,7 @@ class InstanceNorm(_MissingOpNorm):
         return F.InstanceNorm(x, gamma, beta, name="fwd", eps=self._epsilon).swapaxes(1, self._axis)
 
 
-class LayerNorm(_MissingOpNorm):
+class LayerNorm(_ChannelNorm):
     """Normalizes each sample over `axis` (default the last)."""
 
     op = "LayerNorm"
@@ -199,7 +193,7 @@ class LayerNorm(_MissingOpNorm):
         return F.LayerNorm(data, gamma=gamma, beta=beta, axis=self._axis, eps=self._epsilon)
 
 
-class GroupNorm(_MissingOpNorm):
+class GroupNorm(_ChannelNorm):
     """Normalizes each sample's channels in `num_groups` groups; gamma and beta have one entry per group."""
 
     op = "GroupNorm"
