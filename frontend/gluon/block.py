@@ -13,7 +13,9 @@ inferred from the first input through the traced graph (deferred initialization)
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import itertools
 import re
 import threading
 import warnings
@@ -24,9 +26,12 @@ import numpy as np
 from .. import autograd, initializer, ndarray, symbol
 from ..name import NameManager, Prefix
 from ..ndarray import NDArray
+from ..ndarray.ndarray import invoke
 from ..symbol import Symbol
 from .errors import CheckFailed, DeferredInitializationError, InvalidValue, check
 from .parameter import Parameter, ParameterDict, _brief, shape_is_known
+
+MAX_EXECUTORS = 16  # a hybridized block's executors kept (input signatures, contexts, modes)
 
 
 class _BlockScope:
@@ -81,8 +86,10 @@ class _BlockScope:
 class HookHandle:
     """Returned by `register_forward_hook`/`register_forward_pre_hook`: `detach()` removes the hook."""
 
+    _ids = itertools.count()
+
     def __init__(self, hooks: OrderedDict, hook):
-        self._hooks, self._id = hooks, id(hook)
+        self._hooks, self._id = hooks, next(HookHandle._ids)  # one key per registration
         hooks[self._id] = hook
 
     def detach(self) -> None:
@@ -178,11 +185,9 @@ class Block:
         """Write the Parameters to an MXNet `.params` file under their structural names; `deduplicate`
         writes a shared Parameter once."""
         params = self._collect_params_with_prefix()
-        if deduplicate:
-            first_name = {}
-            for key, value in params.items():
-                first_name.setdefault(id(value), (key, value))
-            params = dict(first_name.values())
+        if deduplicate:  # a shared Parameter is written once, under its last name (as MXNet)
+            last_name = {id(value): (key, value) for key, value in params.items()}
+            params = dict(last_name.values())
         ndarray.save(filename, {key: value._reduce() for key, value in params.items()})
 
     def load_parameters(self, filename, ctx=None, allow_missing=False, ignore_extra=False, cast_dtype=False,
@@ -450,26 +455,38 @@ class HybridBlock(Block):
             for param in self.params.values():
                 param._finish_deferred_init()
             params = {name: param.data(ctx) for name, param in self._reg_params.items()}
-        return self.hybrid_forward(ndarray, x, *args, **params)
+        with ctx if ctx is not None else contextlib.nullcontext():  # arrays made inside land on the inputs'
+            return self.hybrid_forward(ndarray, x, *args, **params)
 
     def hybrid_forward(self, F, x, *args, **kwargs):
         """The computation over `F` (ember.ndarray or ember.symbol); subclasses override it."""
         raise NotImplementedError
 
     def _call_cached(self, *args):
-        """Run the traced graph on NDArrays: one executor per input signature and training flag."""
+        """Run the traced graph on NDArrays: one executor per input signature, context and training
+        flag (at most MAX_EXECUTORS kept)."""
         inputs, out = self._get_graph(*args)
-        flat, _ = _flatten(args, "input")
+        flat, fmt = _flatten(args, "input")
+        if fmt != self._in_format:
+            raise InvalidValue(
+                "The argument structure of HybridBlock does not match the cached version. Stored format = "
+                f"{self._in_format}, input format = {fmt}"
+            )
+        if all(a is None for a in flat):
+            raise InvalidValue(f"{self.name}: every input is None")
         params = self.collect_params()
         if any(p._deferred_init for p in params.values()):
             self._deferred_infer_shape(*args)
             for param in params.values():
                 param._finish_deferred_init()
         training = autograd.is_training()
-        key = (tuple(None if a is None else (a.shape, np.dtype(a.dtype).str) for a in flat), training)
-        executor = self._cached_executors.get(key)
         ctx = next(a for a in flat if a is not None).context
+        signature = tuple(None if a is None else (a.shape, np.dtype(a.dtype).str) for a in flat)
+        key = (signature, ctx, training)
+        executor = self._cached_executors.get(key)
         if executor is None:
+            if len(self._cached_executors) >= MAX_EXECUTORS:  # a loop over many shapes: drop the oldest
+                self._cached_executors.pop(next(iter(self._cached_executors)))
             executor = self._cached_executors[key] = _bind(out, inputs, flat, params, ctx)
         feeds = {var.name: array for var, array in zip(inputs, flat) if array is not None}
         arg_names = set(executor.arg_dict)
@@ -552,10 +569,26 @@ class SymbolBlock(HybridBlock):
     def forward(self, x, *args):
         if isinstance(x, NDArray):
             with x.context:
+                if autograd.is_recording():  # recorded op by op, so gradients reach the Parameters
+                    return self._call_recorded(x, *args)
                 return self._call_cached(x, *args)
         flat, _ = _flatten([x, *args], "input")
         inputs, out = self._cached_graph
         return copy.copy(out)(**{var.name: array for var, array in zip(inputs, flat)})
+
+    def _call_recorded(self, *args):
+        """The graph evaluated through `mx.nd` calls, which autograd records."""
+        inputs, out = self._cached_graph
+        flat, _ = _flatten(args, "input")
+        ctx = next(a for a in flat if a is not None).context
+        feeds = {var.name: array for var, array in zip(inputs, flat) if array is not None}
+        if any(p._deferred_init for p in self.params.values()):
+            self._deferred_infer_shape(*args)
+            for param in self.params.values():
+                param._finish_deferred_init()
+        feeds.update({name: param.data(ctx) for name, param in self.params.items()})
+        outputs = _evaluate_imperatively(out, feeds)
+        return _regroup(outputs, self._out_format)[0]
 
     def hybridize(
         self, active=True, backend=None, clear=True, static_alloc=False, static_shape=False, inline_limit=2,
@@ -580,6 +613,23 @@ class SymbolBlock(HybridBlock):
 
     def hybrid_forward(self, F, x, *args, **kwargs):
         raise NotImplementedError
+
+
+def _evaluate_imperatively(out: Symbol, feeds: dict) -> list:
+    """The outputs of `out`'s graph computed by one `mx.nd` call per node (recorded while autograd
+    records), variables taken from `feeds` by name."""
+    values = {}
+    for node in out._graph.nodes:
+        if node.is_variable:
+            if node.name not in feeds:
+                raise InvalidValue(f"SymbolBlock: no value for the graph input {node.name!r}")
+            values[(id(node), 0)] = feeds[node.name]
+            continue
+        arrays = [values[(id(v.node), v.index)] for v in node.inputs]
+        result = invoke(node.op, arrays, dict(node.attrs), name=node.name)
+        for index, array in enumerate(result if isinstance(result, list) else [result]):
+            values[(id(node), index)] = array
+    return [values[(id(v.node), v.index)] for v in out._graph.outputs]
 
 
 # -- nested inputs and outputs (MXNet's _flatten/_regroup) --------------------------------------

@@ -62,6 +62,8 @@ def load_model(net, prefix: str) -> None:
             )
         entry = parent[key]
         block._name = entry["orig_name"]
+        if _is_hybrid(block):
+            block._cached_executors = {}  # bound to the old names and graph
         if _is_hybrid(block) and entry.get("hybridized"):
             block._in_format, block._out_format = entry["in_format"], entry["out_format"]
             inputs = [symbol.load_json(s) for s in entry["inputs"]]

@@ -43,12 +43,10 @@ class Trainer:
                 raise ValueError(
                     f"First argument must be a list or dict of Parameters, got list of {type(param)}."
                 )
-            if param.name in self._param2idx:
-                raise ValueError(f"Parameter '{param.name}' is given to the Trainer twice")
             self._param2idx[param.name] = index
             self._params.append(param)
             param._set_trainer(self)
-        if kvstore not in (None, "device", "local") and not hasattr(kvstore, "type"):
+        if kvstore not in (None, "device", "local", "nccl") and not hasattr(kvstore, "type"):
             raise MXNetError(f"Trainer(kvstore={kvstore!r}): distributed kvstores arrive with issue 17; use "
                              "'device' or 'local'")  # fmt: skip
         if update_on_kvstore:
@@ -57,6 +55,7 @@ class Trainer:
         self._compression_params = compression_params
         self._kvstore_params = {"kvstore": kvstore, "update_on_kvstore": update_on_kvstore}
         self._update_on_kvstore = False
+        self._contexts = self._check_contexts()
         self._init_optimizer(optimizer, optimizer_params or {})
         self._scale = self._optimizer.rescale_grad
 
@@ -69,7 +68,20 @@ class Trainer:
             self._optimizer.param_dict = param_dict
         else:
             self._optimizer = opt.create(optimizer, param_dict=param_dict, **optimizer_params)
-        self._updaters = [opt.get_updater(self._optimizer)]
+        self._updaters = [opt.get_updater(self._optimizer) for _ in self._contexts]
+
+    def _check_contexts(self) -> list:
+        """The contexts every Parameter lives on (all the same: MXNet's rule), one updater each."""
+        contexts = None
+        for param in self._params:
+            found = param.list_ctx()
+            check(
+                contexts is None or contexts == found,
+                f"All Parameters must be initialized on the same set of contexts, but Parameter {param.name} "
+                f"is initialized on {found} while previous Parameters are initialized on {contexts}.",
+            )
+            contexts = found
+        return contexts or []
 
     @property
     def learning_rate(self) -> float:
@@ -114,7 +126,7 @@ class Trainer:
                     grad[:] = total.as_in_context(grad.context)
 
     def _update(self, ignore_stale_grad: bool) -> None:
-        updates = []
+        updates = [[] for _ in self._updaters]  # per context: its updater keeps its own states
         for index, param in enumerate(self._params):
             if param.grad_req == "null":
                 continue
@@ -123,13 +135,14 @@ class Trainer:
                 for array in data:
                     if not array._fresh_grad:
                         raise UserWarning(STALE_GRADIENT.format(param.name, array.context))
-            for array, grad in zip(data, grads):
+            for pending, array, grad in zip(updates, data, grads):
                 if not ignore_stale_grad or array._fresh_grad:
-                    updates.append((index, grad, array))
+                    pending.append((index, grad, array))
                     array._fresh_grad = False
-        if updates:
-            indices, grads, weights = zip(*updates)
-            self._updaters[0](list(indices), list(grads), list(weights))
+        for updater, pending in zip(self._updaters, updates):
+            if pending:
+                indices, grads, weights = zip(*pending)
+                updater(list(indices), list(grads), list(weights))
 
     def save_states(self, fname) -> None:
         """Write the optimizer and its states (atomically)."""

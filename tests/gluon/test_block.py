@@ -235,3 +235,61 @@ def test_a_hybridized_block_trained_under_record_can_be_exported(tmp_path):
     loss.backward()
     sym_file, _ = net.export(str(tmp_path / "trained"))
     assert open(sym_file).read() == (FIXTURES / "gluon-mlp-symbol.json").read_text()  # traced before init
+
+
+def test_an_imported_symbol_block_trains_like_the_block_it_came_from(tmp_path):
+    net = _mlp()
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    x = _data()
+    net(x)
+    sym_file, params_file = net.export(str(tmp_path / "m"))
+    imported = gluon.SymbolBlock.imports(sym_file, ["data"], params_file)
+    grads = []
+    for block in (net, imported):
+        with autograd.record():
+            loss = (block(x) ** 2).sum()
+        loss.backward()
+        grads.append([p.grad().asnumpy() for p in block.collect_params().values()])
+    for got, want in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_a_hybridized_call_with_another_input_structure_is_refused():
+    net = nn.HybridLambda(lambda F, x, *rest: x + 1)
+    net.hybridize()
+    net(_data())
+    with pytest.raises(ValueError, match="The argument structure of HybridBlock does not match the cached"):
+        net(_data(), _data())
+
+
+def test_hybridized_calls_return_arrays_on_their_inputs_context():
+    net = _mlp()
+    net.initialize(ctx=[mx.cpu(0), mx.cpu(1)])
+    net.hybridize()
+    for ctx in (mx.cpu(0), mx.cpu(1)):
+        assert net(_data().as_in_context(ctx)).context == ctx
+
+
+def test_load_replaces_a_hybridized_blocks_executors(tmp_path):
+    trained = _mlp()
+    trained.initialize(mx.init.Constant(1.0))
+    trained.hybridize()
+    x = _data()
+    want = trained(x).asnumpy()
+    trained.save(str(tmp_path / "m"))
+    fresh = _mlp()
+    fresh.initialize(mx.init.Zero())
+    fresh.hybridize()
+    assert not fresh(x).asnumpy().any()
+    fresh.load(str(tmp_path / "m"))
+    np.testing.assert_allclose(fresh(x).asnumpy(), want, rtol=1e-6)
+
+
+def test_deduplicated_shared_parameters_keep_their_last_name(tmp_path):
+    shared = nn.Dense(2, in_units=2)
+    seq = nn.HybridSequential()
+    seq.add(shared, nn.Dense(2, in_units=2, params=shared.params))
+    seq.initialize()
+    seq.save_parameters(str(tmp_path / "d.params"), deduplicate=True)
+    assert sorted(mx.nd.load(str(tmp_path / "d.params"))) == ["1.bias", "1.weight"]  # as MXNet 1.9.1

@@ -81,3 +81,21 @@ def test_save_and_load_states_resume_adam_exactly(tmp_path):
     second.load_states(path)
     _steps(resumed, second, 1)
     np.testing.assert_allclose(resumed.weight.data().asnumpy(), straight.weight.data().asnumpy(), rtol=1e-6)
+
+
+def test_several_contexts_keep_one_optimizer_state_each():
+    """MXNet 1.9.1 (recorded): Dense(2, in_units=3) on cpu(0) and cpu(1), weights one, SGD momentum 0.9,
+    three steps of a batch on each context: both copies -0.446, num_update 3."""
+    with mx.name.NameManager():
+        net = gluon.nn.Dense(2, in_units=3)
+    net.initialize(mx.init.One(), ctx=[mx.cpu(0), mx.cpu(1)])
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1, "momentum": 0.9})
+    for _ in range(3):
+        for ctx in (mx.cpu(0), mx.cpu(1)):
+            with autograd.record():
+                loss = (net(mx.nd.ones((1, 3), ctx=ctx)) ** 2).sum()
+            loss.backward()
+        trainer.step(2)
+    for ctx in (mx.cpu(0), mx.cpu(1)):
+        np.testing.assert_allclose(net.weight.data(ctx).asnumpy(), np.full((2, 3), -0.44599998), rtol=1e-6)
+    assert trainer.optimizer.num_update == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ... import initializer
 from ..block import HybridBlock
+from ..errors import check
 
 
 class Activation(HybridBlock):
@@ -44,8 +45,7 @@ class LeakyReLU(_LeakyKind):
     act_type = "leaky"
 
     def __init__(self, alpha, **kwargs):
-        if alpha < 0:
-            raise ValueError("Slope coefficient for LeakyReLU must be no less than 0.")
+        check(alpha >= 0, "Slope coefficient for LeakyReLU must be no less than 0.")
         super().__init__(slope=alpha, **kwargs)
         self._alpha = alpha
 
