@@ -11,20 +11,17 @@ from ..errors import InvalidValue
 from .activations import Activation
 
 
-class Sequential(Block):
-    """Children run one after another (`add` appends)."""
+class _Container:
+    """What Sequential and HybridSequential share: children added in order, indexing and slicing."""
 
-    _summary_row = False
-
-    def __init__(self, prefix=None, params=None):
-        super().__init__(prefix=prefix, params=params)
+    _summary_row = False  # `summary()` shows the children, not the container
 
     def add(self, *blocks) -> None:
         """Append `blocks`."""
         for block in blocks:
             self.register_child(block)
 
-    def forward(self, x):
+    def _run_children(self, x):
         for block in self._children.values():
             x = block(x)
         return x
@@ -41,6 +38,13 @@ class Sequential(Block):
     def __len__(self) -> int:
         return len(self._children)
 
+
+class Sequential(_Container, Block):
+    """Children run one after another (`add` appends)."""
+
+    def forward(self, x):
+        return self._run_children(x)
+
     def hybridize(self, active=True, **kwargs) -> None:
         if self._children and all(isinstance(c, HybridBlock) for c in self._children.values()):
             warnings.warn(
@@ -51,26 +55,11 @@ class Sequential(Block):
         super().hybridize(active, **kwargs)
 
 
-class HybridSequential(HybridBlock):
+class HybridSequential(_Container, HybridBlock):
     """Sequential whose children are HybridBlocks: the whole stack traces into one graph."""
 
-    _summary_row = False
-
-    def __init__(self, prefix=None, params=None):
-        super().__init__(prefix=prefix, params=params)
-
-    def add(self, *blocks) -> None:
-        """Append `blocks`."""
-        for block in blocks:
-            self.register_child(block)
-
     def hybrid_forward(self, F, x):
-        for block in self._children.values():
-            x = block(x)
-        return x
-
-    __getitem__ = Sequential.__getitem__
-    __len__ = Sequential.__len__
+        return self._run_children(x)
 
 
 class Dense(HybridBlock):
