@@ -2,7 +2,7 @@
 data loading - on Ember's imperative engine and compiler (hybridized blocks run as compiled programs).
 """
 
-from . import contrib, data, loss, nn, utils  # noqa: F401
+from . import contrib, data, loss, model_zoo, nn, utils  # noqa: F401
 from .block import Block, HybridBlock, SymbolBlock  # noqa: F401
 from .errors import DeferredInitializationError  # noqa: F401
 from .parameter import Constant, Parameter, ParameterDict  # noqa: F401
