@@ -1,4 +1,4 @@
-"""Lowering rules of the contractions: dot, batch_dot, FullyConnected, Convolution and its gradients.
+"""Lowering rules of the contractions: dot, batch_dot, FullyConnected, (De)Convolution, conv gradients.
 
 Every op is one or more GEMMs (`ctx.gemm`) over tensors whose axes are named ("m", "k", "g", "o0",
 ...), so one piece of code reads any operand as the (batch, rows, cols) view a GEMM wants: in place
@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from math import prod
 
-from ..ops.conv import Window, _conv_groups, _conv_layout, _conv_window, _to_channel_first
+from ..ops.conv import Window, _conv_groups, _conv_layout, _conv_window, _to_channel_first, deconv_as_conv
 from ..ops.registry import lowering
 from . import expr as E
 from .expr import Expr
@@ -402,13 +402,12 @@ def add_windows_back(ctx, geometry: ConvGeometry, columns: Named, target: str) -
     ctx.scatter([geometry.sizes[name] for name in columns.axes], target, index_of, value_of, mode="add")
 
 
-@lowering("_backward_Convolution_data")
-def lower_conv_data_grad(ctx, node, inputs):
-    """Filters (transposed) times the output gradient give each window's gradient (col2im's columns),
-    which are then added onto the input cells the windows read."""
-    out_shape, dtype = ctx.out_types[0]
-    geometry = conv_geometry(node.params, out_shape, inputs[0].shape)
-    sizes, compute = geometry.sizes, conv_compute(dtype)
+def transposed_convolution(ctx, params, inputs, out_shape, compute: str) -> Tensor:
+    """The data gradient of the Convolution of `params` onto `out_shape`, in the compute dtype: filters
+    (transposed) times the output gradient give each window's gradient (col2im's columns), which are
+    then added onto the input cells the windows read."""
+    geometry = conv_geometry(params, out_shape, inputs[0].shape)
+    sizes = geometry.sizes
     grad, weight = (
         stored(t, axes, sizes) for t, axes in zip(inputs, (geometry.out_axes, geometry.weight_axes))
     )
@@ -417,7 +416,29 @@ def lower_conv_data_grad(ctx, node, inputs):
     target = ctx.result_buffer(out_shape, compute)
     ctx.fill(target, out_shape, 0, compute)
     add_windows_back(ctx, geometry, columns, target)
-    return [cast_tensor(from_buffer(target, out_shape, compute), dtype)]
+    return from_buffer(target, out_shape, compute)
+
+
+@lowering("_backward_Convolution_data")
+def lower_conv_data_grad(ctx, node, inputs):
+    """A transposed convolution of the output gradient (col2im of filters times gradient)."""
+    out_shape, dtype = ctx.out_types[0]
+    return [
+        cast_tensor(transposed_convolution(ctx, node.params, inputs, out_shape, conv_compute(dtype)), dtype)
+    ]
+
+
+@lowering("Deconvolution")
+def lower_deconvolution(ctx, node, inputs):
+    """The data gradient of the Convolution it transposes (conv.deconv_as_conv), plus the bias."""
+    out_shape, dtype = ctx.out_types[0]
+    compute = conv_compute(dtype)
+    conv = deconv_as_conv(node.params, inputs[0].shape)
+    result = transposed_convolution(ctx, conv, inputs[:2], out_shape, compute)
+    if not node.params["no_bias"]:
+        bias = along(inputs[2], out_shape, -1 if _conv_layout(conv, len(conv["kernel"])).endswith("C") else 1)
+        result = pointwise(lambda y, b: E.add(y, E.cast(b, compute)), result, bias)
+    return [cast_tensor(result, dtype)]
 
 
 @lowering("_backward_Convolution_weight")

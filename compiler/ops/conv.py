@@ -1,4 +1,4 @@
-"""Sliding-window layers: Convolution and Pooling (1-D, 2-D, 3-D; channel-first or channel-last).
+"""Sliding-window layers: Convolution, Deconvolution, Pooling (1-D, 2-D, 3-D; channel-first or -last).
 
 Their gradient rules emit the backward ops of nn_backward.py, which share this file's window geometry.
 
@@ -250,6 +250,192 @@ def conv_reference(params, inputs, ctx):
     out = np.einsum("ngc...k,gfck->ngf...", patches, kernels, optimize=True).reshape(batch, filters, *sizes)
     if not params["no_bias"]:
         out = out + inputs[2].astype(np.float64).reshape((filters,) + (1,) * len(sizes))
+    return [out.transpose(np.argsort(order)).astype(inputs[0].dtype)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Deconvolution: the transpose of Convolution. Data (N, C, *in) and weight (C, F/num_group, *kernel)
+# give (N, F, *out), out = (in - 1) stride - 2 pad + dilated kernel + adj per axis; it equals the data
+# gradient of a Convolution from (N, F, *out) to (N, C, *in) with the same weight, kernel, stride,
+# dilation and pad, which the gradient rule and the lowering use.
+
+define_op(
+    "Deconvolution",
+    inputs=_conv_inputs,
+    params=(
+        Param("kernel", parse_tuple, doc="kernel size: (w,), (h, w) or (d, h, w)"),
+        Param("stride", parse_tuple, (), "stride of the matching convolution; () means 1s"),
+        Param("dilate", parse_tuple, (), "dilation per spatial axis; () means 1s"),
+        Param("pad", parse_tuple, (), "convolution padding; () means 0s; ignored with target_shape"),
+        Param("adj", parse_tuple, (), "cells added at each output axis end; ignored with target_shape"),
+        Param("target_shape", parse_tuple, (), "output spatial sizes, from which pad and adj are derived"),
+        Param("num_filter", parse_int, doc="number of output channels"),
+        Param("num_group", parse_int, 1, "number of groups the input and output channels are split into"),
+        Param("workspace", parse_int, 512, "MXNet's scratch-space limit in MB (no effect in Ember)"),
+        Param("no_bias", parse_bool, True, "whether to leave out the bias (MXNet's default: True)"),
+        Param("cudnn_tune", optional(enum("off", "limited_workspace", "fastest")), None, "cuDNN only"),
+        Param("cudnn_off", parse_bool, False, "cuDNN only"),
+        Param("layout", optional(enum(*CONV_LAYOUTS)), None, "data layout; None means NCW, NCHW or NCDHW"),
+    ),
+    fusion=FusionKind.MATMUL,
+    doc="Transposed convolution: each input cell adds its value times a kernel onto a window of the output.",
+)
+
+
+def _deconv_window(params) -> Window:
+    """Kernel, stride and dilation; the pad is left at 0 (deconv_padding gives the one MXNet uses)."""
+    return _conv_window(dict(params, pad=()))
+
+
+def _uses_target_shape(params, kernel: tuple[int, ...]) -> bool:
+    """Whether target_shape is set (MXNet: any non-zero entry); then every entry must be positive."""
+    target = params["target_shape"]
+    if not any(target):
+        return False
+    if len(target) != len(kernel) or min(target) < 1:
+        raise RuleError(
+            f"target_shape {target} must have one positive entry per kernel axis, as kernel {kernel} has"
+        )
+    return True
+
+
+def _target_padding(size, stride: int, extent: int, target: int) -> tuple:
+    """MXNet's pad and adj giving output size `target` from input size `size` (None: unknown)."""
+    if size is None:
+        return None, None
+    total = stride * (size - 1) + extent - target
+    if total < 0:
+        raise RuleError(
+            f"target_shape entry {target} is too big: input size {size} gives at most {target + total}"
+        )
+    return (total + 1) // 2, total % 2
+
+
+def deconv_padding(params, spatial_in) -> tuple[tuple, tuple]:
+    """(pad, adj) per spatial axis: the parameters, or derived from target_shape and the input sizes
+    (None where an input size is unknown). adj must be smaller than the stride, as in MXNet."""
+    window = _deconv_window(params)
+    if _uses_target_shape(params, window.kernel):
+        pads, adjs = zip(
+            *map(_target_padding, spatial_in, window.stride, window.extent, params["target_shape"])
+        )
+    else:
+        pads = _per_axis(params, "pad", 0, window.kernel, 0)
+        adjs = _per_axis(params, "adj", 0, window.kernel, 0)
+    for a, s in zip(adjs, window.stride):
+        if a is not None and a >= s:
+            raise RuleError(f"adj {tuple(adjs)} must be smaller than stride {window.stride} on every axis")
+    return pads, adjs
+
+
+def deconv_output_size(size, stride: int, extent: int, pad, adj):
+    """(in - 1) stride - 2 pad + dilated kernel + adj; None when the input size or pad is unknown."""
+    if size is None or pad is None:
+        return None
+    out = (size - 1) * stride - 2 * pad + extent + adj
+    if out < 1:
+        raise RuleError(
+            f"input size {size} gives output size {out} "
+            f"with stride {stride}, pad {pad} and kernel extent {extent}"
+        )
+    return out
+
+
+def deconv_as_conv(params, data_shape) -> dict:
+    """The parameters of the Convolution whose data gradient this Deconvolution is (data of known shape):
+    num_filter is the deconvolution's input channels, pad the pad MXNet uses, no bias."""
+    kernel = params["kernel"]
+    layout = _conv_layout(params, len(kernel))
+    channels_in = _to_channel_first(data_shape, layout)
+    pads, _ = deconv_padding(params, channels_in[2:])
+    conv_names = ("kernel", "stride", "dilate", "num_group", "workspace", "cudnn_tune", "cudnn_off", "layout")
+    conv = {name: params[name] for name in conv_names}
+    return dict(conv, pad=tuple(pads), num_filter=channels_in[1], no_bias=True)
+
+
+@shape_rule("Deconvolution")
+def deconv_shape(params, in_shapes, out_shapes):
+    """data (N, C, *in) -> (N, F, *out); weight (C, F/num_group, *kernel), bias (F,); any layout."""
+    window = _deconv_window(params)
+    layout = _conv_layout(params, len(window.kernel))
+    filters, groups = _conv_groups(params)
+    data, weight, out = (
+        _to_channel_first(_with_rank(shape, layout, what), layout)
+        for shape, what in ((in_shapes[0], "data"), (in_shapes[1], "weight"), (out_shapes[0], "the output"))
+    )
+    channels = first_known(data[1], weight[0])
+    if None not in (data[1], weight[0]) and data[1] != weight[0]:
+        raise RuleError(f"the weight's first dim {weight[0]} must be the data's channel count {data[1]}")
+    if channels is not None and channels % groups:
+        raise RuleError(f"the {channels} input channels do not split into num_group={groups} groups")
+    pads, adjs = deconv_padding(params, data[2:])
+    spatial_out = tuple(
+        first_known(deconv_output_size(*size), known)
+        for size, known in zip(zip(data[2:], window.stride, window.extent, pads, adjs), out[2:])
+    )
+    batch = first_known(data[0], out[0])
+    inferred = [
+        _from_channel_first((batch, channels, *data[2:]), layout),
+        _from_channel_first((channels, filters // groups, *window.kernel), layout),
+    ]
+    bias = [] if params["no_bias"] else [(filters,)]
+    return inferred + bias, [_from_channel_first((batch, filters, *spatial_out), layout)]
+
+
+type_rule("Deconvolution")(same_type_rule)
+
+
+@grad_rule("Deconvolution")
+def deconv_grad(g, node, out_grads):
+    """As the transpose of a Convolution: the data gradient is that Convolution of dy, the weight
+    gradient its weight gradient with data and output swapped; bias: dy summed over all but channels."""
+    dy, (data, weight) = out_grads[0], node.inputs[:2]
+    conv = deconv_as_conv(node.params, g.shape(data))
+    dx = g.op("Convolution", dy, weight, **conv)
+    dw = g.op("_backward_Convolution_weight", data, dy, **conv)
+    if node.params["no_bias"]:
+        return [dx, dw]
+    channel_axis = _conv_layout(conv, len(conv["kernel"])).index("C")
+    return [dx, dw, g.op("sum", dy, axis=channel_axis, exclude=True)]
+
+
+def _spread(x: np.ndarray, stride, low, high) -> np.ndarray:
+    """`x` (N, C, *spatial) with stride - 1 zeros between neighbours, padded (or cropped where negative)
+    by `low` and `high` cells on each spatial axis."""
+    spread = np.zeros(x.shape[:2] + tuple((n - 1) * s + 1 for n, s in zip(x.shape[2:], stride)))
+    spread[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)] = x
+    widths = [(0, 0)] * 2 + [(max(lo, 0), max(hi, 0)) for lo, hi in zip(low, high)]
+    padded = np.pad(spread, widths)
+    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for lo, hi, n in zip(low, high, padded.shape[2:]))
+    return padded[(slice(None), slice(None)) + crop]
+
+
+@reference("Deconvolution")
+def deconv_reference(params, inputs, ctx):
+    """Independently of the Convolution data gradient: a stride-1 correlation of the stride-spread,
+    padded input with the flipped kernel (in and out channels swapped per group)."""
+    window = _deconv_window(params)
+    layout = _conv_layout(params, len(window.kernel))
+    filters, groups = _conv_groups(params)
+    order = _channel_first_order(layout)
+    x = inputs[0].transpose(order).astype(np.float64)
+    w = inputs[1].transpose(order).astype(np.float64)
+    pads, adjs = deconv_padding(params, x.shape[2:])
+    low = [e - 1 - p for e, p in zip(window.extent, pads)]
+    spread = _spread(x, window.stride, low, [lo + a for lo, a in zip(low, adjs)])
+    sizes = [
+        deconv_output_size(n, *geometry)
+        for n, *geometry in zip(x.shape[2:], window.stride, window.extent, pads, adjs)
+    ]
+    ones = (1,) * len(sizes)
+    unit = Window(window.kernel, ones, window.dilate, (0,) * len(sizes))
+    batch, channels = x.shape[:2]
+    patches = windows(spread, unit, sizes, 0.0).reshape(batch, groups, channels // groups, *sizes, -1)
+    flipped = w[(slice(None), slice(None)) + (slice(None, None, -1),) * len(sizes)]
+    kernels = flipped.reshape(groups, channels // groups, filters // groups, -1)
+    out = np.einsum("ngc...k,gcfk->ngf...", patches, kernels, optimize=True).reshape(batch, filters, *sizes)
+    if not params["no_bias"]:
+        out = out + inputs[2].astype(np.float64).reshape((filters,) + ones)
     return [out.transpose(np.argsort(order)).astype(inputs[0].dtype)]
 
 

@@ -24,7 +24,7 @@ REASONS: dict[str, tuple[str, ...]] = {
         "RNN", "SequenceLast", "SequenceMask", "SequenceReverse",
     ),
     "this layer comes with the model breadth issue; " + NOT_YET: (
-        "BilinearSampler", "CTCLoss", "Correlation", "Crop", "Deconvolution", "GridGenerator",
+        "BilinearSampler", "CTCLoss", "Correlation", "Crop", "GridGenerator",
         "IdentityAttachKLSparseReg", "L2Normalization", "LRN", "ROIPooling",
         "SVMOutput", "SpatialTransformer", "UpSampling", "ctc_loss", "softmax_cross_entropy", "smooth_l1",
         "hard_sigmoid", "softmin", "im2col", "col2im", "depth_to_space", "space_to_depth",

@@ -75,6 +75,44 @@ CASES = [
         ],
         {"kernel": (2, 2), "num_filter": 3},
     ),
+    # Deconvolution: stride with pad and adj, groups with dilation, target_shape, 1-D, 3-D, channel-last
+    OpCase(
+        "Deconvolution",
+        [(2, 3, 4, 3), (3, 2, 3, 3), (2,)],
+        {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1), "adj": (1, 0), "num_filter": 2, "no_bias": False},
+    ),
+    OpCase(
+        "Deconvolution",
+        [(1, 4, 3, 5), (4, 3, 2, 2)],
+        {"kernel": (2, 2), "dilate": (2, 1), "num_filter": 6, "num_group": 2},
+    ),
+    OpCase(
+        "Deconvolution",
+        [(2, 2, 5), (2, 1, 3)],
+        {"kernel": (3,), "stride": (2,), "target_shape": (10,), "num_filter": 1},
+    ),
+    OpCase(
+        "Deconvolution",
+        [(1, 2, 2, 3, 2), (2, 3, 2, 1, 3), (3,)],
+        {"kernel": (2, 1, 3), "stride": (2, 1, 3), "pad": (0, 0, 1), "num_filter": 3, "no_bias": False},
+    ),
+    OpCase(
+        "Deconvolution",
+        [(1, 3, 5, 4), (4, 3, 3, 1), (2,)],
+        {
+            "kernel": (3, 3),
+            "stride": (1, 2),
+            "num_filter": 2,
+            "num_group": 2,
+            "no_bias": False,
+            "layout": "NHWC",
+        },
+    ),
+    OpCase(
+        "Deconvolution",
+        [_normal(1, 2, 3, 3, dtype=np.float64), _normal(2, 3, 3, 3, dtype=np.float64)],
+        {"kernel": (3, 3), "stride": (2, 2), "pad": (2, 2), "num_filter": 3},
+    ),
     # Pooling
     OpCase("Pooling", [(1, 3, 8, 8)], {"kernel": (3, 3), "stride": (2, 2)}),
     OpCase(

@@ -135,6 +135,54 @@ GRAD_CASES = [
         (),
     ),
     (OpCase("Convolution", [(3, 2, 1, 5), (1, 2, 1, 3), (1,)], {"kernel": (1, 3), "num_filter": 1}), ()),
+    # Deconvolution: data by a Convolution, weight by _backward_Convolution_weight (roles swapped), bias
+    (
+        OpCase(
+            "Deconvolution",
+            [(2, 3, 3, 2), (3, 2, 3, 2), (2,)],
+            {
+                "kernel": (3, 2),
+                "stride": (2, 2),
+                "pad": (1, 0),
+                "adj": (1, 1),
+                "num_filter": 2,
+                "no_bias": False,
+            },
+        ),
+        (),
+    ),
+    (
+        OpCase(
+            "Deconvolution",
+            [(1, 4, 3, 3), (4, 1, 2, 2)],
+            {"kernel": (2, 2), "dilate": (2, 1), "stride": (1, 2), "num_filter": 2, "num_group": 2},
+        ),
+        (),
+    ),
+    (
+        OpCase(
+            "Deconvolution",
+            [(2, 2, 4), (2, 1, 3)],
+            {"kernel": (3,), "stride": (2,), "target_shape": (8,), "num_filter": 1},
+        ),
+        (),
+    ),
+    (
+        OpCase(
+            "Deconvolution",
+            [(1, 2, 2, 2, 2), (2, 1, 2, 1, 2), (1,)],
+            {"kernel": (2, 1, 2), "stride": (2, 1, 1), "pad": (0, 0, 1), "num_filter": 1, "no_bias": False},
+        ),
+        (),
+    ),
+    (
+        OpCase(
+            "Deconvolution",
+            [(1, 3, 2, 4), (4, 2, 2, 1)],
+            {"kernel": (2, 2), "stride": (2, 1), "num_filter": 2, "num_group": 2, "layout": "NHWC"},
+        ),
+        (),
+    ),
     # Pooling
     (OpCase("Pooling", [(1, 3, 8, 8)], {"kernel": (3, 3), "stride": (2, 2)}), ()),
     (

@@ -8,22 +8,12 @@ from __future__ import annotations
 
 from numbers import Number
 
-from ember.compiler.ops import SCHEMAS
 from ember.runtime.errors import MXNetError, ShapeError
 
 from ...ndarray import NDArray
 from ..block import HybridBlock
 from ..errors import check
 from .activations import Activation
-
-
-def require_op(layer: HybridBlock, op: str) -> None:
-    """MXNetError unless Ember's op registry has `op`, which `layer` calls."""
-    if op not in SCHEMAS:
-        raise MXNetError(
-            f"{type(layer).__name__} ({layer.name}) needs the {op} operator, which Ember's registry does not "
-            "have yet"
-        )
 
 
 def _per_axis(value, count: int):
@@ -115,7 +105,6 @@ class _Conv(HybridBlock):
 
     def forward(self, x, *args):
         layout = self._kwargs["layout"]
-        require_op(self, self._op_name)
         _check_rank(self, x, layout)
         expected = self._expected_in_channels()
         if isinstance(x, NDArray) and expected and x.shape[layout.index("C")] != expected:
