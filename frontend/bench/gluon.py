@@ -1,5 +1,5 @@
-"""The Gluon workload of `ember bench`: the seed MLP (784-128-64-10) trained as Gluon code is written -
-a `HybridSequential` of Dense layers, `autograd.record()`, `SoftmaxCrossEntropyLoss`, `backward()`,
+"""The Gluon workload of `ember bench`: the seed MLP (784-128-64-10) and LeNet trained as Gluon code is
+written - a `HybridSequential`, `autograd.record()`, `SoftmaxCrossEntropyLoss`, `backward()`,
 `Trainer.step` (SGD) - imperatively and hybridized, against the same step hand-written in NumPy and
 PyTorch eager's. One step is first checked against the float64 NumPy step; Ember is then timed in the
 loop's steady state (after the warm-up in which the step compiles: `imperative.warm_up_training`).
@@ -13,6 +13,7 @@ import ember as mx
 
 from .imperative import warm_up_training
 from .workloads import (
+    LENET_SHAPES,
     LR,
     MLP_SHAPES,
     Case,
@@ -20,9 +21,11 @@ from .workloads import (
     Workload,
     centred_pixels,
     float64_step,
+    numpy_lenet_step,
     numpy_mlp_step,
     peer_steps,
     step_checks,
+    torch_lenet_forward,
     torch_mlp_forward,
     uniform_params,
 )
@@ -54,16 +57,47 @@ def gluon_params(net) -> dict:
     return found
 
 
+def gluon_lenet(start: dict):
+    """LeNet (the `lenet_train` workload's) as a HybridSequential, parameters set to `start`."""
+    from ember.gluon import nn
+
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(nn.Conv2D(20, 5, in_channels=1), nn.MaxPool2D(2, 2), nn.Conv2D(50, 5, in_channels=20),
+                nn.MaxPool2D(2, 2), nn.Flatten(), nn.Dense(500, activation="relu", in_units=800),
+                nn.Dense(10, in_units=500))  # fmt: skip
+    net.initialize()
+    for layer, name in zip((net[0], net[2], net[5], net[6]), ("conv1", "conv2", "fc1", "fc2")):
+        layer.weight.set_data(mx.nd.array(start[f"{name}_weight"]))
+        layer.bias.set_data(mx.nd.array(start[f"{name}_bias"]))
+    return net
+
+
+def lenet_params(net) -> dict:
+    """The LeNet's parameters under LENET_SHAPES names, as NumPy arrays."""
+    layers = zip((net[0], net[2], net[5], net[6]), ("conv1", "conv2", "fc1", "fc2"))
+    return {f"{name}_{part}": getattr(layer, part).data().asnumpy() for layer, name in layers
+            for part in ("weight", "bias")}  # fmt: skip
+
+
+MODELS = {  # name -> (parameter shapes, input shape, build, read back, NumPy step, PyTorch forward)
+    "mlp": (MLP_SHAPES, (784,), gluon_mlp, gluon_params, numpy_mlp_step, torch_mlp_forward),
+    "lenet": (LENET_SHAPES, (1, 28, 28), gluon_lenet, lenet_params, numpy_lenet_step, torch_lenet_forward),
+}
+
+
 def gluon_train_case(param: tuple, ctx: Context) -> Case:
-    """One Gluon training step at `batch`, hybridized or not, checked against the float64 NumPy step."""
+    """One Gluon training step of `model` at `batch`, hybridized or not, checked against the float64
+    NumPy step."""
     from ember import autograd, gluon
 
-    batch, hybridize = param
+    model, batch, hybridize = param
+    shapes, sample, build, read_back, numpy_step, torch_forward = MODELS[model]
     rng = np.random.default_rng(400 + batch)
-    x = centred_pixels(rng, (batch, 784))
+    x = centred_pixels(rng, (batch, *sample))
     y = rng.integers(0, 10, batch)
-    start = uniform_params(rng, MLP_SHAPES)
-    net = gluon_mlp(start)
+    start = uniform_params(rng, shapes)
+    net = build(start)
     if hybridize:
         net.hybridize()
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": LR})
@@ -76,22 +110,21 @@ def gluon_train_case(param: tuple, ctx: Context) -> Case:
         loss.backward()
         trainer.step(batch)
 
-    oracle = float64_step(numpy_mlp_step, start, x, y)
+    oracle = float64_step(numpy_step, start, x, y)
     step()
     what = "Ember (Gluon, hybridized)" if hybridize else "Ember (Gluon)"
-    checks = step_checks(what, start, gluon_params(net), oracle)
-    peer_checks, numpy_call, torch_call = peer_steps(
-        numpy_mlp_step, torch_mlp_forward, start, x, y, oracle, ctx
-    )
+    checks = step_checks(what, start, read_back(net), oracle)
+    peer_checks, numpy_call, torch_call = peer_steps(numpy_step, torch_forward, start, x, y, oracle, ctx)
     warm_up_training(step)
     return Case(ember=step, numpy=numpy_call, torch=torch_call, against="the float64 NumPy step (parameter "
                 "updates)", checks=checks + peer_checks)  # fmt: skip
 
 
 GLUON_WORKLOADS = (
-    Workload("gluon_mlp_train", "seed MLP as Gluon code: record, SoftmaxCELoss, backward, Trainer.step",
+    Workload("gluon_train", "seed MLP and LeNet as Gluon code: record, SoftmaxCELoss, backward, Trainer.step",
              gluon_train_case,
-             full=(("batch 100", (100, False)), ("batch 100 hybridized", (100, True)),
-                   ("batch 1000 hybridized", (1000, True))),
-             quick=(("batch 100 hybridized", (100, True)),)),
+             full=(("MLP batch 100", ("mlp", 100, False)), ("MLP batch 100 hybridized", ("mlp", 100, True)),
+                   ("MLP batch 1000 hybridized", ("mlp", 1000, True)),
+                   ("LeNet batch 64 hybridized", ("lenet", 64, True))),
+             quick=(("MLP batch 100 hybridized", ("mlp", 100, True)),)),
 )  # fmt: skip
