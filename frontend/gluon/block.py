@@ -16,12 +16,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import json
 import re
 import threading
 import warnings
 from collections import OrderedDict, defaultdict
 
 import numpy as np
+
+from ember.compiler.dtypes import DTYPE_CODES
 
 from .. import autograd, initializer, ndarray, symbol
 from ..name import NameManager, Prefix
@@ -604,8 +607,17 @@ class SymbolBlock(HybridBlock):
         self._cached_graph = graph  # the given Symbol stays: it is not traced
 
     def cast(self, dtype) -> None:
+        """Convert the Parameters to `dtype`, and the graph's variables for them (their `__dtype__`
+        attributes, which binding would otherwise hold to the old type)."""
         self._clear_cached_op()
         super().cast(dtype)
+        inputs, out = self._cached_graph
+        graph = json.loads(out.tojson())
+        code = str(DTYPE_CODES[np.dtype(dtype).name])
+        for node in graph["nodes"]:
+            if node["op"] == "null" and node["name"] in self.params and "__dtype__" in node.get("attrs", {}):
+                node["attrs"]["__dtype__"] = code
+        self._cached_graph = inputs, symbol.load_json(json.dumps(graph))
 
     def reset_ctx(self, ctx) -> None:
         """Move every Parameter to `ctx`."""

@@ -17,9 +17,11 @@ import numpy as np
 
 from .. import autograd, initializer, ndarray
 from ..context import Context, cpu, current_context
+from ..symbol import Symbol
 from ..symbol import var as symbol_var
 from .errors import CheckFailed, DeferredInitializationError, InvalidValue, check
 
+tensor_types = (Symbol, ndarray.NDArray)  # what a HybridBlock takes as data (MXNet's module constant)
 GRAD_REQS = ("write", "add", "null")
 STORAGE_TYPES = ("default", "row_sparse", "csr")
 
@@ -612,4 +614,5 @@ def _brief(names) -> str:
 
 __all__ = [
     "CheckFailed", "Constant", "DeferredInitializationError", "Parameter", "ParameterDict", "shape_is_known",
+    "tensor_types",
 ]  # fmt: skip

@@ -293,3 +293,18 @@ def test_deduplicated_shared_parameters_keep_their_last_name(tmp_path):
     seq.initialize()
     seq.save_parameters(str(tmp_path / "d.params"), deduplicate=True)
     assert sorted(mx.nd.load(str(tmp_path / "d.params"))) == ["1.bias", "1.weight"]  # as MXNet 1.9.1
+
+
+def test_a_symbol_block_cast_to_float64_runs_in_float64(tmp_path):
+    net = _mlp()
+    net.initialize()
+    net.hybridize()
+    x = _data()
+    want = net(x).asnumpy()
+    sym_file, params_file = net.export(str(tmp_path / "m"))
+    imported = gluon.SymbolBlock.imports(sym_file, ["data"], params_file)
+    imported.cast("float64")
+    out = imported(x.astype("float64"))
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.asnumpy(), want, rtol=1e-5)
+    assert isinstance(x, gluon.tensor_types)

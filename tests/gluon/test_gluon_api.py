@@ -24,9 +24,7 @@ MODULES_NOT_YET = {
     "gluon.rnn": "issue 15 (recurrent networks: the RNN op and cells)",
 }
 # (module, name) -> why
-NOT_YET = {
-    ("gluon", "tensor_types"): "issue 14: a module constant, with the data helpers",
-}
+NOT_YET: dict = {}
 # (module, name) -> why: present, and constructing it raises MXNetError saying so
 UNSUPPORTED = {
     ("gluon.data.vision.transforms", name): "its arithmetic is not reproduced yet"
