@@ -3,7 +3,8 @@ data loading - on Ember's imperative engine and compiler (hybridized blocks run 
 """
 
 from . import contrib, data, loss, model_zoo, nn, utils  # noqa: F401
-from .block import Block, HybridBlock, SymbolBlock  # noqa: F401
+from .block import Block, HybridBlock  # noqa: F401
 from .errors import DeferredInitializationError  # noqa: F401
 from .parameter import Constant, Parameter, ParameterDict, tensor_types  # noqa: F401
+from .symbol_block import SymbolBlock  # noqa: F401
 from .trainer import Trainer  # noqa: F401
