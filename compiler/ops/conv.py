@@ -121,6 +121,13 @@ def _conv_inputs(params):
     return ("data", "weight") if params["no_bias"] else ("data", "weight", "bias")
 
 
+# The last parameters of Convolution and Deconvolution (MXNet's positional order)
+CUDNN_AND_LAYOUT = (
+    Param("cudnn_tune", optional(enum("off", "limited_workspace", "fastest")), None, "cuDNN only"),
+    Param("cudnn_off", parse_bool, False, "cuDNN only"),
+    Param("layout", optional(enum(*CONV_LAYOUTS)), None, "data layout; None means NCW, NCHW or NCDHW"),
+)
+
 define_op(
     "Convolution",
     inputs=_conv_inputs,
@@ -133,9 +140,7 @@ define_op(
         Param("num_group", parse_int, 1, "number of groups the input and output channels are split into"),
         Param("workspace", parse_int, 1024, "MXNet's scratch-space limit in MB (no effect in Ember)"),
         Param("no_bias", parse_bool, False, "whether to leave out the bias"),
-        Param("cudnn_tune", optional(enum("off", "limited_workspace", "fastest")), None, "cuDNN only"),
-        Param("cudnn_off", parse_bool, False, "cuDNN only"),
-        Param("layout", optional(enum(*CONV_LAYOUTS)), None, "data layout; None means NCW, NCHW or NCDHW"),
+        *CUDNN_AND_LAYOUT,
     ),
     fusion=FusionKind.MATMUL,
     doc="Cross-correlates the data with num_filter kernels (no kernel flip) and adds a bias.",
@@ -273,9 +278,7 @@ define_op(
         Param("num_group", parse_int, 1, "number of groups the input and output channels are split into"),
         Param("workspace", parse_int, 512, "MXNet's scratch-space limit in MB (no effect in Ember)"),
         Param("no_bias", parse_bool, True, "whether to leave out the bias (MXNet's default: True)"),
-        Param("cudnn_tune", optional(enum("off", "limited_workspace", "fastest")), None, "cuDNN only"),
-        Param("cudnn_off", parse_bool, False, "cuDNN only"),
-        Param("layout", optional(enum(*CONV_LAYOUTS)), None, "data layout; None means NCW, NCHW or NCDHW"),
+        *CUDNN_AND_LAYOUT,
     ),
     fusion=FusionKind.MATMUL,
     doc="Transposed convolution: each input cell adds its value times a kernel onto a window of the output.",

@@ -25,6 +25,7 @@ import numpy as np
 from .. import autograd, initializer, ndarray, symbol
 from ..name import NameManager, Prefix
 from ..ndarray import NDArray
+from ..nesting import flatten, regroup
 from ..symbol import Symbol
 from .errors import CheckFailed, DeferredInitializationError, InvalidValue, check
 from .parameter import Parameter, ParameterDict, _brief, shape_is_known
@@ -376,7 +377,7 @@ class HybridBlock(Block):
             flat, self._in_format = _flatten(args, "input")
             names = ["data"] if len(flat) == 1 else [f"data{i}" for i in range(len(flat))]
             inputs = [symbol.var(n) for n in names]
-            grouped = _regroup(inputs, self._in_format)[0]
+            grouped = regroup(inputs, self._in_format)[0]
             params = {name: param.var() for name, param in self._reg_params.items()}
             with self.name_scope():
                 out = self.hybrid_forward(symbol, *grouped, **params)
@@ -496,7 +497,7 @@ class HybridBlock(Block):
         if training:  # auxiliary states (BatchNorm's moving statistics) the forward updated
             for name, param in states.items():
                 param.data(ctx)[:] = executor.aux_dict[name]
-        return _regroup(outputs, self._out_format)[0]
+        return regroup(outputs, self._out_format)[0]
 
 
 def _bind(out: Symbol, inputs: list, flat: list, params: ParameterDict, ctx):
@@ -519,41 +520,24 @@ def _bind(out: Symbol, inputs: list, flat: list, params: ParameterDict, ctx):
 
 
 def _flatten(args, what: str):
-    """(flat list of arrays/symbols, format) of a nested list/tuple; the format rebuilds it."""
-    if isinstance(args, (NDArray, Symbol)):
-        if isinstance(args, Symbol):
-            count = len(args.list_outputs())
-            if count > 1:
-                return [args[i] for i in range(count)], count
-        return [args], 0
-    if args is None:
-        return [None], -1
-    if not isinstance(args, (list, tuple)):
-        raise InvalidValue(
-            f"HybridBlock {what} must be (nested) list of Symbol or NDArray, but got {args} of type "
-            f"{type(args)}"
+    """(flat list of arrays/symbols, format) of a nested list/tuple; `nesting.regroup` rebuilds it."""
+
+    def leaf(value):
+        if isinstance(value, Symbol):
+            count = len(value.list_outputs())
+            return ([value[i] for i in range(count)], count) if count > 1 else ([value], 0)
+        if isinstance(value, NDArray):
+            return [value], 0
+        return ([None], -1) if value is None else None
+
+    def error(value):
+        return InvalidValue(
+            f"HybridBlock {what} must be (nested) list of Symbol or NDArray, but got {value} of type "
+            f"{type(value)}"
         )
-    flat, formats = [], []
-    for item in args:
-        items, fmt = _flatten(item, what)
-        flat.extend(items)
-        formats.append(fmt)
-    return flat, formats
 
+    return flatten(args, leaf, error)
 
-def _regroup(args, fmt):
-    """Rebuild the nesting `fmt` (from `_flatten`) over the flat `args`; (result, rest)."""
-    if isinstance(fmt, int):
-        if fmt == 0:
-            return args[0], args[1:]
-        if fmt == -1:
-            return None, args[1:]
-        return args[:fmt], args[fmt:]
-    result = []
-    for item in fmt:
-        group, args = _regroup(args, item)
-        result.append(group)
-    return result, args
 
 
 def _first_context(x, args):

@@ -16,8 +16,9 @@ from ember.compiler.dtypes import DTYPE_CODES
 from .. import autograd, symbol
 from ..ndarray import NDArray
 from ..ndarray.ndarray import invoke
+from ..nesting import regroup
 from ..symbol import Symbol
-from .block import HybridBlock, _flatten, _regroup
+from .block import HybridBlock, _flatten
 from .errors import InvalidValue
 from .parameter import ParameterDict
 
@@ -93,7 +94,7 @@ class SymbolBlock(HybridBlock):
                 param._finish_deferred_init()
         feeds.update({name: param.data(ctx) for name, param in self.params.items()})
         outputs = _evaluate_imperatively(out, feeds)
-        return _regroup(outputs, self._out_format)[0]
+        return regroup(outputs, self._out_format)[0]
 
     def hybridize(
         self, active=True, backend=None, clear=True, static_alloc=False, static_shape=False, inline_limit=2,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from ..nesting import flatten, regroup
 from .arith import logical_and
 from .creation import zeros
 from .ndarray import NDArray
@@ -58,28 +59,13 @@ def isfinite(data: NDArray) -> NDArray:
 
 
 def _flatten(value, what: str) -> tuple[list, object]:
-    """The NDArrays of a nest of lists/tuples, and its format for `_regroup`; TypeError for others."""
-    if isinstance(value, NDArray):
-        return [value], 0
-    if not isinstance(value, (list, tuple)):
-        raise TypeError(f"{what} must be an NDArray or a nested list of NDArrays, not {type(value).__name__}")
-    flat, formats = [], []
-    for item in value:
-        items, fmt = _flatten(item, what)
-        flat.extend(items)
-        formats.append(fmt)
-    return flat, formats
+    """The NDArrays of a nest of lists/tuples, and its format for `regroup`; TypeError for others."""
 
+    def error(other):
+        kind = type(other).__name__
+        return TypeError(f"{what} must be an NDArray or a nested list of NDArrays, not {kind}")
 
-def _regroup(flat: list, fmt):
-    """The nest `fmt` describes, filled from `flat` in order; returns (nest, what is left of flat)."""
-    if fmt == 0:
-        return flat[0], flat[1:]
-    nest = []
-    for item in fmt:
-        value, flat = _regroup(flat, item)
-        nest.append(value)
-    return nest, flat
+    return flatten(value, lambda v: ([v], 0) if isinstance(v, NDArray) else None, error)
 
 
 def foreach(body, data, init_states):
@@ -94,7 +80,7 @@ def foreach(body, data, init_states):
         flat, out_fmt = _flatten(outputs, "foreach output")
         steps.append(flat)
     stacked = [op_function("stack")(*column, axis=0) for column in zip(*steps)]
-    return (_regroup(stacked, out_fmt)[0] if out_fmt is not None else []), states
+    return (regroup(stacked, out_fmt)[0] if out_fmt is not None else []), states
 
 
 def _python_scalar(value, kind, what: str):
@@ -129,7 +115,7 @@ def while_loop(cond, func, loop_vars, max_iterations=None):
         steps.append(flat)
         loop_vars = new_vars
     outputs = [_pad(op_function("stack")(*column, axis=0), max_iterations) for column in zip(*steps)]
-    grouped = _regroup(outputs, out_fmt)[0] if out_fmt is not None else []
+    grouped = regroup(outputs, out_fmt)[0] if out_fmt is not None else []
     return grouped, loop_vars[0] if single else loop_vars
 
 

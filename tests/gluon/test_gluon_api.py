@@ -6,7 +6,6 @@ when a listed name has arrived, so the list is always the true to-do list."""
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import re
 from pathlib import Path
@@ -15,6 +14,8 @@ import pytest
 
 from ember.base import MXNetError
 from ember.gluon import Block
+
+from ..test_api_surface import param_texts
 
 INVENTORY = json.loads((Path(__file__).resolve().parent.parent / "data/mxnet_api/gluon.json").read_text())
 MODULES = INVENTORY["modules"]
@@ -53,21 +54,6 @@ def _normal(texts):
     return [re.sub(r"'[^']*/\.mxnet/", "'<mxnet home>/", t) for t in texts]
 
 
-def _params(value, drop_self: bool):
-    params = list(inspect.signature(value).parameters.values())
-    if drop_self and params and params[0].name in ("self", "cls"):
-        params = params[1:]
-    texts, star_seen = [], False
-    for p in params:
-        if p.kind is p.VAR_POSITIONAL:
-            star_seen = True
-        if p.kind is p.KEYWORD_ONLY and not star_seen:
-            texts.append("*")
-            star_seen = True
-        texts.append(str(p.replace(annotation=inspect.Parameter.empty)))
-    return texts
-
-
 CASES = [(module, name) for module, entries in MODULES.items() for name in entries]
 
 
@@ -87,16 +73,16 @@ def test_name_exists_with_mxnet_signature(module, name):
             value(*[0] * len([p for p in entry["params"] if "=" not in p and not p.startswith("*")]))
         return
     if entry["kind"] == "function" and entry["params"] is not None:
-        assert _normal(_params(value, False)) == _normal(entry["params"])
+        assert _normal(param_texts(value, False)) == _normal(entry["params"])
     if entry["kind"] != "class":
         return
     if entry["params"] is not None:
-        assert _normal(_params(value.__init__, True)) == _normal(entry["params"]), f"{name}.__init__"
+        assert _normal(param_texts(value.__init__, True)) == _normal(entry["params"]), f"{name}.__init__"
     for member, facts in entry["members"].items():
         if member in MEMBERS_NOT_YET and issubclass(value, Block):
             assert not hasattr(value, member), f"{name}.{member} has arrived: take it off MEMBERS_NOT_YET"
             continue
         assert hasattr(value, member), f"{module}.{name} lacks {member}"
         if facts["kind"] == "method" and facts["params"] is not None:
-            got = _normal(_params(getattr(value, member), True))
+            got = _normal(param_texts(getattr(value, member), True))
             assert got == _normal(facts["params"]), f"{name}.{member}"

@@ -5,11 +5,11 @@ path, so the user can fetch it themselves.
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from ... import base
 from ..errors import InvalidValue
+from ..utils import check_sha1
 
 # MXNet 1.9.1's published sha1 of each pretrained parameter file, by model-store name.
 _model_sha1 = {
@@ -67,7 +67,7 @@ def get_model_file(name: str, root: str = DEFAULT_ROOT) -> str:
             f"pretrained parameters for model '{name}' not found: expected the file {path} (Ember does not "
             "download; copy MXNet's model-zoo file there or pass root=<its folder>)"
         )
-    if _sha1_of(path) != _model_sha1[name]:
+    if not check_sha1(path, _model_sha1[name]):
         raise base.MXNetError(
             f"the pretrained parameter file {path} for model '{name}' does not have the expected sha1 "
             f"{_model_sha1[name]}: replace it with MXNet's model-zoo file"
@@ -87,12 +87,3 @@ def load_pretrained(net, name: str, ctx, root: str):
     """Load `name`'s pretrained parameters into `net` on `ctx`; return `net`."""
     net.load_parameters(get_model_file(name, root=root), ctx=ctx)
     return net
-
-
-def _sha1_of(path: str) -> str:
-    """The hex sha1 of the file at `path`."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
