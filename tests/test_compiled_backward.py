@@ -11,7 +11,7 @@ import pytest
 
 import ember as mx
 from ember import autograd
-from ember.ndarray import backprop, compiled_backward, compiled_steps
+from ember.ndarray import backprop, compiled_backward, compiled_steps, step_programs
 
 
 def _mlp_grads(params, data, label):
@@ -43,7 +43,7 @@ def _plan_for(params, data, label):
 def _fresh_plans(monkeypatch):
     """Fresh plans, and no compiled steps: these loops would otherwise run as one compiled forward and
     backward program (compiled_steps.py, tested in test_compiled_steps.py) once hot."""
-    monkeypatch.setattr(compiled_steps, "MIN_ELEMENTS", 1 << 60)
+    monkeypatch.setattr(step_programs, "MIN_ELEMENTS", 1 << 60)
     compiled_steps.forget_traces()
     backprop._PLANS.clear()
     yield

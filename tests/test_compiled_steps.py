@@ -12,7 +12,7 @@ import pytest
 
 import ember as mx
 from ember import autograd
-from ember.ndarray import compiled_steps
+from ember.ndarray import compiled_steps, step_programs
 from ember.ndarray.ndarray import PendingNDArray
 
 HOT_AFTER = 2
@@ -25,7 +25,7 @@ def _hot_quickly(monkeypatch):
     on its own), and no traces left over from other tests."""
     monkeypatch.setenv("EMBER_EXECUTOR", "tiered")
     monkeypatch.setenv("EMBER_COMPILE_AFTER", str(HOT_AFTER))
-    monkeypatch.setattr(compiled_steps, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(step_programs, "MIN_ELEMENTS", 0)
     monkeypatch.setattr(compiled_steps, "TRIAL_RUNS", 1000)
     compiled_steps.forget_traces()
     compiled_steps.end_step()
@@ -121,7 +121,7 @@ def test_reading_a_value_inside_the_step_replays_it_eagerly(monkeypatch, caplog)
     def inside(out, loss):
         out.asnumpy()
 
-    with caplog.at_level(logging.INFO, logger=compiled_steps.__name__):
+    with caplog.at_level(logging.INFO, logger="ember.ndarray"):
         got = _train(HOT_AFTER + compiled_steps.MAX_REPLAYS + 2, inside=inside)
     want = _eager(monkeypatch, _train, HOT_AFTER + compiled_steps.MAX_REPLAYS + 2, inside=inside)
     _assert_close(got, want)
@@ -258,7 +258,7 @@ def test_attach_grad_on_a_pending_array_replays_first():
 
 def test_steps_that_draw_random_numbers_stay_eager(caplog):
     params, data, label = _problem(11)
-    with caplog.at_level(logging.INFO, logger=compiled_steps.__name__):
+    with caplog.at_level(logging.INFO, logger="ember.ndarray"):
         for _ in range(HOT_AFTER + 2):
             with autograd.record():
                 h = mx.nd.Dropout(mx.nd.FullyConnected(data, params[0], params[1], num_hidden=16), p=0.5)
@@ -283,7 +283,7 @@ def test_a_slower_compiled_step_goes_back_to_eager(monkeypatch, caplog):
     monkeypatch.setattr(compiled_steps, "TRIAL_RUNS", 2)
     monkeypatch.setattr(compiled_steps, "WARMUP_SECONDS", 0.0)
     params, data, label = _problem(13)
-    with caplog.at_level(logging.INFO, logger=compiled_steps.__name__):
+    with caplog.at_level(logging.INFO, logger="ember.ndarray"):
         for step in range(HOT_AFTER + 6):
             if step == HOT_AFTER:
                 _hot_trace().eager_times = [1e-9] * 2  # as if eager steps took a nanosecond
@@ -388,7 +388,7 @@ def test_value_dependent_errors_are_raised_as_eagerly(caplog):
             loss = mx.nd.take(hidden, mx.nd.array(index), mode="raise").sum()
         loss.backward()
 
-    with caplog.at_level(logging.INFO, logger=compiled_steps.__name__):
+    with caplog.at_level(logging.INFO, logger="ember.ndarray"):
         for _ in range(HOT_AFTER + 1):
             step([0, 2, 4])
     assert "take(mode='raise') checks its indices" in caplog.text

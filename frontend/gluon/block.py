@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import autograd, initializer, ndarray, symbol
 from ..name import NameManager, Prefix
-from ..ndarray import NDArray
+from ..ndarray import NDArray, step_macros
 from ..nesting import flatten, regroup
 from ..symbol import Symbol
 from .errors import CheckFailed, DeferredInitializationError, InvalidValue, check
@@ -307,6 +307,8 @@ class HybridBlock(Block):
     """A Block whose computation, `hybrid_forward(F, x, ..., **params)`, works on NDArrays and Symbols
     alike, so it can be traced into a graph and run compiled (`hybridize`)."""
 
+    _runs_user_code = False  # True for blocks whose hybrid_forward calls a user's function
+
     def __init__(self, prefix=None, params=None):
         super().__init__(prefix=prefix, params=params)
         self._cached_graph = ()
@@ -315,6 +317,7 @@ class HybridBlock(Block):
         self._in_format = None
         self._active = False
         self._flags: dict = {}
+        self._step_macros: dict = {}  # input signature -> (step_macros.Macro or None, Parameters)
 
     def __setattr__(self, name, value):
         super().__setattr__(name, value)
@@ -368,6 +371,7 @@ class HybridBlock(Block):
     def _clear_cached_op(self) -> None:
         self._cached_graph = ()
         self._cached_executors = {}
+        self._step_macros = {}
 
     # -- tracing --------------------------------------------------------------------------------
 
@@ -437,7 +441,41 @@ class HybridBlock(Block):
 
     def forward(self, x, *args):
         """Symbols in: the traced graph of this call. NDArrays in: computed (hybridized: through the
-        cached graph; else `hybrid_forward` on NDArrays), with deferred initialization on the first."""
+        cached graph; else `hybrid_forward` on NDArrays), with deferred initialization on the first.
+        While autograd records a compiled step, a block whose Python adds nothing to its graph appends
+        its calls without running (`_call_by_macro`)."""
+        if autograd.is_recording():
+            out = self._call_by_macro((x, *args))
+            if out is not None:
+                return out
+        return self._forward(x, *args)
+
+    def _call_by_macro(self, inputs: tuple):
+        """This recorded call through its step macro (ndarray/step_macros.py): the outputs, pending in
+        the speculated step, or the outputs of the call that captured the macro; None when the call
+        must run as usual. Used by hybridized blocks (whose Python MXNet never runs again either) and
+        by Ember's own layers and losses without hooks inside."""
+        if not (self._active or _runs_only_ember_code(self)):
+            return None
+        key = step_macros.signature(inputs)
+        if key is None:
+            return None
+        ctx = inputs[0].context
+        found = self._step_macros.get(key)
+        if found is None:
+            if len(self._step_macros) >= MAX_EXECUTORS:
+                self._step_macros.clear()
+            params = list(self.collect_params().values())
+            out, macro = step_macros.capture(inputs, lambda: [p.data(ctx) for p in params],
+                                             lambda: self._forward(*inputs))  # fmt: skip
+            self._step_macros[key] = (macro, params)
+            return out
+        macro, params = found
+        if macro is None:
+            return None
+        return step_macros.replay(macro, inputs, [p.data(ctx) for p in params], ctx)
+
+    def _forward(self, x, *args):
         if isinstance(x, Symbol) or any(isinstance(a, Symbol) for a in _flatten(args, "input")[0]):
             params = {name: param.var() for name, param in self._reg_params.items()}
             with self.name_scope():
@@ -538,6 +576,20 @@ def _flatten(args, what: str):
 
     return flatten(args, leaf, error)
 
+
+
+def _runs_only_ember_code(block) -> bool:
+    """Whether calling `block` runs nothing but Ember's own layer code: Ember's classes all the way
+    down, no forward hooks inside, no user function (HybridLambda)."""
+    cls = type(block)
+    if not cls.__module__.startswith("ember.") or cls._runs_user_code:
+        return False
+    if cls.forward is not HybridBlock.forward:
+        return False
+    for child in block._children.values():
+        if child._forward_hooks or child._forward_pre_hooks or not _runs_only_ember_code(child):
+            return False
+    return True
 
 
 def _first_context(x, args):

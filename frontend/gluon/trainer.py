@@ -16,6 +16,7 @@ from ember.runtime.files import write_atomic
 from .. import optimizer as opt
 from ..base import MXNetError
 from .errors import check
+from .fused_update import FusedUpdate
 from .parameter import Parameter, ParameterDict
 
 STALE_GRADIENT = (
@@ -58,6 +59,7 @@ class Trainer:
         self._contexts = self._check_contexts()
         self._init_optimizer(optimizer, optimizer_params or {})
         self._scale = self._optimizer.rescale_grad
+        self._fused = FusedUpdate(self)
 
     def _init_optimizer(self, optimizer, optimizer_params: dict) -> None:
         param_dict = dict(enumerate(self._params))
@@ -98,10 +100,14 @@ class Trainer:
         self._optimizer.set_learning_rate(lr)
 
     def step(self, batch_size, ignore_stale_grad=False) -> None:
-        """One update: gradients rescaled by `1/batch_size`, summed across contexts, then applied."""
+        """One update: gradients rescaled by `1/batch_size`, summed across contexts, then applied (in
+        the compiled step's own program when it waits for this update: fused_update.py)."""
         self._optimizer.rescale_grad = self._scale / batch_size
+        if self._fused.apply():
+            return
         self._allreduce_grads()
         self._update(ignore_stale_grad)
+        self._fused.offer()
 
     def allreduce_grads(self) -> None:
         """Sum each Parameter's gradients over its contexts (for a custom update between this and
@@ -111,7 +117,10 @@ class Trainer:
     def update(self, batch_size, ignore_stale_grad=False) -> None:
         """Apply the optimizer (after `allreduce_grads`), gradients rescaled by `1/batch_size`."""
         self._optimizer.rescale_grad = self._scale / batch_size
+        if self._fused.apply():
+            return
         self._update(ignore_stale_grad)
+        self._fused.offer()
 
     def _allreduce_grads(self) -> None:
         for param in self._params:

@@ -37,27 +37,22 @@ import threading
 import time
 import weakref
 
-import numpy as np
-
-from ember.compiler import Graph, Node, Value, variable
-from ember.compiler.ops.facts import draws_random
-from ember.compiler.passes.autodiff import gradients
-from ember.runtime.errors import GraphError, MXNetError
-
 from ..engine_switches import compile_after, executor_kind
 from . import backprop, dispatch, tape
-from .compiled_backward import MIN_ELEMENTS as BACKWARD_MIN_ELEMENTS
+from .step_programs import NOT_COMPILABLE, StepProgram, compile_step
 
 log = logging.getLogger(__name__)
 
-MIN_ELEMENTS = BACKWARD_MIN_ELEMENTS  # gradient elements below which a step stays eager
 MAX_LOGGED_CALLS = 4096  # a longer step is not traced
 MAX_TRACES = 64  # traces kept (counted or compiled, each compiled one with its memory); cleared when full
 TRIAL_RUNS = 5  # speculated steps timed against the last eager ones before the choice is final
 WARMUP_SECONDS = 0.5  # speculated steps before the trial starts (and at least TRIAL_RUNS of them)
 MAX_REPLAYS = 3  # speculations of a trace replayed in a row before it is no longer speculated
-NOT_COMPILABLE = False  # StepTrace.program once compiling was refused, failed or measured slower
 COMPILING = "compiling"  # StepTrace.program while one thread compiles it
+MAX_FUSED = 4  # fused update programs per trace (models of the same structure trained side by side)
+OFFERS_BEFORE_FUSING = 2  # separate updates after a compiled step before its fused program is compiled
+REFUSED = -1  # StepTrace.offers of an owner whose update is not fused into the trace
+PENDING_ARRAY: type = type(None)  # ndarray.PendingNDArray, set by ndarray.py (which imports this module)
 
 _TRACES: dict[tuple, StepTrace] = {}
 HOT_TRACES: dict[tuple, list] = {}  # a compiled trace's first call -> the traces starting with it
@@ -116,8 +111,13 @@ class StepLog:
 
 
 def open_step() -> StepLog:
-    """Start this thread's step log (the first call of a step, before it runs: the step's time starts)."""
-    step = tape.FLAGS.step_log = StepLog()
+    """Start this thread's step log (the first call of a step, before it runs: the step's time starts).
+    A backward pass still waiting for its update runs first."""
+    flags = tape.FLAGS
+    if flags.deferred is not None:
+        flags.deferred.step.settle()
+    flags.finished = None
+    step = flags.step_log = StepLog()
     return step
 
 
@@ -146,9 +146,13 @@ def before_write(array) -> None:
     pair = array._entry
     if pair is None or pair[0].mark is None:
         return
-    step = tape.FLAGS.step_log
+    flags = tape.FLAGS
+    step = flags.step_log
     if step is not None and step.speculation is not None and pair[0].mark[0] == step.id:
         step.settle()
+    deferred = flags.deferred
+    if deferred is not None and pair[0].mark[0] == deferred.step.id:
+        deferred.step.settle()
 
 
 def end_step() -> StepLog | None:
@@ -229,6 +233,19 @@ class StepTrace:
         self.replays_in_a_row = 0
         self.program: StepProgram | bool | None = None
         self.lock = threading.Lock()  # held by the one speculation that uses the program
+        self.fused: list[FusedUpdate] = []  # the step with an optimizer's update, one per updater
+        self.offers: dict[int, int] = {}  # id(owner) -> separate updates it offered; REFUSED: no more
+
+    def fused_for(self, leaves: list) -> FusedUpdate | None:
+        """The fused program whose weights are these leaves (a step's), if any."""
+        for fused in self.fused:
+            for j, weight, _, _ in fused.plan:
+                pair = weight._entry
+                if pair is None or pair[0] is not leaves[j]:
+                    break
+            else:
+                return fused
+        return None
 
     def count_eager_run(self) -> bool:
         """Count an eager run of this step (before its backward pass runs); compile the trace once it
@@ -241,7 +258,7 @@ class StepTrace:
             if self.program is not None:
                 return False
             self.program = COMPILING
-        self.program = _compile(self)
+        self.program = compile_step(self)
         if self.program:
             with _TABLE_LOCK:
                 HOT_TRACES.setdefault(self.calls[0], []).append(self)
@@ -349,6 +366,7 @@ class Speculation:
         self.traces = traces
         self.outputs: list[list] = []
         self.copied = 0
+        self.lazy = any(trace.fused for trace in traces)  # leaves copied at the backward pass
         self.leaf_values: list | None = None  # the leaves' values for a replay, once it started
 
     @classmethod
@@ -373,7 +391,13 @@ class Speculation:
         if len(traces) == 1:  # the usual case: one trace, nothing to release
             calls = traces[0].calls
             return index < len(calls) and calls[index] == call
-        following = [t for t in traces if index < len(t.calls) and t.calls[index] == call]
+        return self.follow_all((call,), index)
+
+    def follow_all(self, calls: tuple, index: int) -> bool:
+        """`follow` for several calls from `index` on: the traces that have them all are kept; False
+        (nothing changed) when none has."""
+        end = index + len(calls)
+        following = [t for t in self.traces if end <= len(t.calls) and t.calls[index:end] == calls]
         if not following:
             return False
         for trace in self.traces:
@@ -383,7 +407,10 @@ class Speculation:
         return True
 
     def copy_new_leaves(self, step: StepLog) -> None:
-        """Copy the leaves first read by this call into the programs' input buffers."""
+        """Copy the leaves first read by this call into the programs' input buffers - at the backward
+        pass instead (`copy_leaves_into`), when which program runs depends on the leaves (`fused`)."""
+        if self.lazy:
+            return
         while self.copied < len(step.leaves):
             data = step.leaves[self.copied].values[0]
             for trace in self.traces:
@@ -391,6 +418,16 @@ class Speculation:
                 if view is not None:
                     view[...] = data
             self.copied += 1
+
+    def copy_leaves_into(self, step: StepLog, program: StepProgram) -> None:
+        """The leaves not copied yet into `program`'s buffers (a fused program's own weights stay)."""
+        views = program.leaf_views
+        for j in range(self.copied, len(step.leaves)):
+            view = views[j] if j < len(views) else None
+            data = step.leaves[j].values[0]
+            if view is not None and view is not data:
+                view[...] = data
+        self.copied = len(step.leaves)
 
     def release(self) -> None:
         """Give the followed traces back to other speculations."""
@@ -416,8 +453,35 @@ class Speculation:
         else:
             return False
         grads = [backprop.head_gradient(g, h.shape, h._pending[3]) for h, g in zip(heads, head_grads)]
-        program = trace.program
-        forward, gradient_values = program.run(grads)
+        for other in self.traces:  # keep only the trace that ends here
+            if other is not trace:
+                other.lock.release()
+        self.traces = [trace]
+        fused = trace.fused_for(step.leaves) if trace.fused else None
+        deferring = fused is not None
+        if deferring:  # the trace stays locked until the update or a replay
+            self.copy_leaves_into(step, fused.program)
+            DeferredBackward(self, step, trace, fused, grads)
+        else:
+            self.copy_leaves_into(step, trace.program)
+            self.complete(step, trace.program, grads)
+            tape.FLAGS.finished = (trace, step)
+        trace.after_speculated_run(time.perf_counter() - step.start)  # still holding its lock
+        if not deferring:
+            self.release()
+        return True
+
+    def complete(self, step: StepLog, program: StepProgram, head_grads: list) -> None:
+        """Run `program` (forward and backward, no update): fill the pending arrays still alive and write
+        the gradients."""
+        forward, gradient_values = program.run(head_grads)
+        self.fill_forward(program, forward)
+        program.write_gradients(step.leaves, gradient_values)
+        step.speculation = None
+
+    def fill_forward(self, program: StepProgram, forward: list) -> None:
+        """Give the deferred calls' pending arrays still alive their values (copies: the program's
+        buffers are overwritten by its next run)."""
         for k, refs in enumerate(self.outputs):
             entry = None
             for index, ref in enumerate(refs):
@@ -426,11 +490,6 @@ class Speculation:
                     if entry is None:  # the call's entry, freed as a backward pass frees it
                         entry = tape.TapeEntry(program.nodes[k], None, ())
                     array._fill(forward[k][index].copy(), (entry, index))
-        program.write_gradients(step.leaves, gradient_values)
-        step.speculation = None
-        trace.after_speculated_run(time.perf_counter() - step.start)  # still holding its lock
-        self.release()
-        return True
 
     def replay(self, step: StepLog) -> None:
         """Run the deferred calls eagerly, as if they had never been deferred. The leaves' values are
@@ -442,7 +501,7 @@ class Speculation:
                 self.leaf_values = [
                     view.copy() if view is not None else leaf.values[0]
                     for view, leaf in zip(snapshots, step.leaves[: self.copied])
-                ]
+                ] + [leaf.values[0] for leaf in step.leaves[self.copied :]]
                 for trace in self.traces:
                     trace.after_replay()
             finally:
@@ -470,159 +529,190 @@ class Speculation:
             tape.FLAGS.training = previous
 
 
-# -- compiling a trace -------------------------------------------------------------------------------
+# -- the optimizer update fused into the step ---------------------------------------------------------
 
 
-class StepProgram:
-    """A trace's forward and backward graph as one loaded program.
+class FusedUpdate:
+    """A trace's program with one owner's optimizer update (StepProgram with `updated` leaves): the
+    plan it was built for - (leaf number, weight NDArray, its state NDArrays, the owner's tag) per
+    updated parameter, their arrays living in the program's memory - and how often in a row its step
+    was needed before the update came (`misses`)."""
 
-    Inputs: `leaf{j}` per leaf (`leaf_views[j]`, None where the program does not read it) and
-    `head{h}` per head gradient. Outputs: every call's visible outputs, then each gradient;
-    `gradient_of[j]` is leaf j's output position, None where no gradient flows, or absent (not a
-    variable the heads depend on)."""
+    def __init__(self, owner, program: StepProgram, specs: dict):
+        self.owner, self.program, self.specs = owner, program, specs
+        self.plan: list[tuple] = []
+        self.misses = 0
 
-    def __init__(self, exe, nodes, leaf_views, head_views, forward_slots, gradient_of):
-        self.exe, self.nodes = exe, nodes
-        self.leaf_views, self.head_views = leaf_views, head_views
-        self.forward_slots, self.gradient_of = forward_slots, gradient_of
+    def adopt(self, placed: list) -> None:
+        """Make the program's memory the planned weights' and states' (their values copied in once)."""
+        program = self.program
+        for j, weight, states, _ in placed:
+            _hold(weight, program.leaf_views[j], copy=True)
+            for state, view in zip(states, program.updated[j][0]):
+                _hold(state, view, copy=True)
+        self.plan = placed
 
-    def run(self, head_grads: list) -> tuple[list, list]:
-        """Run once (leaves already copied in): each call's forward outputs and every output, as live
-        views of the program's buffers (valid until its next run)."""
-        for view, grad in zip(self.head_views, head_grads):
-            view[...] = grad
-        exe = self.exe
-        exe.run()
-        outputs = exe.outputs_view()
-        forward = [[outputs[slot] for slot in slots] for slots in self.forward_slots]
-        return forward, outputs
 
-    def write_gradients(self, leaves: list, outputs: list) -> None:
-        """Each variable's gradient into its gradient array, by grad_req (as `backprop.write_gradients`)."""
-        for j, slot in self.gradient_of.items():
-            entry = leaves[j]
-            target = entry.grad_array._data
-            if slot is None:
-                if entry.grad_req == "write":
-                    target[...] = 0
-            elif entry.grad_req == "add":
-                target += outputs[slot]
-            else:
-                target[...] = outputs[slot]
+class DeferredBackward:
+    """A speculated step's backward pass held back for the optimizer update that follows it.
+
+    When a trace has a fused program for the step's weights (`StepTrace.fused_for`: forward, backward
+    and an owner's update of them), `backward` runs nothing: the gradient arrays of the step's
+    variables become pending, and `update` (from Trainer.step) runs the fused program once - weights
+    and optimizer states live in its memory and are updated in place, the gradient arrays become views
+    of its gradient outputs. Reading anything of the step first (a gradient, a forward output, a write
+    into a parameter, the next step starting) runs the step's own program instead (`replay`), and the
+    update then runs on its own as it would have; after MAX_REPLAYS of those in a row the fused program
+    is dropped."""
+
+    def __init__(self, speculation: Speculation, step: StepLog, trace: StepTrace, fused: FusedUpdate,
+                 head_grads: list):  # fmt: skip
+        self.speculation, self.step, self.trace, self.fused = speculation, step, trace, fused
+        self.head_grads = head_grads
+        self.grads = []  # (gradient array made pending, its data)
+        for j in fused.program.gradient_of:
+            entry = step.leaves[j]
+            grad = entry.grad_array
+            data = grad._data
+            del grad.__dict__["_data"]
+            grad.__class__ = PENDING_ARRAY
+            grad._pending = (step, None, data.shape, data.dtype)
+            self.grads.append((grad, data))
             entry.fresh_grad = True
+        step.speculation = self
+        tape.FLAGS.deferred = self
+
+    def _resume(self, fused: bool) -> None:
+        """No longer deferred: the gradient arrays hold their own data again (fused: the fused program's
+        gradient outputs, given afterwards)."""
+        if tape.FLAGS.deferred is self:
+            tape.FLAGS.deferred = None
+        self.step.speculation = None
+        if not fused:
+            for grad, data in self.grads:
+                grad._fill(data, None)
+
+    def replay(self, step: StepLog) -> None:
+        """Run the step's own program (no update): someone needs the step's values before an update."""
+        self._resume(fused=False)
+        trace, fused = self.trace, self.fused
+        fused.misses += 1
+        if fused.misses >= MAX_REPLAYS and executor_kind() != "compiled" and fused in trace.fused:
+            log.info("autograd: this training step no longer waits for its update (needed before it %d "
+                     "times in a row)", MAX_REPLAYS)  # fmt: skip
+            trace.fused.remove(fused)
+            trace.offers[id(fused.owner)] = REFUSED
+        program = trace.program
+        for source, target in zip(fused.program.leaf_views, program.leaf_views):
+            if source is not None and target is not None:
+                target[...] = source
+        try:
+            self.speculation.complete(step, program, self.head_grads)
+        finally:
+            self.speculation.release()
+
+    def plan_of(self, owner) -> list | None:
+        """The waiting fused program's plan when it is `owner`'s update, else None."""
+        fused = self.fused
+        return fused.plan if fused.owner is owner else None
+
+    def update(self, scalars: list[dict]) -> None:
+        """Run the fused program (its owner, after `plan_of`) with `scalars`: each planned parameter's
+        hyper-parameters by name, in plan order."""
+        fused, leaves = self.fused, self.step.leaves
+        program = fused.program
+        for (j, weight, states, _), values in zip(fused.plan, scalars):
+            _hold(weight, program.leaf_views[j], copy=False)  # its value was copied in at backward
+            state_views, scalar_views = program.updated[j]
+            for state, view in zip(states, state_views):
+                _hold(state, view, copy=True)
+            for name, value in values.items():
+                scalar_views[name][0] = value
+        self._resume(fused=True)
+        forward, outputs = program.run(self.head_grads)
+        self.speculation.fill_forward(program, forward)
+        for grad, data in self.grads:
+            grad._fill(data, None)
+        for j, _, _, _ in fused.plan:  # the updated weights' gradients, without a copy
+            leaves[j].grad_array._data = outputs[program.gradient_of[j]]
+        program.write_gradients(leaves, outputs, skip=program.updated)
+        fused.misses = 0
+        self.speculation.release()
 
 
-def _compile(trace: StepTrace):
-    """The trace's StepProgram, or NOT_COMPILABLE (one log line) when it cannot or should not be. A
-    failure of the compiler itself is logged as a warning: the step keeps running eagerly, as it did."""
+def _hold(array, view, copy: bool) -> None:
+    """Make `view` (a fused program's buffer) `array`'s memory, copying its value in when asked."""
+    data = array._data
+    if data is view:
+        return
+    if copy:
+        view[...] = data
+    array._data = view
+    pair = array._entry
+    if pair is not None and not pair[0].inputs and pair[0].values:
+        pair[0].values[0] = view
+
+
+def deferred_backward() -> DeferredBackward | None:
+    """This thread's backward pass waiting for its update, if any."""
+    return tape.FLAGS.deferred
+
+
+def may_offer_update() -> bool:
+    """Whether this thread's last backward pass ran a compiled step (an update may `offer_update`)."""
+    return tape.FLAGS.finished is not None
+
+
+def offer_update(owner, plan: list) -> None:
+    """Called after an optimizer update that ran on its own: `plan` is what it updated, one
+    (weight NDArray, UpdateSpec, state NDArrays, tag) per parameter (the tag is the owner's, handed
+    back by `DeferredBackward.plan_of`). When that followed a compiled step
+    whose variables these weights are, and it happens OFFERS_BEFORE_FUSING times, the step's trace
+    gets a program fusing `owner`'s update in (compiled once; the arrays move into its memory), and
+    its next backward passes over these weights wait for the update (DeferredBackward)."""
+    flags = tape.FLAGS
+    finished, flags.finished = flags.finished, None
+    if finished is None:
+        return
+    trace, step = finished
+    if trace.offers.get(id(owner)) == REFUSED or not trace.lock.acquire(blocking=False):
+        return
     try:
-        return _build(trace)
-    except (MXNetError, GraphError) as err:
-        log.info("autograd: this training step stays eager (%s)", str(err).splitlines()[0])
-    except Exception as err:  # noqa: BLE001 - a compiler bug must not break a step that runs eagerly
-        log.warning("autograd: compiling this training step failed, it stays eager (%s: %s)",
-                    type(err).__name__, err)  # fmt: skip
-    return NOT_COMPILABLE
+        placed = _placed(step, plan)
+        if placed is None:
+            return
+        specs = {j: spec for (j, _, _, _), (_, spec, _, _) in zip(placed, plan)}
+        fused = next((f for f in trace.fused if f.owner is owner), None)
+        if fused is not None and fused.specs != specs:  # another optimizer: compile again
+            trace.fused.remove(fused)
+            fused = None
+        if fused is None:
+            offers = trace.offers[id(owner)] = trace.offers.get(id(owner), 0) + 1
+            if offers < OFFERS_BEFORE_FUSING or len(trace.fused) >= MAX_FUSED:
+                return
+            program = compile_step(trace, specs)
+            if not program:
+                trace.offers[id(owner)] = REFUSED
+                return
+            fused = FusedUpdate(owner, program, specs)
+            trace.fused.append(fused)
+        fused.adopt(placed)
+    finally:
+        trace.lock.release()
 
 
-def _graph_of(trace: StepTrace) -> tuple[list, dict, list]:
-    """The trace's calls as IR nodes over one variable per leaf: (nodes, leaf variables by number,
-    the leaves' (shape, dtype, grad_req))."""
-    nodes, leaf_vars, leaf_facts = [], {}, {}
-    if {training for _, _, training in trace.calls} != {trace.train_mode}:
-        raise MXNetError("its calls and its backward pass differ in training mode")
-    for k, (prepared, wiring, _) in enumerate(trace.calls):
-        if prepared.aux_update is not None and trace.train_mode:
-            raise MXNetError(f"{prepared.op} updates auxiliary states")
-        inputs = []
-        for position, wire in enumerate(wiring):
-            if wire[0] == 0:
-                inputs.append(Value(nodes[wire[1]], wire[2]))
-                continue
-            number = wire[1]
-            if number not in leaf_vars:
-                leaf_vars[number] = variable(f"leaf{number}")
-                leaf_facts[number] = (prepared.in_shapes[position], prepared.in_dtypes[position], wire[2])
-            inputs.append(leaf_vars[number].output())
-        node = Node(prepared.op, tuple(inputs), prepared.attrs, f"{prepared.node_name}_{k}")
-        if draws_random(node):
-            raise MXNetError(f"{prepared.op} draws random numbers")
-        if node.params.get("mode") == "raise":  # an error that depends on values: compiled code clips
-            raise MXNetError(f"{prepared.op}(mode='raise') checks its indices")
-        if None in prepared.out_shapes[: prepared.visible] or None in prepared.out_dtypes[: prepared.visible]:
-            raise MXNetError(f"the output types of {prepared.op} are not known before it runs")
-        nodes.append(node)
-    return nodes, leaf_vars, leaf_facts
+def _placed(step: StepLog, plan: list) -> list | None:
+    """(leaf number, weight, states, tag) per planned weight when each is a distinct variable of `step`."""
+    placed, seen = [], set()
+    for weight, _, states, tag in plan:
+        pair = weight._entry
+        mark = pair[0].mark if pair is not None else None
+        if mark is None or mark[0] != step.id or type(mark[1]) is int or mark[1][1] in seen:
+            return None  # not a variable of this step (another model's, or one it did not read)
+        seen.add(mark[1][1])
+        placed.append((mark[1][1], weight, states, tag))
+    return placed
 
 
-def _build(trace: StepTrace) -> StepProgram:
-    from ember.codegen.driver import compile_graph
-    from ember.codegen.targets import target_for
-
-    nodes, leaf_vars, leaf_facts = _graph_of(trace)
-    shapes = {leaf_vars[j].output(): facts[0] for j, facts in leaf_facts.items()}
-    dtypes = {leaf_vars[j].output(): facts[1].name for j, facts in leaf_facts.items()}
-    for k, (prepared, _, _) in enumerate(trace.calls):
-        for index in range(nodes[k].num_outputs):
-            shapes[Value(nodes[k], index)] = prepared.out_shapes[index]
-            dtype = prepared.out_dtypes[index]
-            dtypes[Value(nodes[k], index)] = None if dtype is None else dtype.name
-    heads = [Value(nodes[k], index) for k, index in trace.heads]
-    if len(set(heads)) != len(heads):
-        raise MXNetError("a head is given twice")
-    head_vars = [variable(f"head{h}") for h in range(len(heads))]
-    for var, head in zip(head_vars, heads):
-        shapes[var.output()], dtypes[var.output()] = shapes[head], dtypes[head]
-    reachable = {id(n) for n in Graph(tuple(heads)).nodes}
-    wrt_numbers = [
-        j for j, facts in sorted(leaf_facts.items())
-        if facts[2] in ("write", "add") and id(leaf_vars[j]) in reachable
-    ]  # fmt: skip
-    if not wrt_numbers:
-        raise MXNetError("no variable that needs a gradient is reached from the heads")
-    wrt = [leaf_vars[j].output() for j in wrt_numbers]
-    head_grads = [v.output() for v in head_vars]
-    grads = gradients(Graph(tuple(heads)), shapes, wrt, head_grads, dtypes) if wrt else []
-    elements = sum(int(np.prod(shapes[w], dtype=np.int64)) for w, g in zip(wrt, grads) if g is not None)
-    if elements < MIN_ELEMENTS:
-        raise MXNetError(f"{elements} gradient elements are too few to gain from compiling")
-    outputs, position = [], {}
-
-    def output_slot(value: Value) -> int:
-        if value.node.is_variable:
-            raise MXNetError("a gradient is an input of the step")
-        if value not in position:
-            position[value] = len(outputs)
-            outputs.append(value)
-        return position[value]
-
-    forward_slots = [
-        [output_slot(Value(node, index)) for index in range(prepared.visible)]
-        for node, (prepared, _, _) in zip(nodes, trace.calls)
-    ]
-    gradient_of = {j: None if g is None else output_slot(g) for j, g in zip(wrt_numbers, grads)}
-    compiled = compile_graph(
-        Graph(tuple(outputs)), target_for("llvm"),
-        shapes={f"leaf{j}": facts[0] for j, facts in leaf_facts.items()}
-        | {v.name: shapes[v.output()] for v in head_vars},
-        dtypes={f"leaf{j}": facts[1].name for j, facts in leaf_facts.items()}
-        | {v.name: dtypes[v.output()] for v in head_vars},
-        is_train=trace.train_mode, name="autograd_step",
-    )  # fmt: skip
-    exe = compiled.load(what="a compiled training step")
-    inputs = dict(exe.layout["inputs"])
-    leaf_views = [  # by leaf number (a leaf of the log that no call reads leaves a gap)
-        exe.view(inputs[f"leaf{j}"]) if f"leaf{j}" in inputs else None for j in range(max(leaf_facts) + 1)
-    ]
-    head_views = [exe.view(inputs[v.name]) if v.name in inputs else _Discard() for v in head_vars]
-    return StepProgram(exe, nodes, leaf_views, head_views, forward_slots, gradient_of)
-
-
-class _Discard:
-    """The input buffer of a head gradient no output reads (the program dropped it): writes vanish."""
-
-    def __setitem__(self, key, value) -> None:
-        pass
-
-
-__all__ = ["backward", "defer", "end_step", "forget_traces", "note_call"]
+__all__ = ["backward", "defer", "deferred_backward", "end_step", "forget_traces", "may_offer_update",
+           "note_call", "offer_update"]

@@ -492,6 +492,8 @@ class PendingNDArray(NDArray):
             raise MXNetError("internal error: a deferred array lost its step")
 
 
+compiled_steps.PENDING_ARRAY = PendingNDArray  # a deferred backward pass makes gradient arrays pending
+
 # The exact types of NDArray objects, for the fast paths that test `type(x)` rather than isinstance
 ARRAY_TYPES = (NDArray, PendingNDArray)
 

@@ -25,6 +25,8 @@ class _Flags(threading.local):
     recording = False
     training = False
     step_log = None  # the calls recorded since the last backward pass (compiled_steps.StepLog)
+    deferred = None  # a backward pass waiting for the optimizer update (compiled_steps.DeferredBackward)
+    finished = None  # (trace, step log) of the last step whose compiled program ran at its backward pass
 
 
 FLAGS = _Flags()

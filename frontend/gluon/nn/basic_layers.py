@@ -156,6 +156,8 @@ class Lambda(Block):
 class HybridLambda(HybridBlock):
     """Wraps a function `f(F, *args)` (or the name of a function both `mx.nd` and `mx.sym` have)."""
 
+    _runs_user_code = True
+
     def __init__(self, function, prefix=None):
         super().__init__(prefix=prefix)
         if isinstance(function, str):
