@@ -21,9 +21,12 @@ from .workloads import (
     Workload,
     centred_pixels,
     float64_step,
+    lenet,
+    measure,
     numpy_lenet_step,
     numpy_mlp_step,
     peer_steps,
+    seed_mlp,
     step_checks,
     torch_lenet_forward,
     torch_mlp_forward,
@@ -80,10 +83,27 @@ def lenet_params(net) -> dict:
             for part in ("weight", "bias")}  # fmt: skip
 
 
-MODELS = {  # name -> (parameter shapes, input shape, build, read back, NumPy step, PyTorch forward)
-    "mlp": (MLP_SHAPES, (784,), gluon_mlp, gluon_params, numpy_mlp_step, torch_mlp_forward),
-    "lenet": (LENET_SHAPES, (1, 28, 28), gluon_lenet, lenet_params, numpy_lenet_step, torch_lenet_forward),
-}
+MODELS = {  # name -> (parameter shapes, input shape, build, read back, NumPy step, PyTorch forward, symbol)
+    "mlp": (MLP_SHAPES, (784,), gluon_mlp, gluon_params, numpy_mlp_step, torch_mlp_forward, seed_mlp),
+    "lenet": (LENET_SHAPES, (1, 28, 28), gluon_lenet, lenet_params, numpy_lenet_step, torch_lenet_forward,
+              lenet),
+}  # fmt: skip
+FIT_BATCHES = 10  # batches of the Module.fit epoch timed next to the Gluon loop
+
+
+def module_fit_per_batch(symbol, x: np.ndarray, y: np.ndarray, ctx: Context) -> float:
+    """Seconds per batch of `Module.fit` (SGD, the same learning rate) on the same model and batch: an
+    epoch of FIT_BATCHES copies of the batch, after a first epoch that compiles the fused step."""
+    batches = mx.io.NDArrayIter(np.concatenate([x] * FIT_BATCHES), np.concatenate([y] * FIT_BATCHES),
+                                batch_size=len(x))  # fmt: skip
+    module = mx.mod.Module(symbol)
+
+    def epoch():
+        batches.reset()
+        module.fit(batches, optimizer="sgd", optimizer_params={"learning_rate": LR}, num_epoch=1)
+
+    epoch()
+    return measure(epoch, ctx.seconds / 2, ctx.max_repeats)["median_s"] / FIT_BATCHES
 
 
 def gluon_train_case(param: tuple, ctx: Context) -> Case:
@@ -92,7 +112,7 @@ def gluon_train_case(param: tuple, ctx: Context) -> Case:
     from ember import autograd, gluon
 
     model, batch, hybridize = param
-    shapes, sample, build, read_back, numpy_step, torch_forward = MODELS[model]
+    shapes, sample, build, read_back, numpy_step, torch_forward, symbol = MODELS[model]
     rng = np.random.default_rng(400 + batch)
     x = centred_pixels(rng, (batch, *sample))
     y = rng.integers(0, 10, batch)
@@ -115,16 +135,17 @@ def gluon_train_case(param: tuple, ctx: Context) -> Case:
     what = "Ember (Gluon, hybridized)" if hybridize else "Ember (Gluon)"
     checks = step_checks(what, start, read_back(net), oracle)
     peer_checks, numpy_call, torch_call = peer_steps(numpy_step, torch_forward, start, x, y, oracle, ctx)
+    fit = module_fit_per_batch(symbol(), x, y.astype(np.float32), ctx)
     warm_up_training(step)
     return Case(ember=step, numpy=numpy_call, torch=torch_call, against="the float64 NumPy step (parameter "
-                "updates)", checks=checks + peer_checks)  # fmt: skip
+                "updates)", checks=checks + peer_checks, extras={"module_fit_batch_s": fit})  # fmt: skip
 
 
 GLUON_WORKLOADS = (
     Workload("gluon_train", "seed MLP and LeNet as Gluon code: record, SoftmaxCELoss, backward, Trainer.step",
              gluon_train_case,
              full=(("MLP batch 100", ("mlp", 100, False)), ("MLP batch 100 hybridized", ("mlp", 100, True)),
-                   ("MLP batch 1000 hybridized", ("mlp", 1000, True)),
-                   ("LeNet batch 64 hybridized", ("lenet", 64, True))),
+                   ("MLP batch 1000", ("mlp", 1000, False)), ("MLP batch 1000 hybridized", ("mlp", 1000, True)),
+                   ("LeNet batch 64", ("lenet", 64, False)), ("LeNet batch 64 hybridized", ("lenet", 64, True))),
              quick=(("MLP batch 100 hybridized", ("mlp", 100, True)),)),
 )  # fmt: skip

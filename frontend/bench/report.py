@@ -156,6 +156,9 @@ def case_notes(case: dict) -> str:
         notes.append(f"model(data=x) call {extras['python_call_us']:.1f} us")
     if "ember_step_with_batch_copy_s" in extras:
         notes.append(f"fused.run(batch) {seconds_text(extras['ember_step_with_batch_copy_s'])}")
+    if "module_fit_batch_s" in extras:
+        ratio = case["ember"]["median_s"] / extras["module_fit_batch_s"] if case.get("ember") else float("nan")
+        notes.append(f"Module.fit {seconds_text(extras['module_fit_batch_s'])} a batch (this / it: {ratio:.2f})")
     if "eager_step_s" in extras:
         notes.append(f"eager (EMBER_EXECUTOR=reference) {seconds_text(extras['eager_step_s'])}")
     if "device" in extras:

@@ -6,8 +6,9 @@ A Block owns Parameters (through its `ParameterDict`, named `<prefix><name>` as 
 (tracing): `hybridize()` traces it once into a Symbol, and calls then run that graph through an
 executor per input signature (shapes, dtypes, training flag) - the tiered engine, so a hot signature
 runs as compiled code. While autograd records, a hybridized block runs its `hybrid_forward` on NDArrays,
-which the compiled-steps tier (`ndarray/compiled_steps.py`) turns into one compiled forward+backward
-program once the training step repeats. Shapes left unknown at construction (`in_units=0`) are
+which the compiled-steps tier (`ndarray/compiled_steps.py`) turns into one compiled program of the
+whole training step once it repeats; from then on the block appends its recorded calls from a step
+macro (`ndarray/step_macros.py`) without running its Python, as Ember's own layers and losses do. Shapes left unknown at construction (`in_units=0`) are
 inferred from the first input through the traced graph (deferred initialization).
 """
 
@@ -285,11 +286,13 @@ class Block:
 
     def __call__(self, *args):
         """Run the forward pass (with the registered hooks around it)."""
-        for hook in list(self._forward_pre_hooks.values()):
-            hook(self, args)
+        if self._forward_pre_hooks:
+            for hook in list(self._forward_pre_hooks.values()):
+                hook(self, args)
         out = self.forward(*args)
-        for hook in list(self._forward_hooks.values()):
-            hook(self, args, out)
+        if self._forward_hooks:
+            for hook in list(self._forward_hooks.values()):
+                hook(self, args, out)
         return out
 
     def forward(self, *args):
