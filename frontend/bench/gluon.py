@@ -141,11 +141,13 @@ def gluon_train_case(param: tuple, ctx: Context) -> Case:
                 "updates)", checks=checks + peer_checks, extras={"module_fit_batch_s": fit})  # fmt: skip
 
 
+GLUON_MODELS = (("MLP", "mlp", 100), ("MLP", "mlp", 1000), ("LeNet", "lenet", 64))  # (label, model, batch)
+
 GLUON_WORKLOADS = (
     Workload("gluon_train", "seed MLP and LeNet as Gluon code: record, SoftmaxCELoss, backward, Trainer.step",
              gluon_train_case,
-             full=(("MLP batch 100", ("mlp", 100, False)), ("MLP batch 100 hybridized", ("mlp", 100, True)),
-                   ("MLP batch 1000", ("mlp", 1000, False)), ("MLP batch 1000 hybridized", ("mlp", 1000, True)),
-                   ("LeNet batch 64", ("lenet", 64, False)), ("LeNet batch 64 hybridized", ("lenet", 64, True))),
+             full=tuple((f"{name} batch {batch}{' hybridized' if hybrid else ''}", (model, batch, hybrid))
+                        for name, model, batch in GLUON_MODELS
+                        for hybrid in (False, True)),
              quick=(("MLP batch 100 hybridized", ("mlp", 100, True)),)),
 )  # fmt: skip
