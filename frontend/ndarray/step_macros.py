@@ -31,12 +31,24 @@ def _dead() -> None:  # the weak reference of a deferred call output nobody hold
 
 class Macro:
     """A block's captured calls: (PreparedOp, sources, training flag) each, a source being (INPUT, i),
-    (PARAM, p), (VIEW, i, shape) or (CALL, m, output index); and the block's outputs as (m, index)."""
+    (PARAM, p), (VIEW, i, shape) or (CALL, m, output index); and the block's outputs as (m, index).
+    For replaying: `sources`, the distinct non-call sources in first-use order (the order in which
+    eager calls would number them as leaves), and `template`, each call with its inputs as an index
+    into `sources` or (m, output index) of an earlier call of the block."""
 
-    __slots__ = ("calls", "outputs", "single")
+    __slots__ = ("calls", "outputs", "single", "sources", "template")
 
     def __init__(self, calls: list, outputs: list, single: bool):
         self.calls, self.outputs, self.single = calls, outputs, single
+        numbers: dict = {}
+        self.template = []
+        for prepared, sources, training in calls:
+            slots = tuple(
+                (source[1], source[2]) if source[0] == CALL else numbers.setdefault(source, len(numbers))
+                for source in sources
+            )
+            self.template.append((prepared, slots, training))
+        self.sources = list(numbers)
 
 
 def signature(inputs: tuple):
@@ -133,22 +145,18 @@ def replay(macro: Macro, inputs: tuple, params: list, ctx):
     if speculation is None and (step.calls or step.broken):
         return None  # an eager step
     base = len(step.calls)
-    wires: dict = {}
-    calls = []
-    for prepared, sources, training in macro.calls:
-        wiring = []
-        for source in sources:
-            if source[0] == CALL:
-                wiring.append((0, base + source[1], source[2]))
-                continue
-            wire = wires.get(source)
-            if wire is None:
-                wire = wires[source] = step.wire(_array(source, inputs, params, ctx))
-                if wire is None:
-                    return None
-            wiring.append(wire)
-        calls.append((prepared, tuple(wiring), training))
-    calls = tuple(calls)
+    wires = []
+    for source in macro.sources:
+        wire = step.wire(_array(source, inputs, params, ctx))
+        if wire is None:
+            return None
+        wires.append(wire)
+    calls = tuple(
+        [
+            (prepared, tuple([wires[s] if type(s) is int else (0, base + s[0], s[1]) for s in slots]), flag)
+            for prepared, slots, flag in macro.template
+        ]
+    )
     started = speculation is None
     if started:
         speculation = compiled_steps.Speculation.start(calls[0])
