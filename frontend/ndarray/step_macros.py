@@ -52,8 +52,8 @@ class Macro:
 
 
 def signature(inputs: tuple):
-    """The key of a call's macro: each input's shape and dtype, and the training flag; None when an
-    input is not an NDArray (nested or None inputs are not captured)."""
+    """The key of a call's macro: each input's shape, dtype and context, and the training flag; None
+    when an input is not an NDArray (nested or None inputs are not captured)."""
     key = []
     for x in inputs:
         if type(x) not in ARRAY_TYPES:
@@ -61,6 +61,7 @@ def signature(inputs: tuple):
         pending = x._pending
         key.append(x._data.shape if pending is None else pending[2])
         key.append(x.dtype)
+        key.append(x._ctx)
     key.append(tape.FLAGS.training)
     return tuple(key)
 
