@@ -8,8 +8,9 @@ executor per input signature (shapes, dtypes, training flag) - the tiered engine
 runs as compiled code. While autograd records, a hybridized block runs its `hybrid_forward` on NDArrays,
 which the compiled-steps tier (`ndarray/compiled_steps.py`) turns into one compiled program of the
 whole training step once it repeats; from then on the block appends its recorded calls from a step
-macro (`ndarray/step_macros.py`) without running its Python, as Ember's own layers and losses do. Shapes left unknown at construction (`in_units=0`) are
-inferred from the first input through the traced graph (deferred initialization).
+macro (`ndarray/step_macros.py`) without running its Python, as Ember's own layers and losses do.
+Shapes left unknown at construction (`in_units=0`) are inferred from the first input through the
+traced graph (deferred initialization).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .errors import CheckFailed, DeferredInitializationError, InvalidValue, chec
 from .parameter import Parameter, ParameterDict, _brief, shape_is_known
 
 MAX_EXECUTORS = 16  # a hybridized block's executors kept (input signatures, contexts, modes)
+_STRUCTURE = [0]  # bumped by any change of any block's children or hooks: step macros made before are stale
 
 
 class _BlockScope:
@@ -94,6 +96,7 @@ class HookHandle:
 
     def detach(self) -> None:
         """Remove the hook (again: nothing)."""
+        _STRUCTURE[0] += 1
         self._hooks.pop(self._id, None)
 
     def __enter__(self):
@@ -252,13 +255,16 @@ class Block:
         if name is None:
             name = str(len(self._children))
         self._children[name] = block
+        _STRUCTURE[0] += 1
 
     def register_forward_pre_hook(self, hook) -> HookHandle:
         """`hook(block, inputs)` runs before each forward."""
+        _STRUCTURE[0] += 1
         return HookHandle(self._forward_pre_hooks, hook)
 
     def register_forward_hook(self, hook) -> HookHandle:
         """`hook(block, inputs, outputs)` runs after each forward."""
+        _STRUCTURE[0] += 1
         return HookHandle(self._forward_hooks, hook)
 
     def apply(self, fn):
@@ -320,7 +326,8 @@ class HybridBlock(Block):
         self._in_format = None
         self._active = False
         self._flags: dict = {}
-        self._step_macros: dict = {}  # input signature -> (step_macros.Macro or None, Parameters)
+        # input signature -> (step_macros.Macro or None, Parameters, _STRUCTURE when captured)
+        self._step_macros: dict = {}
 
     def __setattr__(self, name, value):
         super().__setattr__(name, value)
@@ -375,6 +382,7 @@ class HybridBlock(Block):
         self._cached_graph = ()
         self._cached_executors = {}
         self._step_macros = {}
+        _STRUCTURE[0] += 1  # a parent's macros may hold this block's old calls
 
     # -- tracing --------------------------------------------------------------------------------
 
@@ -465,15 +473,15 @@ class HybridBlock(Block):
             return None
         ctx = inputs[0].context
         found = self._step_macros.get(key)
-        if found is None:
+        if found is None or found[2] != _STRUCTURE[0]:
             if len(self._step_macros) >= MAX_EXECUTORS:
                 self._step_macros.clear()
             params = list(self.collect_params().values())
             out, macro = step_macros.capture(inputs, lambda: [p.data(ctx) for p in params],
                                              lambda: self._forward(*inputs))  # fmt: skip
-            self._step_macros[key] = (macro, params)
+            self._step_macros[key] = (macro, params, _STRUCTURE[0])
             return out
-        macro, params = found
+        macro, params, _ = found
         if macro is None:
             return None
         return step_macros.replay(macro, inputs, [p.data(ctx) for p in params], ctx)

@@ -116,6 +116,7 @@ def open_step() -> StepLog:
     flags = tape.FLAGS
     if flags.deferred is not None:
         flags.deferred.step.settle()
+        flags.deferred = None  # (settled by another thread already, if it was)
     flags.finished = None
     step = flags.step_log = StepLog()
     return step
@@ -234,7 +235,7 @@ class StepTrace:
         self.program: StepProgram | bool | None = None
         self.lock = threading.Lock()  # held by the one speculation that uses the program
         self.fused: list[FusedUpdate] = []  # the step with an optimizer's update, one per updater
-        self.offers: dict[int, int] = {}  # id(owner) -> separate updates it offered; REFUSED: no more
+        self.offers = weakref.WeakKeyDictionary()  # owner -> separate updates it offered; REFUSED: no more
 
     def fused_for(self, leaves: list) -> FusedUpdate | None:
         """The fused program whose weights are these leaves (a step's), if any."""
@@ -462,13 +463,13 @@ class Speculation:
         if deferring:  # the trace stays locked until the update or a replay
             self.copy_leaves_into(step, fused.program)
             DeferredBackward(self, step, trace, fused, grads)
-        else:
-            self.copy_leaves_into(step, trace.program)
-            self.complete(step, trace.program, grads)
-            tape.FLAGS.finished = (trace, step)
+            trace.replays_in_a_row = 0  # no trial: a deferred step's time has no program in it
+            return True
+        self.copy_leaves_into(step, trace.program)
+        self.complete(step, trace.program, grads)
+        tape.FLAGS.finished = (trace, step)
         trace.after_speculated_run(time.perf_counter() - step.start)  # still holding its lock
-        if not deferring:
-            self.release()
+        self.release()
         return True
 
     def complete(self, step: StepLog, program: StepProgram, head_grads: list) -> None:
@@ -568,6 +569,7 @@ class DeferredBackward:
     def __init__(self, speculation: Speculation, step: StepLog, trace: StepTrace, fused: FusedUpdate,
                  head_grads: list):  # fmt: skip
         self.speculation, self.step, self.trace, self.fused = speculation, step, trace, fused
+        self.own_program: StepProgram = trace.program  # the step without the update (for `replay`)
         self.head_grads = head_grads
         self.grads = []  # (gradient array made pending, its data)
         for j in fused.program.gradient_of:
@@ -601,12 +603,12 @@ class DeferredBackward:
             log.info("autograd: this training step no longer waits for its update (needed before it %d "
                      "times in a row)", MAX_REPLAYS)  # fmt: skip
             trace.fused.remove(fused)
-            trace.offers[id(fused.owner)] = REFUSED
-        program = trace.program
-        for source, target in zip(fused.program.leaf_views, program.leaf_views):
-            if source is not None and target is not None:
-                target[...] = source
+            trace.offers[fused.owner] = REFUSED
+        program = self.own_program
         try:
+            for source, target in zip(fused.program.leaf_views, program.leaf_views):
+                if source is not None and target is not None:
+                    target[...] = source
             self.speculation.complete(step, program, self.head_grads)
         finally:
             self.speculation.release()
@@ -633,9 +635,9 @@ class DeferredBackward:
         self.speculation.fill_forward(program, forward)
         for grad, data in self.grads:
             grad._fill(data, None)
-        for j, _, _, _ in fused.plan:  # the updated weights' gradients, without a copy
+        for j in program.own_gradients:  # the updated weights' gradients, without a copy
             leaves[j].grad_array._data = outputs[program.gradient_of[j]]
-        program.write_gradients(leaves, outputs, skip=program.updated)
+        program.write_gradients(leaves, outputs, skip=program.own_gradients)
         fused.misses = 0
         self.speculation.release()
 
@@ -654,8 +656,12 @@ def _hold(array, view, copy: bool) -> None:
 
 
 def deferred_backward() -> DeferredBackward | None:
-    """This thread's backward pass waiting for its update, if any."""
-    return tape.FLAGS.deferred
+    """This thread's backward pass waiting for its update, if any (None once anything - another
+    thread too - ran it)."""
+    deferred = tape.FLAGS.deferred
+    if deferred is not None and deferred.step.speculation is not deferred:
+        tape.FLAGS.deferred = deferred = None
+    return deferred
 
 
 def may_offer_update() -> bool:
@@ -675,7 +681,7 @@ def offer_update(owner, plan: list) -> None:
     if finished is None:
         return
     trace, step = finished
-    if trace.offers.get(id(owner)) == REFUSED or not trace.lock.acquire(blocking=False):
+    if trace.offers.get(owner) == REFUSED or not trace.lock.acquire(blocking=False):
         return
     try:
         placed = _placed(step, plan)
@@ -687,12 +693,12 @@ def offer_update(owner, plan: list) -> None:
             trace.fused.remove(fused)
             fused = None
         if fused is None:
-            offers = trace.offers[id(owner)] = trace.offers.get(id(owner), 0) + 1
+            offers = trace.offers[owner] = trace.offers.get(owner, 0) + 1
             if offers < OFFERS_BEFORE_FUSING or len(trace.fused) >= MAX_FUSED:
                 return
             program = compile_step(trace, specs)
             if not program:
-                trace.offers[id(owner)] = REFUSED
+                trace.offers[owner] = REFUSED
                 return
             fused = FusedUpdate(owner, program, specs)
             trace.fused.append(fused)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import weakref
 
+from ember.runtime.errors import MXNetError
+
 from . import compiled_steps, tape
 from .ndarray import ARRAY_TYPES, _wrap
 
@@ -36,10 +38,10 @@ class Macro:
     eager calls would number them as leaves), and `template`, each call with its inputs as an index
     into `sources` or (m, output index) of an earlier call of the block."""
 
-    __slots__ = ("calls", "outputs", "single", "sources", "template")
+    __slots__ = ("calls", "outputs", "kind", "sources", "template")
 
-    def __init__(self, calls: list, outputs: list, single: bool):
-        self.calls, self.outputs, self.single = calls, outputs, single
+    def __init__(self, calls: list, outputs: list, kind):
+        self.calls, self.outputs, self.kind = calls, outputs, kind  # kind: list, tuple or None (one array)
         numbers: dict = {}
         self.template = []
         for prepared, sources, training in calls:
@@ -52,8 +54,9 @@ class Macro:
 
 
 def signature(inputs: tuple):
-    """The key of a call's macro: each input's shape, dtype and context, and the training flag; None
-    when an input is not an NDArray (nested or None inputs are not captured)."""
+    """The key of a call's macro: each input's shape, dtype and context, which inputs are the same
+    array, and the training flag; None when an input is not an NDArray (nested or None inputs are not
+    captured)."""
     key = []
     for x in inputs:
         if type(x) not in ARRAY_TYPES:
@@ -62,6 +65,9 @@ def signature(inputs: tuple):
         key.append(x._data.shape if pending is None else pending[2])
         key.append(x.dtype)
         key.append(x._ctx)
+    if len(inputs) > 1:
+        ids = [id(x) for x in inputs]
+        key.append(tuple([ids.index(i) for i in ids]))
     key.append(tape.FLAGS.training)
     return tuple(key)
 
@@ -78,8 +84,12 @@ def capture(inputs: tuple, params, run):
     out = run()
     if flags.step_log is not step or step.broken or start == len(step.calls):
         return out, None
+    try:
+        arrays = params()
+    except Exception:  # noqa: BLE001 - a parameter the call did not initialize (an unused child's)
+        return out, None
     sources = {}
-    for p, array in enumerate(params()):
+    for p, array in enumerate(arrays):
         sources.setdefault(_known_wire(step, array), (PARAM, p))
     for i, x in enumerate(inputs):
         sources.setdefault(_known_wire(step, x), (INPUT, i))
@@ -96,13 +106,16 @@ def capture(inputs: tuple, params, run):
                 return out, None
             described.append(source)
         calls.append((prepared, tuple(described), training))
+    kind = type(out) if type(out) in (list, tuple) else None
     outputs = []
-    for array in out if isinstance(out, (list, tuple)) else [out]:
+    for array in out if kind else [out]:
         wire = _known_wire(step, array) if type(array) in ARRAY_TYPES else None
         if wire is None or wire[0] != 0 or wire[1] < start:
             return out, None
         outputs.append((wire[1] - start, wire[2]))
-    return out, Macro(calls, outputs, not isinstance(out, (list, tuple)))
+    if len(set(outputs)) != len(outputs):  # an array returned twice
+        return out, None
+    return out, Macro(calls, outputs, kind)
 
 
 def _known_wire(step, array) -> tuple | None:
@@ -130,7 +143,8 @@ def _view_source(step, wire: tuple, inputs: tuple):
             continue
         data = x._data
         if (base is data or base is data.base) and value.size == data.size and data.flags.c_contiguous:
-            return (VIEW, i, value.shape)
+            if value.__array_interface__["data"][0] == data.__array_interface__["data"][0]:
+                return (VIEW, i, value.shape)
     return None
 
 
@@ -146,11 +160,17 @@ def replay(macro: Macro, inputs: tuple, params: list, ctx):
     if speculation is None and (step.calls or step.broken):
         return None  # an eager step
     base = len(step.calls)
-    wires = []
+    wires, new_leaves = [], []  # leaves are numbered only once the calls are known to follow the trace
     for source in macro.sources:
-        wire = step.wire(_array(source, inputs, params, ctx))
+        array = _array(source, inputs, params, ctx)
+        wire = _known_wire(step, array)
         if wire is None:
-            return None
+            wire = next((w for a, w in new_leaves if a is array), None)
+        if wire is None:
+            wire = _new_leaf_wire(step, array, len(step.leaves) + len(new_leaves))
+            if wire is None:
+                return None
+            new_leaves.append((array, wire))
         wires.append(wire)
     calls = tuple(
         [
@@ -168,6 +188,9 @@ def replay(macro: Macro, inputs: tuple, params: list, ctx):
             speculation.release()
         return None
     step.speculation = speculation
+    for array, wire in new_leaves:
+        if step.wire(array) != wire:
+            raise MXNetError("internal error: a step macro numbered a leaf differently from its step")
     if speculation.copied < len(step.leaves):
         speculation.copy_new_leaves(step)
     step.calls.extend(calls)
@@ -181,7 +204,21 @@ def replay(macro: Macro, inputs: tuple, params: list, ctx):
         array.__dict__.update(_ctx=ctx, _pending=(step, (0, base + m, index), shape, dtype))
         refs[m][index] = weakref.ref(array)
         outputs.append(array)
-    return outputs[0] if macro.single else outputs
+    return macro.kind(outputs) if macro.kind else outputs[0]
+
+
+def _new_leaf_wire(step, array, number: int) -> tuple | None:
+    """The wire `StepLog.wire` would give `array`, not yet known to the step, as leaf `number`; None
+    when it cannot be a leaf (a pending array of another step, an entry recorded elsewhere)."""
+    if array._pending is not None:
+        return None
+    pair = array._entry
+    if pair is None:
+        return (1, number, None)  # a constant
+    entry = pair[0]
+    if entry.inputs or entry.call is not None or entry.values is None:
+        return None
+    return (1, number, entry.grad_req)
 
 
 def _array(source: tuple, inputs: tuple, params: list, ctx):

@@ -49,13 +49,17 @@ class StepProgram:
     `head{h}` per head gradient. Outputs: every call's visible outputs, then each gradient;
     `gradient_of[j]` is leaf j's output position, None where no gradient flows, or absent (not a
     variable the heads depend on). `updated[j]`, for each leaf the program updates: its state views
-    (in the rule's order) and its hyper-parameter views by scalar name."""
+    (in the rule's order) and its hyper-parameter views by scalar name; `own_gradients`, those of
+    them whose gradient output no other gradient or forward output shares."""
 
     def __init__(self, exe, nodes, leaf_views, head_views, forward_slots, gradient_of, updated=None):
         self.exe, self.nodes = exe, nodes
         self.leaf_views, self.head_views = leaf_views, head_views
         self.forward_slots, self.gradient_of = forward_slots, gradient_of
         self.updated: dict[int, tuple[list, dict]] = updated or {}
+        slots = [slot for slots in forward_slots for slot in slots] + list(gradient_of.values())
+        # updated leaves whose gradient output is theirs alone: their gradient arrays may be its view
+        self.own_gradients = {j for j in self.updated if slots.count(gradient_of[j]) == 1}
 
     def run(self, head_grads: list) -> tuple[list, list]:
         """Run once (leaves already copied in): each call's forward outputs and every output, as live

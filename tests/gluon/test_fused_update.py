@@ -237,3 +237,18 @@ def _in_eager(monkeypatch, fn):
         compiled_steps.end_step()
     compiled_steps.forget_traces()
     return result
+
+
+def test_a_gradient_read_on_another_thread_runs_the_waiting_step_once(monkeypatch):
+    import threading
+
+    def read_elsewhere(step, net, trainer):
+        if step >= 4:
+            assert compiled_steps.deferred_backward() is not None
+        if step == 5:
+            reader = threading.Thread(target=lambda: net[0].weight.grad().asnumpy())
+            reader.start()
+            reader.join()
+            assert compiled_steps.deferred_backward() is None  # ran: step then updates on its own
+
+    _assert_same(_train("sgd", between=read_elsewhere), _eager(monkeypatch, "sgd"))

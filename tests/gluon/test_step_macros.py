@@ -95,7 +95,7 @@ def test_a_hybridized_block_replays_its_calls_without_its_python(monkeypatch):
     # traced twice (deferred shape inference, then the graph) and run in the two eager steps (the first
     # captures the macro); every compiled step replays the macro
     assert got[2][0].runs == 4
-    assert any(macro for macro, _ in got[2]._step_macros.values())
+    assert any(macro for macro, *_ in got[2]._step_macros.values())
     want = _eager(monkeypatch, _counting_net, True)
     _assert_same(got, want)
 
@@ -104,8 +104,8 @@ def test_a_users_block_that_is_not_hybridized_runs_every_step(monkeypatch):
     got = _loop(_counting_net, hybridize=False)
     assert got[2][0].runs == STEPS
     assert not got[2]._step_macros  # the Sequential holds a user's block: no macro
-    assert any(macro for macro, _ in got[2][1]._step_macros.values())  # Ember's Dense has one
-    assert any(macro for macro, _ in got[3]._step_macros.values())  # so has the loss (label reshaped)
+    assert any(macro for macro, *_ in got[2][1]._step_macros.values())  # Ember's Dense has one
+    assert any(macro for macro, *_ in got[3]._step_macros.values())  # so has the loss (label reshaped)
     _assert_same(got, _eager(monkeypatch, _counting_net, False))
 
 
@@ -128,3 +128,108 @@ def test_forward_hooks_and_lambdas_inside_ember_blocks_still_run(monkeypatch):
     assert calls == {"hook": STEPS, "lambda": STEPS}
     want = _eager(monkeypatch, make, False)
     _assert_same(got, want)
+
+
+def _both(monkeypatch, fn):
+    """fn() compiled (tiered) and eagerly (EMBER_EXECUTOR=reference)."""
+    got = fn()
+    compiled_steps.end_step()
+    compiled_steps.forget_traces()
+    with monkeypatch.context() as m:
+        m.setenv("EMBER_EXECUTOR", "reference")
+        want = fn()
+        compiled_steps.end_step()
+    compiled_steps.forget_traces()
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL)
+    return got
+
+
+class TwoInputs(gluon.HybridBlock):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.weight = self.params.get("weight", shape=(4, 6))
+
+    def hybrid_forward(self, F, a, b, weight):
+        return F.FullyConnected(a, weight, no_bias=True, num_hidden=4) * F.FullyConnected(
+            b, weight, no_bias=True, num_hidden=4)  # fmt: skip
+
+
+def test_a_macro_captured_with_one_array_twice_is_not_replayed_for_two(monkeypatch):
+    def run():
+        rng = np.random.default_rng(0)
+        block = TwoInputs()
+        block.initialize()
+        block.weight.set_data(mx.nd.array(rng.standard_normal((4, 6)).astype(np.float32)))
+        block.hybridize()
+        x, y = (mx.nd.array(rng.standard_normal((3, 6)).astype(np.float32)) for _ in range(2))
+        trainer = gluon.Trainer(block.collect_params(), "sgd", {"learning_rate": 0.01})
+        losses = []
+        for step in range(STEPS):
+            with autograd.record():
+                loss = block(x, x if step < 4 else y).sum()
+            loss.backward()
+            trainer.step(1)
+            losses.append(loss.asnumpy())
+        return losses + [block.weight.data().asnumpy()]
+
+    _both(monkeypatch, run)
+
+
+class SharedGradient(gluon.HybridBlock):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.w1 = self.params.get("w1", shape=(1, 6))
+            self.w2 = self.params.get("w2", shape=(1, 6))
+
+    def hybrid_forward(self, F, x, w1, w2):
+        return F.broadcast_mul(x, w1 + w2)  # w1 and w2 get the same gradient value
+
+
+def test_weights_with_one_gradient_value_keep_their_own_gradient_arrays(monkeypatch):
+    def run():
+        rng = np.random.default_rng(1)
+        block = SharedGradient()
+        block.initialize()
+        for param in (block.w1, block.w2):
+            param.set_data(mx.nd.array(rng.standard_normal((1, 6)).astype(np.float32)))
+        x = mx.nd.array(rng.standard_normal((3, 6)).astype(np.float32))
+        trainer = gluon.Trainer(block.collect_params(), "sgd", {"learning_rate": 0.01})
+        grads = []
+        for step in range(STEPS + 2):
+            with autograd.record():
+                out = block(x)
+                loss = (out * out).sum() if step < STEPS else (out * block.w1.data()).sum()
+            loss.backward()
+            trainer.step(1)
+            assert not np.shares_memory(block.w1.grad().host_buffer(), block.w2.grad().host_buffer())
+            grads += [block.w1.grad().asnumpy(), block.w2.grad().asnumpy()]
+        return grads
+
+    _both(monkeypatch, run)
+
+
+def test_a_child_added_inside_an_ember_block_is_seen(monkeypatch):
+    def run():
+        rng = np.random.default_rng(2)
+        net = gluon.nn.HybridSequential()
+        net.add(gluon.nn.Dense(8, in_units=6), gluon.nn.Dense(4, in_units=8))
+        net.initialize()
+        for param in net.collect_params().values():
+            param.set_data(mx.nd.array(rng.standard_normal(param.shape).astype(np.float32) * 0.3))
+        x = mx.nd.array(rng.standard_normal((3, 6)).astype(np.float32))
+        trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01})
+        losses = []
+        for step in range(STEPS):
+            if step == 5:
+                net.add(gluon.nn.Activation("tanh"))  # no parameters: the Trainer's stay the same
+            with autograd.record():
+                loss = net(x).sum()
+            loss.backward()
+            trainer.step(1)
+            losses.append(loss.asnumpy())
+        return losses
+
+    _both(monkeypatch, run)
