@@ -27,6 +27,23 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def hot_steps(monkeypatch):
+    """Compiled training steps (ember.ndarray.compiled_steps) hot after two eager runs, small ones
+    compiled too, no timing trial, and no traces left over from other tests."""
+    from ember.ndarray import compiled_steps, step_programs
+
+    monkeypatch.setenv("EMBER_EXECUTOR", "tiered")
+    monkeypatch.setenv("EMBER_COMPILE_AFTER", "2")
+    monkeypatch.setattr(step_programs, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(compiled_steps, "TRIAL_RUNS", 1000)
+    compiled_steps.forget_traces()
+    compiled_steps.end_step()
+    yield
+    compiled_steps.end_step()
+    compiled_steps.forget_traces()
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)
 

@@ -12,26 +12,14 @@ import pytest
 
 import ember as mx
 from ember import autograd
-from ember.ndarray import compiled_steps, step_programs
+from ember.ndarray import compiled_steps
 from ember.ndarray.ndarray import PendingNDArray
 
-HOT_AFTER = 2
+HOT_AFTER = 2  # EMBER_COMPILE_AFTER of the hot_steps fixture
 RTOL, ATOL = 1e-5, 1e-6
 
 
-@pytest.fixture(autouse=True)
-def _hot_quickly(monkeypatch):
-    """Traces hot after HOT_AFTER eager runs, small ones compiled too, no trial (tiered timing is tested
-    on its own), and no traces left over from other tests."""
-    monkeypatch.setenv("EMBER_EXECUTOR", "tiered")
-    monkeypatch.setenv("EMBER_COMPILE_AFTER", str(HOT_AFTER))
-    monkeypatch.setattr(step_programs, "MIN_ELEMENTS", 0)
-    monkeypatch.setattr(compiled_steps, "TRIAL_RUNS", 1000)
-    compiled_steps.forget_traces()
-    compiled_steps.end_step()
-    yield
-    compiled_steps.end_step()
-    compiled_steps.forget_traces()
+pytestmark = pytest.mark.usefixtures("hot_steps")  # tests/conftest.py: hot after HOT_AFTER runs
 
 
 def _problem(seed: int = 0, grad_req: str = "write"):

@@ -10,7 +10,7 @@ import pytest
 
 import ember as mx
 from ember import autograd, gluon
-from ember.ndarray import compiled_steps, step_programs
+from ember.ndarray import compiled_steps
 from ember.ndarray.ndarray import PendingNDArray
 from ember.ndarray.step_programs import StepProgram
 
@@ -24,18 +24,7 @@ OPTIMIZERS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _hot_quickly(monkeypatch):
-    """Steps hot after two eager runs, small ones compiled too, no timing trial."""
-    monkeypatch.setenv("EMBER_EXECUTOR", "tiered")
-    monkeypatch.setenv("EMBER_COMPILE_AFTER", "2")
-    monkeypatch.setattr(step_programs, "MIN_ELEMENTS", 0)
-    monkeypatch.setattr(compiled_steps, "TRIAL_RUNS", 1000)
-    compiled_steps.forget_traces()
-    compiled_steps.end_step()
-    yield
-    compiled_steps.end_step()
-    compiled_steps.forget_traces()
+pytestmark = pytest.mark.usefixtures("hot_steps")  # tests/conftest.py
 
 
 def _net(seed: int):
