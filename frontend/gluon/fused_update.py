@@ -33,7 +33,7 @@ class FusedUpdate:
 
     def offer(self) -> None:
         """After a separate update: offer it for fusing into the step that ran before it."""
-        if not compiled_steps.may_offer_update():
+        if not compiled_steps.may_offer_update(self):
             return
         trainer = self.trainer
         planned = _plan(trainer)
@@ -57,6 +57,18 @@ class FusedUpdate:
         plan = deferred.plan_of(self) if deferred is not None else None
         if plan is None:
             return False
+        if not self._still_planned(plan):
+            deferred.decline()  # the separate update that follows plans the fused one anew
+            return False
+        optimizer = self.trainer._optimizer
+        optimizer._set_current_context(plan[0][1].context.device_id)
+        deferred.update([optimizer.update_step(tag[0], tag[4]).scalars for _, _, _, tag in plan])
+        for _, weight, _, _ in plan:
+            weight._fresh_grad = False
+        return True
+
+    def _still_planned(self, plan: list) -> bool:
+        """Whether the optimizer, its states and the Parameters are those `plan` was made for."""
         trainer = self.trainer
         optimizer, updater = trainer._optimizer, trainer._updaters[0]
         if optimizer is not self.optimizer or updater is not self.updater:
@@ -68,13 +80,7 @@ class FusedUpdate:
                 return False
             if states.get(index) is not state:
                 return False
-        if any(param.grad_req != "null" for param in self.unplanned):
-            return False
-        optimizer._set_current_context(plan[0][1].context.device_id)
-        deferred.update([optimizer.update_step(tag[0], tag[4]).scalars for _, _, _, tag in plan])
-        for _, weight, _, _ in plan:
-            weight._fresh_grad = False
-        return True
+        return not any(param.grad_req != "null" for param in self.unplanned)
 
 
 def _plan(trainer) -> list | None:

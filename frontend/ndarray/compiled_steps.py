@@ -594,11 +594,12 @@ class DeferredBackward:
             for grad, data in self.grads:
                 grad._fill(data, None)
 
-    def replay(self, step: StepLog) -> None:
-        """Run the step's own program (no update): someone needs the step's values before an update."""
+    def replay(self, step: StepLog, miss: bool = True) -> None:
+        """Run the step's own program (no update): someone needs the step's values before an update
+        (a `miss`), or the owner's update changed since the plan (`decline`)."""
         self._resume(fused=False)
         trace, fused = self.trace, self.fused
-        fused.misses += 1
+        fused.misses += miss
         if fused.misses >= MAX_REPLAYS and executor_kind() != "compiled" and fused in trace.fused:
             log.info("autograd: this training step no longer waits for its update (needed before it %d "
                      "times in a row)", MAX_REPLAYS)  # fmt: skip
@@ -612,6 +613,13 @@ class DeferredBackward:
             self.speculation.complete(step, program, self.head_grads)
         finally:
             self.speculation.release()
+
+    def decline(self) -> None:
+        """The owner's update cannot take the fused program as planned (its optimizer states or
+        parameters were replaced): run the step on its own, not counted as a miss, so that the update
+        that follows offers itself again (`offer_update` plans anew, without compiling)."""
+        self.replay(self.step, miss=False)
+        tape.FLAGS.finished = (self.trace, self.step)
 
     def plan_of(self, owner) -> list | None:
         """The waiting fused program's plan when it is `owner`'s update, else None."""
@@ -664,9 +672,11 @@ def deferred_backward() -> DeferredBackward | None:
     return deferred
 
 
-def may_offer_update() -> bool:
-    """Whether this thread's last backward pass ran a compiled step (an update may `offer_update`)."""
-    return tape.FLAGS.finished is not None
+def may_offer_update(owner) -> bool:
+    """Whether `owner`'s update may `offer_update`: this thread's last backward pass ran a compiled
+    step whose trace has not refused it."""
+    finished = tape.FLAGS.finished
+    return finished is not None and finished[0].offers.get(owner) != REFUSED
 
 
 def offer_update(owner, plan: list) -> None:

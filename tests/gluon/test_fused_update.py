@@ -145,8 +145,15 @@ def test_a_learning_rate_change_and_reloaded_states_are_followed(monkeypatch, tm
             trainer.save_states(str(tmp_path / f"{id(trainer)}.states"))
             trainer.load_states(str(tmp_path / f"{id(trainer)}.states"))
 
-    got = _train("adam", steps=12, after=adjust)
+    waiting = []
+
+    def note(step, net, trainer):
+        waiting.append(compiled_steps.deferred_backward() is not None)
+
+    got = _train("adam", steps=12, after=adjust, between=note)
     assert compiled_steps.deferred_backward() is None
+    # the reloaded states are planned anew at step 8 (declined, then offered again): still fused after
+    assert waiting == [False] * 4 + [True] * 8 and _fused_trace().fused[0].misses == 0
     _assert_same(got, _eager(monkeypatch, "adam", steps=12, after=adjust))
 
 
