@@ -575,6 +575,8 @@ class DeferredBackward:
         for j in fused.program.gradient_of:
             entry = step.leaves[j]
             grad = entry.grad_array
+            if "_data" not in grad.__dict__:  # one gradient array given to two variables: pending already
+                continue
             data = grad._data
             del grad.__dict__["_data"]
             grad.__class__ = PENDING_ARRAY

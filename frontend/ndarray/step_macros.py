@@ -163,6 +163,8 @@ def replay(macro: Macro, inputs: tuple, params: list, ctx):
     wires, new_leaves = [], []  # leaves are numbered only once the calls are known to follow the trace
     for source in macro.sources:
         array = _array(source, inputs, params, ctx)
+        if array is None:
+            return None
         wire = _known_wire(step, array)
         if wire is None:
             wire = next((w for a, w in new_leaves if a is array), None)
@@ -222,9 +224,14 @@ def _new_leaf_wire(step, array, number: int) -> tuple | None:
 
 
 def _array(source: tuple, inputs: tuple, params: list, ctx):
+    """The array a source names in this call (a new reshaped view for VIEW; None when it cannot be
+    made without running the step)."""
     kind = source[0]
     if kind == INPUT:
         return inputs[source[1]]
     if kind == PARAM:
         return params[source[1]]
-    return _wrap(inputs[source[1]]._data.reshape(source[2]), ctx)
+    viewed = inputs[source[1]]
+    if viewed._pending is not None:  # reading its data would run the step: let the block run instead
+        return None
+    return _wrap(viewed._data.reshape(source[2]), ctx)
