@@ -653,7 +653,9 @@ class DeferredBackward:
 
 
 def _hold(array, view, copy: bool) -> None:
-    """Make `view` (a fused program's buffer) `array`'s memory, copying its value in when asked."""
+    """Make `view` (a fused program's buffer) `array`'s memory, copying its value in when asked.
+    (`NDArray.adopt_host_buffer` without its `before_write`, which would run the very step being
+    updated.)"""
     data = array._data
     if data is view:
         return

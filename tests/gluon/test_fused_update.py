@@ -60,10 +60,15 @@ def _train(optimizer: str, steps: int = STEPS, between=None, after=None, seed: i
         if after is not None:
             after(step, net, trainer)
         losses.append(loss.asnumpy())
-    params = net.collect_params()  # keyed by position: every net has its own prefix
+    return (*_outcome(net, losses), trainer)
+
+
+def _outcome(net, losses: list) -> tuple:
+    """(losses, final weights, final gradients), the parameters named without the net's own prefix."""
+    params = net.collect_params()
     weights = {name[len(net.prefix):]: p.data().asnumpy() for name, p in params.items()}
     grads = {name[len(net.prefix):]: p.grad().asnumpy() for name, p in params.items()}
-    return losses, weights, grads, trainer
+    return losses, weights, grads
 
 
 def _eager(monkeypatch, *args, **kwargs):
@@ -218,11 +223,7 @@ class _Loop:
         self.losses.append(loss.asnumpy())
 
     def result(self):
-        net = self.net
-        params = net.collect_params()
-        weights = {name[len(net.prefix):]: p.data().asnumpy() for name, p in params.items()}
-        grads = {name[len(net.prefix):]: p.grad().asnumpy() for name, p in params.items()}
-        return self.losses, weights, grads
+        return _outcome(self.net, self.losses)
 
 
 def _in_eager(monkeypatch, fn):
